@@ -1,0 +1,118 @@
+/*
+ * The replica store: one volume's data on local disk, a CRC-32C for every
+ * 4 KiB block stored beside it and verified on every read, and an activity
+ * log so that a crash leaves no block with a wrong checksum that the store
+ * does not know to check. docs/on-disk-format.md describes the files.
+ *
+ * All offsets and lengths are multiples of STORE_BLOCK (4096); callers
+ * (the engine) turn smaller requests into read-modify-write. Callers must
+ * not have a read and a write, or two writes, of the same block in flight at
+ * once: the engine's range lock orders them (invariants 9 and 10).
+ *
+ * Buffers given to reads and writes must be 4096-aligned (O_DIRECT) and stay
+ * alive until the request's done callback has run.
+ */
+#ifndef TRIPLEX_STORE_H
+#define TRIPLEX_STORE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "crc32c.h"
+#include "loop.h"
+#include "store_io.h"
+
+#define STORE_BLOCK TPX_BLOCK_SIZE
+
+/* A block whose data does not match its stored checksum. */
+#define STORE_ECSUM EBADMSG
+
+enum store_flag {
+	STORE_FUA = 1,      /* durable before done (write, zero, trim) */
+	STORE_NO_HOLE = 2,  /* zero: allocate zeroes, do not punch */
+};
+
+struct store;
+
+struct store_req {
+	/* Set by the caller; called once, from the loop, with 0 or -errno. */
+	void (*done)(struct store_req *req, int res);
+	void *priv;
+
+	/* Private to the store. */
+	struct loop_op op[2];
+	struct loop_task task;
+	struct store *store;
+	struct store_req *next;
+	uint64_t off;
+	uint64_t len;
+	uint64_t progress;
+	void *buf;
+	uint32_t *crcs;
+	unsigned flags;
+	int kind;
+	int pending;
+	int error;
+};
+
+struct store_stats {
+	uint64_t csum_errors;   /* reads that found a bad block */
+	uint64_t reads, writes, flushes, trims, zeroes;
+	uint64_t read_bytes, write_bytes;
+	uint64_t al_syncs;      /* activity-log writes that had to wait */
+	uint64_t suspect_blocks; /* found by recovery after a crash */
+};
+
+/* A run of blocks with the same allocation state. */
+struct store_extent {
+	uint64_t off;
+	uint64_t len;
+	bool hole;   /* unallocated: reads as zeroes */
+};
+
+/* Create an empty volume of size bytes (a multiple of 4096) in dir, which
+ * must not exist yet. Synchronous. Returns 0 or -errno. */
+int store_create(const char *dir, uint64_t size);
+
+/* Open the volume in dir, recovering after a crash if the activity log says
+ * so (synchronous). I/O then goes through io. Returns 0 or -errno. */
+int store_open(const char *dir, struct store_io *io, struct store **out);
+
+/* Close; no requests may be in flight. store_close(NULL) does nothing. */
+void store_close(struct store *s);
+
+uint64_t store_size(const struct store *s);
+const struct store_stats *store_get_stats(const struct store *s);
+/* true if O_DIRECT was refused by the filesystem and buffered I/O is used */
+bool store_is_buffered(const struct store *s);
+
+/* Read len bytes at off into buf, verifying every block's checksum; a bad
+ * block fails the request with -STORE_ECSUM. If crcs is not NULL it receives
+ * each block's checksum. */
+void store_read(struct store *s, struct store_req *r, uint64_t off,
+		uint64_t len, void *buf, uint32_t *crcs);
+
+/* Write len bytes from buf at off. crcs[] holds each block's checksum as
+ * computed where the data entered triplex; a block that does not match it
+ * fails the request with -STORE_ECSUM and nothing is stored. */
+void store_write(struct store *s, struct store_req *r, uint64_t off,
+		 uint64_t len, const void *buf, const uint32_t *crcs,
+		 unsigned flags);
+
+/* Deallocate: the range reads as zeroes afterwards. */
+void store_trim(struct store *s, struct store_req *r, uint64_t off,
+		uint64_t len, unsigned flags);
+
+/* Zero the range; punches holes unless STORE_NO_HOLE. */
+void store_zero(struct store *s, struct store_req *r, uint64_t off,
+		uint64_t len, unsigned flags);
+
+/* Make every write that completed before this call durable. */
+void store_flush(struct store *s, struct store_req *r);
+
+/* Allocation of [off, off+len) as up to max extents, in order (synchronous,
+ * SEEK_DATA/SEEK_HOLE). Returns the number filled, or -errno. */
+int store_extents(struct store *s, uint64_t off, uint64_t len,
+		  struct store_extent *ext, int max);
+
+#endif
