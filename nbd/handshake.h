@@ -23,6 +23,9 @@
 #define NBD_HS_MAX_OPTIONS 256
 #define NBD_HS_MAX_STRING 4096
 #define NBD_HS_MAX_QUERIES 64
+/* nbd_hs_feed needs a whole option (header and data) in one call: the
+ * caller's receive buffer must hold at least this many bytes. */
+#define NBD_HS_RECV_BUF (16 + NBD_HS_MAX_OPT_LEN)
 
 /* What the server offers under one export name. */
 struct nbd_export {
@@ -62,6 +65,9 @@ struct nbd_hs {
 	uint64_t skip_left;           /* NBD_HS_SKIP: bytes still to discard */
 	bool structured;              /* NBD_OPT_STRUCTURED_REPLY agreed */
 	bool meta_base_allocation;    /* base:allocation selected by SET */
+	/* The export the last SET_META_CONTEXT named: the selection only
+	 * holds if GO picks the same one (doc/proto.md). */
+	const struct nbd_export *meta_export;
 	const struct nbd_export *export; /* set when state becomes DONE */
 	uint16_t tflags;              /* flags sent to the client for export */
 	const char *close_reason;     /* set when state becomes CLOSED */

@@ -40,18 +40,22 @@ struct store_req {
 	void *priv;
 
 	/* Private to the store. */
-	struct loop_op op[2];
-	struct loop_task task;
+	struct loop_op op[2];      /* [0] data file, [1] crc file */
+	struct loop_task task;     /* completion from the loop */
 	struct store *store;
-	struct store_req *next;
+	struct store_req *next;    /* activity-log wait list */
 	uint64_t off;
 	uint64_t len;
-	uint64_t progress;
+	uint64_t progress;         /* data-file bytes done */
+	uint64_t crc_progress;     /* crc-file bytes done */
+	uint64_t seq;              /* flush: store seq at start */
+	uint64_t al_round;         /* activity-log round waited for */
 	void *buf;
 	uint32_t *crcs;
 	unsigned flags;
 	int kind;
-	int pending;
+	int pending;               /* ops in flight */
+	int step;                  /* trim/zero: which fallocate, FUA sync */
 	int error;
 };
 
@@ -109,6 +113,18 @@ void store_zero(struct store *s, struct store_req *r, uint64_t off,
 
 /* Make every write that completed before this call durable. */
 void store_flush(struct store *s, struct store_req *r);
+
+/* The regions that the activity log marked dirty when this store was
+ * opened after a crash, one extent each (hole false), in order; recovery
+ * made them readable, the replication layer reconciles them from other
+ * replicas. Sets *regs to an array the store owns; returns the count. */
+size_t store_recovered_regions(const struct store *s,
+			       const struct store_extent **regs);
+
+/* For crash tests: free the store without any clean-shutdown step (no
+ * sync, activity log and clean flag left as they are). Requests may still
+ * be in flight; the caller must then discard the loop without running it. */
+void store_crash_close(struct store *s);
 
 /* Allocation of [off, off+len) as up to max extents, in order (synchronous,
  * SEEK_DATA/SEEK_HOLE). Returns the number filled, or -errno. */

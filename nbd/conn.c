@@ -1,0 +1,718 @@
+/*
+ * One NBD connection: handshake, then transmission with many requests in
+ * flight, completed out of order. All socket I/O is io_uring recv/sendmsg
+ * on the server's loop; at most one recv and one send are in flight.
+ *
+ * Lifetime: a connection is freed once it is closing and has no recv, no
+ * send and no request in flight (conn_maybe_free).
+ */
+#include <endian.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "request.h"
+#include "server_int.h"
+
+#define RBUF_SIZE (256u * 1024)
+#define MAX_INFLIGHT 128
+#define MAX_IOV 64
+#define DIRECT_RECV_MIN (64u * 1024)  /* payloads this large skip rbuf */
+#define KEEP_BUF_MAX (1u << 20)       /* larger request buffers are freed */
+#define MAX_EXTENTS 256
+
+enum conn_phase { PH_HANDSHAKE, PH_TRANSMISSION };
+
+/* A request in transmission; reused through the connection's free list. */
+struct creq {
+	struct vol_req vr;
+	struct conn *c;
+	struct creq *next;
+	struct nbd_req req;
+	uint8_t *buf;
+	size_t cap;
+	uint8_t hdr[32];
+	size_t hdr_len;
+	uint8_t *data;
+	size_t data_len;
+};
+
+struct conn {
+	struct nbd_server *srv;
+	struct conn *next, *prev;
+	int fd;
+	enum conn_phase phase;
+	struct loop_op recv_op, send_op;
+	bool recv_armed, send_armed;
+	bool closing, disc;
+	bool recv_direct;        /* the armed recv targets a WRITE's buffer */
+	bool free_scheduled;
+	struct loop_task free_task;
+	uint64_t hs_deadline_ms;
+
+	uint8_t *rbuf;
+	size_t rpos, rlen;
+
+	struct nbd_hs hs;
+	struct nbd_outbuf hsout;
+	size_t hs_sending;       /* bytes of hsout in the current send */
+
+	struct nbd_session sess;
+	struct vol *vol;
+	unsigned inflight;       /* requests between parse and reply sent */
+	struct creq *free_reqs;
+	struct creq *payload;    /* a WRITE still receiving its data */
+	uint32_t payload_have;
+	struct creq *sendq_head, *sendq_tail;
+	struct creq *sending[MAX_IOV];
+	unsigned nsending;
+	size_t head_sent;        /* bytes of sendq_head already sent */
+	struct iovec iov[MAX_IOV];
+	struct msghdr msg;
+};
+
+static void conn_pump(struct conn *c);
+static void creq_put(struct conn *c, struct creq *r);
+static void conn_arm_send(struct conn *c);
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static struct conn *conn_of(struct loop_op *op, size_t field)
+{
+	return (struct conn *)((char *)op - field);
+}
+
+/* --- lifetime --------------------------------------------------------- */
+
+static void creq_free(struct creq *r)
+{
+	vol_req_fini(&r->vr);
+	free(r->buf);
+	free(r);
+}
+
+static void conn_free(struct conn *c)
+{
+	struct nbd_server *s = c->srv;
+
+	while (c->free_reqs) {
+		struct creq *r = c->free_reqs;
+
+		c->free_reqs = r->next;
+		creq_free(r);
+	}
+	close(c->fd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	nbd_outbuf_free(&c->hsout);
+	free(c->rbuf);
+	free(c);
+	s->stats.connections_open--;
+	server_conn_gone(s);
+}
+
+static void conn_free_task(struct loop_task *t)
+{
+	conn_free((struct conn *)((char *)t - offsetof(struct conn, free_task)));
+}
+
+static void drop_sendq(struct conn *c)
+{
+	while (c->sendq_head) {
+		struct creq *r = c->sendq_head;
+
+		c->sendq_head = r->next;
+		creq_put(c, r);
+	}
+	c->sendq_tail = NULL;
+	c->head_sent = 0;
+}
+
+/* Free once closing and nothing is pending; always from a loop task so
+ * that no caller's frame still points at c. */
+static void conn_maybe_free(struct conn *c)
+{
+	if (!c->closing || c->recv_armed || c->send_armed || c->free_scheduled)
+		return;
+	if (c->payload) {
+		creq_put(c, c->payload);
+		c->payload = NULL;
+	}
+	drop_sendq(c);
+	if (c->inflight > 0)
+		return;  /* the engine still owns requests: wait for them */
+	c->free_scheduled = true;
+	c->free_task.fn = conn_free_task;
+	loop_defer(c->srv->loop, &c->free_task);
+}
+
+/* Stop reading and writing; the connection goes once nothing is pending. */
+static void conn_close(struct conn *c, const char *why)
+{
+	if (!c->closing && why)
+		log_debug("connection %d closed: %s", c->fd, why);
+	c->closing = true;
+	/* Wakes any pending recv/send with an error or EOF. */
+	shutdown(c->fd, SHUT_RDWR);
+	conn_maybe_free(c);
+}
+
+/* DISC or shutdown: close once every reply has been sent. */
+static void conn_close_when_idle(struct conn *c)
+{
+	if (c->inflight == 0 && !c->send_armed && !c->sendq_head && !c->payload)
+		conn_close(c, "idle");
+}
+
+/* --- sending ------------------------------------------------------------ */
+
+static struct creq *creq_get(struct conn *c)
+{
+	struct creq *r = c->free_reqs;
+
+	if (r) {
+		c->free_reqs = r->next;
+	} else {
+		r = calloc(1, sizeof *r);
+		if (!r)
+			return NULL;
+		r->c = c;
+	}
+	r->next = NULL;
+	r->data = NULL;
+	r->data_len = 0;
+	c->inflight++;
+	return r;
+}
+
+static void creq_put(struct conn *c, struct creq *r)
+{
+	if (r->cap > KEEP_BUF_MAX) {
+		free(r->buf);
+		r->buf = NULL;
+		r->cap = 0;
+	}
+	r->next = c->free_reqs;
+	c->free_reqs = r;
+	c->inflight--;
+}
+
+static int creq_reserve(struct creq *r, size_t bytes)
+{
+	if (bytes <= r->cap)
+		return 0;
+	free(r->buf);
+	r->cap = 0;
+	if (posix_memalign((void **)&r->buf, 4096, bytes ? bytes : 4096) != 0) {
+		r->buf = NULL;
+		return -ENOMEM;
+	}
+	r->cap = bytes;
+	return 0;
+}
+
+static void queue_reply(struct conn *c, struct creq *r)
+{
+	if (r->hdr_len == 0 || c->closing) {
+		creq_put(c, r);
+		conn_maybe_free(c);
+		return;
+	}
+	r->next = NULL;
+	if (c->sendq_tail)
+		c->sendq_tail->next = r;
+	else
+		c->sendq_head = r;
+	c->sendq_tail = r;
+	c->srv->stats.requests++;
+	conn_arm_send(c);
+}
+
+static size_t creq_wire_len(const struct creq *r)
+{
+	return r->hdr_len + r->data_len;
+}
+
+static void on_send(struct loop_op *op, int res, uint32_t flags)
+{
+	struct conn *c = conn_of(op, offsetof(struct conn, send_op));
+	size_t done = res > 0 ? (size_t)res : 0;
+
+	c->send_armed = false;
+	if (res < 0 && res != -EINTR && res != -EAGAIN)
+		conn_close(c, "send failed");
+	if (c->phase == PH_HANDSHAKE || c->hs_sending) {
+		nbd_outbuf_consume(&c->hsout, done);
+		c->hs_sending = 0;
+	} else {
+		done += c->head_sent;
+		while (c->sendq_head && done >= creq_wire_len(c->sendq_head)) {
+			struct creq *r = c->sendq_head;
+
+			done -= creq_wire_len(r);
+			c->sendq_head = r->next;
+			if (!c->sendq_head)
+				c->sendq_tail = NULL;
+			creq_put(c, r);
+		}
+		c->head_sent = done;
+	}
+	if (c->closing) {
+		conn_maybe_free(c);
+		return;
+	}
+	conn_arm_send(c);
+	conn_pump(c);
+}
+
+static void add_iov(struct conn *c, unsigned *n, void *p, size_t len, size_t *skip)
+{
+	if (*skip >= len) {
+		*skip -= len;
+		return;
+	}
+	c->iov[*n].iov_base = (char *)p + *skip;
+	c->iov[*n].iov_len = len - *skip;
+	*skip = 0;
+	(*n)++;
+}
+
+/* Gather every queued reply (up to MAX_IOV pieces) into one sendmsg. */
+static void conn_arm_send(struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+	unsigned n = 0;
+
+	if (c->send_armed || c->closing)
+		return;
+	if (c->hsout.len > 0) {
+		c->hs_sending = c->hsout.len;
+		c->iov[n].iov_base = c->hsout.data;
+		c->iov[n++].iov_len = c->hsout.len;
+	} else {
+		size_t skip = c->head_sent;
+
+		for (struct creq *r = c->sendq_head; r && n + 2 <= MAX_IOV; r = r->next) {
+			add_iov(c, &n, r->hdr, r->hdr_len, &skip);
+			if (r->data_len)
+				add_iov(c, &n, r->data, r->data_len, &skip);
+		}
+	}
+	if (n == 0) {
+		if (c->disc || c->srv->shutting_down)
+			conn_close_when_idle(c);
+		return;
+	}
+	memset(&c->msg, 0, sizeof c->msg);
+	c->msg.msg_iov = c->iov;
+	c->msg.msg_iovlen = n;
+	c->send_op.cb = on_send;
+	sqe = loop_get_sqe(c->srv->loop, &c->send_op);
+	io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
+	c->send_armed = true;
+}
+
+/* --- replies -------------------------------------------------------------- */
+
+static void reply_error(struct conn *c, struct creq *r, uint32_t err)
+{
+	c->srv->stats.request_errors++;
+	if (c->sess.structured &&
+	    (r->req.type == NBD_CMD_READ || r->req.type == NBD_CMD_BLOCK_STATUS))
+		r->hdr_len = nbd_encode_error_chunk(r->hdr, r->req.cookie, err);
+	else
+		r->hdr_len = nbd_encode_simple_reply(r->hdr, r->req.cookie, err);
+	r->data_len = 0;
+	queue_reply(c, r);
+}
+
+static void reply_ok(struct conn *c, struct creq *r)
+{
+	r->hdr_len = nbd_encode_simple_reply(r->hdr, r->req.cookie, 0);
+	queue_reply(c, r);
+}
+
+static void reply_read(struct conn *c, struct creq *r)
+{
+	r->data = r->buf + (r->req.offset & 4095);
+	r->data_len = r->req.count;
+	if (!c->sess.structured) {
+		r->hdr_len = nbd_encode_simple_reply(r->hdr, r->req.cookie, 0);
+	} else if (r->req.count == 0) {
+		r->hdr_len = nbd_encode_chunk_header(r->hdr, NBD_REPLY_FLAG_DONE,
+						     NBD_REPLY_TYPE_NONE,
+						     r->req.cookie, 0);
+	} else {
+		uint64_t off = htobe64(r->req.offset);
+
+		r->hdr_len = nbd_encode_chunk_header(r->hdr, NBD_REPLY_FLAG_DONE,
+						     NBD_REPLY_TYPE_OFFSET_DATA,
+						     r->req.cookie, 8 + r->req.count);
+		memcpy(r->hdr + r->hdr_len, &off, 8);
+		r->hdr_len += 8;
+	}
+	queue_reply(c, r);
+}
+
+static void vol_done(struct vol_req *vr, int res)
+{
+	struct creq *r = vr->priv;
+	struct conn *c = r->c;
+
+	if (res < 0)
+		reply_error(c, r, nbd_errno_to_wire(res));
+	else if (r->req.type == NBD_CMD_READ)
+		reply_read(c, r);
+	else
+		reply_ok(c, r);
+	conn_pump(c);
+}
+
+/* base:allocation for the requested range, clipped to it. */
+static void do_block_status(struct conn *c, struct creq *r)
+{
+	struct store_extent ext[MAX_EXTENTS];
+	int max = r->req.flags & NBD_CMD_FLAG_REQ_ONE ? 1 : MAX_EXTENTS;
+	uint64_t end = r->req.offset + r->req.count;
+	uint32_t *d;
+	int n;
+
+	n = vol_extents(c->vol, r->req.offset, r->req.count, ext, max);
+	if (n <= 0 || creq_reserve(r, 4 + (size_t)n * 8) < 0) {
+		reply_error(c, r, n < 0 ? nbd_errno_to_wire(n) : NBD_EIO);
+		return;
+	}
+	d = (uint32_t *)r->buf;
+	d[0] = htobe32(NBD_META_ID_BASE_ALLOCATION);
+	for (int i = 0; i < n; i++) {
+		uint64_t lo = ext[i].off < r->req.offset ? r->req.offset : ext[i].off;
+		uint64_t hi = ext[i].off + ext[i].len > end ? end : ext[i].off + ext[i].len;
+
+		d[1 + 2 * i] = htobe32((uint32_t)(hi - lo));
+		d[2 + 2 * i] = htobe32(ext[i].hole ? NBD_STATE_HOLE | NBD_STATE_ZERO : 0);
+	}
+	r->data = r->buf;
+	r->data_len = 4 + (size_t)n * 8;
+	r->hdr_len = nbd_encode_chunk_header(r->hdr, NBD_REPLY_FLAG_DONE,
+					     NBD_REPLY_TYPE_BLOCK_STATUS,
+					     r->req.cookie, (uint32_t)r->data_len);
+	queue_reply(c, r);
+}
+
+static unsigned vol_flags(const struct nbd_req *q)
+{
+	return (q->flags & NBD_CMD_FLAG_FUA ? VOL_FUA : 0) |
+	       (q->flags & NBD_CMD_FLAG_NO_HOLE ? VOL_NO_HOLE : 0);
+}
+
+static void submit(struct conn *c, struct creq *r, enum vol_op op)
+{
+	r->vr.done = vol_done;
+	r->vr.priv = r;
+	vol_submit(c->vol, &r->vr, op, r->req.offset, r->req.count, r->buf,
+		   vol_flags(&r->req));
+}
+
+static void dispatch(struct conn *c, struct creq *r, uint32_t err)
+{
+	if (err) {
+		reply_error(c, r, err);
+		return;
+	}
+	switch (r->req.type) {
+	case NBD_CMD_READ:
+		if (creq_reserve(r, vol_span(r->req.offset, r->req.count)) < 0)
+			reply_error(c, r, NBD_ENOMEM);
+		else
+			submit(c, r, VOL_READ);
+		break;
+	case NBD_CMD_WRITE: submit(c, r, VOL_WRITE); break;
+	case NBD_CMD_FLUSH: submit(c, r, VOL_FLUSH); break;
+	case NBD_CMD_TRIM: submit(c, r, VOL_TRIM); break;
+	case NBD_CMD_WRITE_ZEROES: submit(c, r, VOL_ZERO); break;
+	case NBD_CMD_CACHE: reply_ok(c, r); break;  /* no cache to fill */
+	case NBD_CMD_BLOCK_STATUS: do_block_status(c, r); break;
+	default: reply_error(c, r, NBD_EINVAL); break;
+	}
+}
+
+/* --- receiving -------------------------------------------------------------- */
+
+/* Errors found at parse time travel with the request until its payload is
+ * in; stored in the header scratch, which is not used before the reply. */
+static void payload_done(struct conn *c)
+{
+	struct creq *r = c->payload;
+	uint32_t err;
+
+	memcpy(&err, r->hdr, sizeof err);
+	c->payload = NULL;
+	dispatch(c, r, err);
+}
+
+static void take_payload_from_rbuf(struct conn *c)
+{
+	struct creq *r = c->payload;
+	size_t avail = c->rlen - c->rpos;
+	size_t want = r->req.count - c->payload_have;
+	size_t n = avail < want ? avail : want;
+
+	memcpy(r->buf + (r->req.offset & 4095) + c->payload_have, c->rbuf + c->rpos, n);
+	c->rpos += n;
+	c->payload_have += (uint32_t)n;
+	if (c->payload_have == r->req.count)
+		payload_done(c);
+}
+
+static void start_request(struct conn *c, const struct nbd_req *q)
+{
+	struct creq *r;
+	uint32_t err;
+
+	if (nbd_req_payload_too_big(q)) {
+		conn_close(c, "payload too large");
+		return;
+	}
+	if (q->type == NBD_CMD_DISC) {
+		c->disc = true;
+		conn_close_when_idle(c);
+		return;
+	}
+	r = creq_get(c);
+	if (!r) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	r->req = *q;
+	err = c->srv->shutting_down ? NBD_ESHUTDOWN : nbd_req_check(q, &c->sess);
+	if (nbd_req_payload_len(q) == 0) {
+		dispatch(c, r, err);
+		return;
+	}
+	if (creq_reserve(r, vol_span(q->offset, q->count)) < 0) {
+		creq_put(c, r);
+		conn_close(c, "out of memory");
+		return;
+	}
+	memcpy(r->hdr, &err, sizeof err);
+	c->payload = r;
+	c->payload_have = 0;
+}
+
+/* Parse as many requests from rbuf as flow control allows. */
+static void parse_transmission(struct conn *c)
+{
+	while (!c->closing && !c->disc) {
+		struct nbd_req q;
+
+		if (c->payload) {
+			take_payload_from_rbuf(c);
+			if (c->payload)
+				return;
+			continue;
+		}
+		if (c->inflight >= MAX_INFLIGHT || c->rlen - c->rpos < 28)
+			return;
+		if (nbd_req_decode(c->rbuf + c->rpos, &q) < 0) {
+			conn_close(c, "bad request magic");
+			return;
+		}
+		c->rpos += 28;
+		start_request(c, &q);
+	}
+}
+
+static void enter_transmission(struct conn *c)
+{
+	const struct nbd_export *e = c->hs.export;
+
+	c->phase = PH_TRANSMISSION;
+	c->vol = e->volume;
+	c->sess = (struct nbd_session){
+		.size = e->size,
+		.tflags = c->hs.tflags,
+		.structured = c->hs.structured,
+		.meta_base_allocation = c->hs.meta_base_allocation,
+		.min_block = e->min_block,
+		.max_block = e->max_block,
+	};
+	log_debug("connection %d: export %s", c->fd, e->name);
+}
+
+static void parse_handshake(struct conn *c)
+{
+	while (c->phase == PH_HANDSHAKE && !c->closing) {
+		ssize_t n = nbd_hs_feed(&c->hs, c->rbuf + c->rpos, c->rlen - c->rpos);
+
+		if (n < 0) {
+			conn_close(c, "out of memory");
+			return;
+		}
+		c->rpos += (size_t)n;
+		if (c->hs.state == NBD_HS_CLOSED) {
+			c->srv->stats.handshakes_failed++;
+			/* Send what the handshake said (ABORT's ACK), then close. */
+			c->disc = true;
+			conn_arm_send(c);
+			return;
+		}
+		if (c->hs.state == NBD_HS_DONE)
+			enter_transmission(c);
+		else if (n == 0)
+			break;
+	}
+	conn_arm_send(c);
+}
+
+static void on_recv(struct loop_op *op, int res, uint32_t flags);
+
+static void arm_recv(struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+	void *dst;
+	size_t len;
+
+	if (c->recv_armed || c->closing || c->disc)
+		return;
+	if (c->phase == PH_TRANSMISSION && !c->payload && c->inflight >= MAX_INFLIGHT)
+		return;  /* flow control: resumes when a reply goes out */
+	if (c->phase == PH_HANDSHAKE && c->hsout.len > 0)
+		return;  /* finish answering before reading more options */
+	c->recv_direct = c->payload && c->rpos == c->rlen &&
+			 c->payload->req.count - c->payload_have >= DIRECT_RECV_MIN;
+	if (c->recv_direct) {
+		dst = c->payload->buf + (c->payload->req.offset & 4095) + c->payload_have;
+		len = c->payload->req.count - c->payload_have;
+	} else {
+		if (c->rpos > 0) {
+			memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+			c->rlen -= c->rpos;
+			c->rpos = 0;
+		}
+		dst = c->rbuf + c->rlen;
+		len = RBUF_SIZE - c->rlen;
+	}
+	c->recv_op.cb = on_recv;
+	sqe = loop_get_sqe(c->srv->loop, &c->recv_op);
+	io_uring_prep_recv(sqe, c->fd, dst, len, 0);
+	c->recv_armed = true;
+}
+
+static void on_recv(struct loop_op *op, int res, uint32_t flags)
+{
+	struct conn *c = conn_of(op, offsetof(struct conn, recv_op));
+
+	c->recv_armed = false;
+	if (res == -EINTR || res == -EAGAIN) {
+		conn_pump(c);
+		return;
+	}
+	if (res <= 0 || c->closing) {
+		conn_close(c, res == 0 ? "client closed" : "recv failed");
+		return;
+	}
+	if (c->recv_direct) {
+		c->payload_have += (uint32_t)res;
+		if (c->payload_have == c->payload->req.count)
+			payload_done(c);
+	} else {
+		c->rlen += (size_t)res;
+	}
+	conn_pump(c);
+}
+
+/* Make progress: parse what is buffered, then read more if allowed. */
+static void conn_pump(struct conn *c)
+{
+	if (c->closing) {
+		conn_maybe_free(c);
+		return;
+	}
+	if (c->phase == PH_HANDSHAKE)
+		parse_handshake(c);
+	if (c->phase == PH_TRANSMISSION)
+		parse_transmission(c);
+	if (c->disc || c->srv->shutting_down)
+		conn_close_when_idle(c);
+	arm_recv(c);
+}
+
+void conn_start(struct nbd_server *srv, int fd)
+{
+	struct conn *c = calloc(1, sizeof *c);
+	int one = 1;
+
+	if (!c || !(c->rbuf = malloc(RBUF_SIZE))) {
+		free(c);
+		close(fd);
+		return;
+	}
+	/* Replies must not wait for Nagle; fails harmlessly on Unix sockets. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	c->srv = srv;
+	c->fd = fd;
+	c->next = srv->conns;
+	if (srv->conns)
+		srv->conns->prev = c;
+	srv->conns = c;
+	srv->stats.connections_open++;
+	c->hs_deadline_ms = now_ms() + NBD_HANDSHAKE_TIMEOUT_MS;
+	nbd_hs_init(&c->hs, &srv->table, &c->hsout);
+	server_arm_hs_timer(srv);
+	conn_arm_send(c);
+	arm_recv(c);
+}
+
+unsigned conn_expire_handshakes(struct nbd_server *srv)
+{
+	uint64_t now = now_ms();
+	unsigned left = 0;
+	struct conn *c = srv->conns;
+
+	while (c) {
+		struct conn *next = c->next;
+
+		if (c->phase == PH_HANDSHAKE && !c->closing) {
+			if (now >= c->hs_deadline_ms) {
+				srv->stats.handshakes_failed++;
+				conn_close(c, "handshake timeout");
+			} else {
+				left++;
+			}
+		}
+		c = next;
+	}
+	return left;
+}
+
+void conn_shutdown_all(struct nbd_server *srv)
+{
+	struct conn *c = srv->conns;
+
+	while (c) {
+		struct conn *next = c->next;
+
+		if (c->phase == PH_HANDSHAKE)
+			conn_close(c, "server shutting down");
+		else
+			conn_close_when_idle(c);
+		c = next;
+	}
+}

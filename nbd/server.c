@@ -1,0 +1,246 @@
+#include "server_int.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "proto.h"
+#include "request.h"
+
+#define EXPORT_TFLAGS                                                      \
+	(NBD_FLAG_SEND_FLUSH | NBD_FLAG_SEND_FUA | NBD_FLAG_SEND_TRIM |     \
+	 NBD_FLAG_SEND_WRITE_ZEROES | NBD_FLAG_SEND_FAST_ZERO |             \
+	 NBD_FLAG_SEND_CACHE | NBD_FLAG_CAN_MULTI_CONN)
+
+static const struct nbd_export *export_find(void *ctx, const char *name)
+{
+	struct nbd_server *s = ctx;
+
+	/* The default export ("") is the first volume. */
+	if (name[0] == '\0')
+		return s->nexports ? &s->exports[0] : NULL;
+	for (size_t i = 0; i < s->nexports; i++)
+		if (strcmp(s->exports[i].name, name) == 0)
+			return &s->exports[i];
+	return NULL;
+}
+
+static const struct nbd_export *export_at(void *ctx, size_t i)
+{
+	struct nbd_server *s = ctx;
+
+	return i < s->nexports ? &s->exports[i] : NULL;
+}
+
+struct nbd_server *nbd_server_new(struct loop *loop, struct vol **vols,
+				  size_t nvols)
+{
+	struct nbd_server *s = calloc(1, sizeof *s);
+
+	if (!s)
+		return NULL;
+	s->exports = calloc(nvols ? nvols : 1, sizeof *s->exports);
+	if (!s->exports) {
+		free(s);
+		return NULL;
+	}
+	for (size_t i = 0; i < nvols; i++) {
+		struct nbd_export *e = &s->exports[i];
+
+		e->name = vol_name(vols[i]);
+		e->description = "triplex volume";
+		e->size = vol_size(vols[i]);
+		e->tflags = EXPORT_TFLAGS;
+		e->min_block = 1;
+		e->pref_block = 4096;
+		e->max_block = NBD_MAX_PAYLOAD;
+		e->volume = vols[i];
+	}
+	s->nexports = nvols;
+	s->loop = loop;
+	s->table.find = export_find;
+	s->table.at = export_at;
+	s->table.ctx = s;
+	return s;
+}
+
+static void arm_accept(struct listener *l);
+
+static void on_accept(struct loop_op *op, int res, uint32_t flags)
+{
+	struct listener *l = (struct listener *)((char *)op - offsetof(struct listener, op));
+	struct nbd_server *s = l->srv;
+
+	l->armed = false;
+	if (s->shutting_down) {
+		if (res >= 0)
+			close(res);
+		return;
+	}
+	if (res >= 0) {
+		s->stats.connections_accepted++;
+		conn_start(s, res);
+	} else if (res != -EINTR && res != -ECONNABORTED && res != -EAGAIN) {
+		/* EMFILE and friends: log, and keep accepting. */
+		log_warn("accept: %s", strerror(-res));
+	}
+	arm_accept(l);
+}
+
+static void arm_accept(struct listener *l)
+{
+	struct io_uring_sqe *sqe = loop_get_sqe(l->srv->loop, &l->op);
+
+	l->op.cb = on_accept;
+	io_uring_prep_accept(sqe, l->fd, NULL, NULL, SOCK_CLOEXEC);
+	l->armed = true;
+}
+
+static int add_listener(struct nbd_server *s, int fd, const char *unix_path)
+{
+	struct listener *ls = realloc(s->listeners, (s->nlisteners + 1) * sizeof *ls);
+
+	if (!ls)
+		return -ENOMEM;
+	s->listeners = ls;
+	/* Listeners are armed by index: the array may move on realloc. */
+	ls[s->nlisteners] = (struct listener){ .srv = s, .fd = fd };
+	if (unix_path)
+		ls[s->nlisteners].unix_path = strdup(unix_path);
+	s->nlisteners++;
+	return 0;
+}
+
+static void arm_all(struct nbd_server *s)
+{
+	for (size_t i = 0; i < s->nlisteners; i++)
+		if (!s->listeners[i].armed)
+			arm_accept(&s->listeners[i]);
+}
+
+int nbd_server_listen_unix(struct nbd_server *s, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, ret;
+
+	if (strlen(path) >= sizeof sa.sun_path)
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 128) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	ret = add_listener(s, fd, path);
+	if (ret < 0)
+		close(fd);
+	return ret;
+}
+
+int nbd_server_listen_tcp(struct nbd_server *s, const char *host,
+			  const char *port)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+	struct addrinfo *ai;
+	int fd, ret, one = 1;
+
+	ret = getaddrinfo(host, port, &hints, &ai);
+	if (ret != 0)
+		return -EADDRNOTAVAIL;
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		ret = -errno;
+		goto out;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+		ret = -errno;
+		close(fd);
+		goto out;
+	}
+	ret = add_listener(s, fd, NULL);
+	if (ret < 0)
+		close(fd);
+out:
+	freeaddrinfo(ai);
+	return ret;
+}
+
+/* Called once the loop runs: the listener array no longer moves. */
+void nbd_server_start(struct nbd_server *s)
+{
+	arm_all(s);
+}
+
+static void hs_timer_fired(struct loop_timer *t)
+{
+	struct nbd_server *s = (struct nbd_server *)((char *)t - offsetof(struct nbd_server, hs_timer));
+
+	if (conn_expire_handshakes(s) > 0)
+		loop_timer_arm(s->loop, &s->hs_timer, 1000);
+}
+
+void server_arm_hs_timer(struct nbd_server *s)
+{
+	s->hs_timer.fn = hs_timer_fired;
+	loop_timer_arm(s->loop, &s->hs_timer, 1000);
+}
+
+static void check_drained(struct nbd_server *s)
+{
+	if (s->shutting_down && !s->conns && s->drained) {
+		void (*fn)(void *) = s->drained;
+
+		s->drained = NULL;
+		fn(s->drained_arg);
+	}
+}
+
+void server_conn_gone(struct nbd_server *s)
+{
+	check_drained(s);
+}
+
+void nbd_server_shutdown(struct nbd_server *s, void (*drained)(void *arg),
+			 void *arg)
+{
+	s->shutting_down = true;
+	s->drained = drained;
+	s->drained_arg = arg;
+	/* Pending accepts complete with an error once the socket is shut. */
+	for (size_t i = 0; i < s->nlisteners; i++)
+		shutdown(s->listeners[i].fd, SHUT_RDWR);
+	conn_shutdown_all(s);
+	check_drained(s);
+}
+
+const struct nbd_server_stats *nbd_server_get_stats(const struct nbd_server *s)
+{
+	return &s->stats;
+}
+
+void nbd_server_free(struct nbd_server *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->nlisteners; i++) {
+		close(s->listeners[i].fd);
+		if (s->listeners[i].unix_path) {
+			unlink(s->listeners[i].unix_path);
+			free(s->listeners[i].unix_path);
+		}
+	}
+	free(s->listeners);
+	free(s->exports);
+	free(s);
+}

@@ -1,0 +1,46 @@
+/* The NBD server: listeners, connections, and the export table, all driven
+ * by the process's one io_uring loop. */
+#ifndef TRIPLEX_NBD_SERVER_H
+#define TRIPLEX_NBD_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "loop.h"
+#include "volume.h"
+
+struct nbd_server;
+
+struct nbd_server_stats {
+	uint64_t connections_accepted;
+	uint64_t connections_open;
+	uint64_t handshakes_failed;
+	uint64_t requests;
+	uint64_t request_errors;  /* replies with a non-zero error */
+};
+
+/* A server exporting each volume under its name. The volumes stay owned
+ * by the caller. Returns NULL on ENOMEM. */
+struct nbd_server *nbd_server_new(struct loop *loop, struct vol **vols,
+				  size_t nvols);
+
+/* Listen on a Unix socket path (replaced if it exists) or a TCP host and
+ * port. Return 0 or -errno. */
+int nbd_server_listen_unix(struct nbd_server *s, const char *path);
+int nbd_server_listen_tcp(struct nbd_server *s, const char *host,
+			  const char *port);
+
+/* Start accepting on every listener (call after the last listen). */
+void nbd_server_start(struct nbd_server *s);
+
+/* Stop accepting; let in-flight requests finish (new ones get ESHUTDOWN);
+ * call drained(arg) once every connection is closed. */
+void nbd_server_shutdown(struct nbd_server *s, void (*drained)(void *arg),
+			 void *arg);
+
+const struct nbd_server_stats *nbd_server_get_stats(const struct nbd_server *s);
+
+/* Free; only after drained ran (or before anything was accepted). */
+void nbd_server_free(struct nbd_server *s);
+
+#endif

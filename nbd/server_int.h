@@ -1,0 +1,53 @@
+/* Shared between nbd/server.c (listeners, exports) and nbd/conn.c. */
+#ifndef TRIPLEX_NBD_SERVER_INT_H
+#define TRIPLEX_NBD_SERVER_INT_H
+
+#include <stdbool.h>
+
+#include "handshake.h"
+#include "server.h"
+
+struct conn;
+
+struct listener {
+	struct nbd_server *srv;
+	struct loop_op op;
+	int fd;
+	bool armed;
+	char *unix_path;
+};
+
+struct nbd_server {
+	struct loop *loop;
+	struct nbd_export *exports;
+	size_t nexports;
+	struct nbd_exports table;
+	struct listener *listeners;
+	size_t nlisteners;
+	struct conn *conns;          /* every open connection */
+	struct loop_timer hs_timer;  /* expires slow handshakes */
+	bool shutting_down;
+	void (*drained)(void *arg);
+	void *drained_arg;
+	struct nbd_server_stats stats;
+};
+
+/* Take over an accepted socket. */
+void conn_start(struct nbd_server *srv, int fd);
+
+/* Server shutdown: close idle connections, mark the rest. */
+void conn_shutdown_all(struct nbd_server *srv);
+
+/* Close connections whose handshake took longer than allowed; returns how
+ * many are still in their handshake. */
+unsigned conn_expire_handshakes(struct nbd_server *srv);
+
+/* Called by conn.c when a connection has been freed. */
+void server_conn_gone(struct nbd_server *srv);
+
+/* Make sure the handshake timer is running. */
+void server_arm_hs_timer(struct nbd_server *srv);
+
+#define NBD_HANDSHAKE_TIMEOUT_MS 10000
+
+#endif

@@ -1,0 +1,16 @@
+/* triplexctl: one subcommand a file, dispatched from main.c. */
+#ifndef TRIPLEX_CTL_H
+#define TRIPLEX_CTL_H
+
+struct ctl_cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *help;
+};
+
+int volume_main(int argc, char **argv);
+
+/* Print "triplexctl: <msg>" to stderr; returns 1 (the exit code). */
+int ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif
