@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages triplex needs to build, test and benchmark.
+# Idempotent and quiet: a fast no-op when everything is installed; runs
+# "apt-get update" only when something is missing.  Run as root.
+set -euo pipefail
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+
+PACKAGES=(
+	build-essential cmake pkg-config git
+	liburing-dev libssl-dev libisal-dev
+	libnbd-dev libnbd-bin python3-libnbd libcmocka-dev
+	nbdkit qemu-utils fio
+	clang-14 libclang-rt-14-dev
+	gnuplot-nox fuse3 e2fsprogs iptables iproute2
+	sqlite3 libsqlite3-dev libjansson-dev libmicrohttpd-dev
+	util-linux procps
+)
+
+# missing_packages: print the packages of PACKAGES not fully installed.
+missing_packages() {
+	local installed
+	installed=$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' \
+		"${PACKAGES[@]}" 2>/dev/null | awk '$1 == "ii" { sub(/:.*/, "", $2); print $2 }' || true)
+	local p
+	for p in "${PACKAGES[@]}"; do
+		grep -qxF "$p" <<<"$installed" || echo "$p"
+	done
+}
+
+mapfile -t missing < <(missing_packages)
+
+if ((${#missing[@]} == 0)); then
+	exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+	echo "install-deps.sh: missing packages (${missing[*]}); run as root" >&2
+	exit 1
+fi
+
+echo "install-deps.sh: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Check that it worked.
+mapfile -t still < <(missing_packages)
+if ((${#still[@]})); then
+	echo "install-deps.sh: not installed after apt-get: ${still[*]}" >&2
+	exit 1
+fi
