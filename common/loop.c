@@ -13,10 +13,19 @@ int loop_init(struct loop *l, unsigned entries)
 
 	memset(l, 0, sizeof *l);
 	memset(&p, 0, sizeof p);
-	/* A roomy CQ: many sockets and disk ops complete in one turn. */
-	p.flags = IORING_SETUP_CQSIZE;
+	/* A roomy CQ: many sockets and disk ops complete in one turn. Only
+	 * this thread touches the ring, and completion work can wait until
+	 * the loop asks for it: fewer interruptions, fewer context switches. */
+	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER |
+		  IORING_SETUP_DEFER_TASKRUN;
 	p.cq_entries = entries * 4;
 	ret = io_uring_queue_init_params(entries, &l->ring, &p);
+	if (ret == -EINVAL) {  /* kernels before 6.1 */
+		memset(&p, 0, sizeof p);
+		p.flags = IORING_SETUP_CQSIZE;
+		p.cq_entries = entries * 4;
+		ret = io_uring_queue_init_params(entries, &l->ring, &p);
+	}
 	if (ret < 0)
 		return ret;
 	l->tasks_tail = &l->tasks_head;
@@ -117,7 +126,8 @@ static int reap(struct loop *l)
 int loop_poll(struct loop *l)
 {
 	int n = run_tasks(l);
-	int ret = io_uring_submit(&l->ring);
+	/* Also runs deferred completion work (DEFER_TASKRUN). */
+	int ret = io_uring_submit_and_get_events(&l->ring);
 
 	if (ret < 0 && ret != -EAGAIN && ret != -EBUSY && ret != -EINTR)
 		return ret;
