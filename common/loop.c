@@ -142,7 +142,12 @@ int loop_run(struct loop *l)
 		run_tasks(l);
 		if (l->stopping)
 			break;
-		ret = io_uring_submit_and_wait(&l->ring, l->tasks_head ? 0 : 1);
+		/* With tasks waiting, only collect what is ready: with deferred
+		 * task work a wait of 0 would not even enter the kernel. */
+		if (l->tasks_head)
+			ret = io_uring_submit_and_get_events(&l->ring);
+		else
+			ret = io_uring_submit_and_wait(&l->ring, 1);
 		if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY &&
 		    ret != -ETIME)
 			return ret;

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <sys/signalfd.h>
 
+#include "cluster_mode.h"
+#include "http.h"
 #include "loop.h"
 #include "server.h"
 #include "store_io.h"
@@ -15,6 +17,22 @@ struct daemon_opts {
 	const char *listen_unix;
 	const char *listen_tcp;
 	const char *pid_file;
+	const char *listen_http;
+	/* Cluster mode (--meta): */
+	const char *meta;
+	const char *node_id;
+	const char *zone;
+	const char *rack;
+	const char *listen_repl;
+	uint64_t write_timeout_ms;
+	uint64_t io_timeout_ms;
+};
+
+/* What /readyz reports. */
+enum daemon_state {
+	DAEMON_STARTING,   /* opening volumes, starting listeners */
+	DAEMON_READY,      /* volumes open, listeners up */
+	DAEMON_STOPPING,   /* signal received, draining */
 };
 
 struct daemon {
@@ -29,6 +47,10 @@ struct daemon {
 	struct signalfd_siginfo sig_info;
 	struct loop_timer stop_timer;
 	int exit_code;
+	enum daemon_state state;
+	struct http_server *http;
+	struct cluster_mode *cluster;   /* NULL unless --meta */
+	double start_time;           /* unix seconds, for metrics */
 };
 
 /* Open every volume in DATA_DIR/volumes. Returns 0 or -errno (logged). */
@@ -37,5 +59,9 @@ void daemon_close_volumes(struct daemon *d);
 
 /* Handle SIGTERM and SIGINT through the loop: a clean shutdown. */
 int daemon_watch_signals(struct daemon *d);
+
+/* Serve /healthz, /readyz and /metrics on host (NULL: any) and port.
+ * Returns 0 or -errno. */
+int daemon_start_http(struct daemon *d, const char *host, const char *port);
 
 #endif

@@ -1,9 +1,11 @@
 /* triplexd: serves the volumes of a data directory over NBD. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -11,7 +13,57 @@
 
 static const char usage[] =
 	"usage: triplexd --data-dir DIR [--listen-unix PATH] [--listen-tcp HOST:PORT]\n"
-	"                [--pid-file FILE] [--log-level error|warn|info|debug]\n";
+	"                [--listen-http HOST:PORT] [--pid-file FILE]\n"
+	"                [--log-level error|warn|info|debug]\n"
+	"       cluster mode: --meta sqlite:FILE --node-id ID --zone ZONE [--rack RACK]\n"
+	"                --listen-repl HOST:PORT [--write-timeout-ms MS] [--io-timeout-ms MS]\n";
+
+/* Split "host:port", "[v6]:port" or ":port" into host (empty: any) and
+ * *port (points into spec). Returns 0 or -EINVAL. */
+static int split_host_port(const char *spec, char *host, size_t hostsz,
+			   const char **port)
+{
+	const char *colon = strrchr(spec, ':');
+	size_t n;
+	char *end;
+	unsigned long num;
+
+	if (!colon || colon[1] == '\0')
+		return -EINVAL;
+	num = strtoul(colon + 1, &end, 10);
+	if (*end != '\0' || num == 0 || num > 65535)
+		return -EINVAL;
+	n = (size_t)(colon - spec);
+	if (n >= hostsz)
+		return -EINVAL;
+	memcpy(host, spec, n);
+	host[n] = '\0';
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+		memmove(host, host + 1, n - 2);
+		host[n - 2] = '\0';
+	}
+	*port = colon + 1;
+	return 0;
+}
+
+static bool valid_host_port(const char *spec)
+{
+	char host[256];
+	const char *port;
+
+	return split_host_port(spec, host, sizeof host, &port) == 0;
+}
+
+static int parse_ms(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+
+	if (*s < '0' || *s > '9' || *end || v == 0 || v > 3600000)
+		return -1;
+	*out = v;
+	return 0;
+}
 
 static int parse_args(int argc, char **argv, struct daemon_opts *o)
 {
@@ -19,8 +71,16 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		{ "data-dir", required_argument, NULL, 'd' },
 		{ "listen-unix", required_argument, NULL, 'u' },
 		{ "listen-tcp", required_argument, NULL, 't' },
+		{ "listen-http", required_argument, NULL, 'H' },
 		{ "pid-file", required_argument, NULL, 'p' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "meta", required_argument, NULL, 'M' },
+		{ "node-id", required_argument, NULL, 'N' },
+		{ "zone", required_argument, NULL, 'Z' },
+		{ "rack", required_argument, NULL, 'R' },
+		{ "listen-repl", required_argument, NULL, 'r' },
+		{ "write-timeout-ms", required_argument, NULL, 'W' },
+		{ "io-timeout-ms", required_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -32,6 +92,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		case 'd': o->data_dir = optarg; break;
 		case 'u': o->listen_unix = optarg; break;
 		case 't': o->listen_tcp = optarg; break;
+		case 'H': o->listen_http = optarg; break;
 		case 'p': o->pid_file = optarg; break;
 		case 'l':
 			lvl = log_level_parse(optarg);
@@ -40,6 +101,20 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 				return -1;
 			}
 			log_threshold = (enum log_level)lvl;
+			break;
+		case 'M': o->meta = optarg; break;
+		case 'N': o->node_id = optarg; break;
+		case 'Z': o->zone = optarg; break;
+		case 'R': o->rack = optarg; break;
+		case 'r': o->listen_repl = optarg; break;
+		case 'W':
+		case 'I':
+			if (parse_ms(optarg, c == 'W' ? &o->write_timeout_ms
+						  : &o->io_timeout_ms) < 0) {
+				fprintf(stderr, "triplexd: %s wants milliseconds from 1 "
+					"to 3600000, got '%s'\n", argv[optind - 1], optarg);
+				return -1;
+			}
 			break;
 		case 'h': fputs(usage, stdout); exit(0);
 		default:
@@ -56,37 +131,73 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		fprintf(stderr, "triplexd: --data-dir is required\n");
 		return -1;
 	}
+	if (o->listen_http && !valid_host_port(o->listen_http)) {
+		fprintf(stderr, "triplexd: --listen-http wants HOST:PORT with a "
+			"port from 1 to 65535, got '%s'\n", o->listen_http);
+		return -1;
+	}
 	if (!o->listen_unix && !o->listen_tcp) {
 		fprintf(stderr, "triplexd: give --listen-unix or --listen-tcp\n");
+		return -1;
+	}
+	if (o->meta && (!o->node_id || !o->zone || !o->listen_repl)) {
+		fprintf(stderr, "triplexd: --meta needs --node-id, --zone and "
+			"--listen-repl\n");
 		return -1;
 	}
 	return 0;
 }
 
-/* "host:port", "[v6]:port" or ":port". */
+static int start_cluster(struct daemon *d)
+{
+	const struct daemon_opts *o = &d->opts;
+	struct cluster_mode_opts co = {
+		.meta_url = o->meta, .node_id = o->node_id, .zone = o->zone,
+		.rack = o->rack, .data_dir = o->data_dir,
+		.listen_repl = o->listen_repl, .nbd_addr = o->listen_tcp,
+		.http_addr = o->listen_http,
+		.write_timeout_ms = o->write_timeout_ms,
+		.io_timeout_ms = o->io_timeout_ms,
+	};
+
+	if (!o->meta)
+		return 0;
+	d->cluster = cluster_mode_start(&d->loop, &d->io, d->nbd, &co);
+	return d->cluster ? 0 : -1;
+}
+
 static int listen_tcp(struct nbd_server *s, const char *spec)
 {
 	char host[256];
-	const char *colon = strrchr(spec, ':');
-	size_t n;
-	char *end;
-	unsigned long port;
+	const char *port;
+	int ret = split_host_port(spec, host, sizeof host, &port);
 
-	if (!colon || colon[1] == '\0')
+	if (ret < 0)
+		return ret;
+	return nbd_server_listen_tcp(s, host[0] ? host : NULL, port);
+}
+
+static int start_http(struct daemon *d)
+{
+	const char *spec = d->opts.listen_http;
+	char host[256];
+	const char *port;
+	int ret;
+
+	if (!spec)
+		return 0;
+	if (split_host_port(spec, host, sizeof host, &port) < 0) {
+		log_error("--listen-http wants HOST:PORT with a port from 1 "
+			  "to 65535, got '%s'", spec);
 		return -EINVAL;
-	port = strtoul(colon + 1, &end, 10);
-	if (*end != '\0' || port == 0 || port > 65535)
-		return -EINVAL;
-	n = (size_t)(colon - spec);
-	if (n >= sizeof host)
-		return -EINVAL;
-	memcpy(host, spec, n);
-	host[n] = '\0';
-	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
-		memmove(host, host + 1, n - 2);
-		host[n - 2] = '\0';
 	}
-	return nbd_server_listen_tcp(s, host[0] ? host : NULL, colon + 1);
+	ret = daemon_start_http(d, host[0] ? host : NULL, port);
+	if (ret < 0) {
+		log_error("cannot listen for HTTP on %s: %s", spec, strerror(-ret));
+		return ret;
+	}
+	log_info("http: serving /healthz, /readyz, /metrics on %s", spec);
+	return 0;
 }
 
 static int start_listeners(struct daemon *d)
@@ -130,8 +241,11 @@ static int write_pid_file(const char *path)
 
 static int run(struct daemon *d)
 {
+	struct timespec now;
 	int ret = loop_init(&d->loop, 1024);
 
+	clock_gettime(CLOCK_REALTIME, &now);
+	d->start_time = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
 	if (ret < 0) {
 		log_error("io_uring setup failed: %s", strerror(-ret));
 		return 1;
@@ -140,8 +254,10 @@ static int run(struct daemon *d)
 	if (daemon_open_volumes(d) < 0)
 		goto out;
 	d->nbd = nbd_server_new(&d->loop, d->vols, d->nvols);
-	if (!d->nbd || daemon_watch_signals(d) < 0 || start_listeners(d) < 0)
+	if (!d->nbd || daemon_watch_signals(d) < 0 || start_http(d) < 0 ||
+	    start_cluster(d) < 0 || start_listeners(d) < 0)
 		goto out;
+	d->state = DAEMON_READY;
 	if (d->opts.pid_file && write_pid_file(d->opts.pid_file) < 0)
 		goto out;
 	log_info("triplexd ready: %zu volume(s)", d->nvols);
@@ -153,10 +269,15 @@ static int run(struct daemon *d)
 	/* Volumes are closed only after a clean drain: nothing in flight. */
 	if (ret == 0 && d->exit_code == 0)
 		daemon_close_volumes(d);
+	/* The loop has stopped: the HTTP server's pending ops never complete. */
+	http_server_free(d->http);
+	cluster_mode_free(d->cluster);
 	nbd_server_free(d->nbd);
 	loop_fini(&d->loop);
 	return ret < 0 ? 1 : d->exit_code;
 out:
+	http_server_free(d->http);
+	cluster_mode_free(d->cluster);
 	nbd_server_free(d->nbd);
 	daemon_close_volumes(d);
 	loop_fini(&d->loop);

@@ -38,8 +38,10 @@ static void on_signal(struct loop_op *op, int res, uint32_t flags)
 		return;
 	}
 	log_info("shutdown: signal %u", si->ssi_signo);
+	d->state = DAEMON_STOPPING;  /* /readyz says 503 while we drain */
 	d->stop_timer.fn = force_stop;
 	loop_timer_arm(&d->loop, &d->stop_timer, STOP_GRACE_MS);
+	cluster_mode_stop(d->cluster);
 	nbd_server_shutdown(d->nbd, drained, d);
 }
 

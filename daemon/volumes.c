@@ -47,6 +47,8 @@ int daemon_open_volumes(struct daemon *d)
 	if ((size_t)snprintf(dir, sizeof dir, "%s/volumes", d->opts.data_dir) >= sizeof dir)
 		return -ENAMETOOLONG;
 	n = scandir(dir, &names, NULL, alphasort);
+	if (n < 0 && errno == ENOENT && d->opts.meta)
+		return 0;  /* a cluster node needs no local-only volumes */
 	if (n < 0) {
 		ret = -errno;
 		log_error("cannot read %s: %s (create a volume with "

@@ -4,25 +4,36 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 
 #define BLK STORE_BLOCK
+#define WAIT_TICK_MS 200
 
 struct vol {
 	char *name;
-	struct store *store;
+	uint64_t size;
 	struct loop *loop;
 	struct rangelock lock;
 	struct vol_stats stats;
 	unsigned inflight;
+	struct replica *reps[VOL_MAX_REPLICAS];
+	unsigned nreps;
+	unsigned min_replicas;
+	uint64_t write_timeout_ms;
+	vol_isr_remove_fn *on_isr_remove;
+	struct store *(*extents_store)(void *arg);
+	void *arg;
+	struct store *owned_store;   /* vol_new's store, closed by vol_free */
+	struct vol_req *waiting;     /* writes waiting for a replica */
+	struct loop_timer wait_timer;
 };
 
 /*
- * A request runs as a list of steps. Each step may issue one store I/O
- * (returning true) and has an optional `after` run when that I/O succeeds.
- * Steps that have nothing to do for this request return false and are
- * skipped.
+ * A request runs as a list of steps. Each step may issue I/O (returning
+ * true) and has an optional `after` run when that I/O succeeded. Steps
+ * with nothing to do for this request return false and are skipped.
  */
 struct step {
 	bool (*issue)(struct vol_req *r);
@@ -32,24 +43,56 @@ struct step {
 static uint64_t align_down(uint64_t x) { return x & ~(uint64_t)(BLK - 1); }
 static uint64_t align_up(uint64_t x) { return align_down(x + BLK - 1); }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 uint64_t vol_span(uint64_t off, uint64_t len)
 {
 	return align_up(off + len) - align_down(off);
 }
 
-struct vol *vol_new(const char *name, struct store *store, struct loop *loop)
-{
-	struct vol *v = calloc(1, sizeof *v);
+/* --- construction --------------------------------------------------- */
 
-	if (!v)
+struct vol *vol_new_replicated(const struct vol_config *cfg, struct loop *loop,
+			       struct replica **reps, unsigned nreps)
+{
+	struct vol *v;
+
+	if (nreps == 0 || nreps > VOL_MAX_REPLICAS)
 		return NULL;
-	v->name = strdup(name);
-	if (!v->name) {
+	v = calloc(1, sizeof *v);
+	if (!v || !(v->name = strdup(cfg->name))) {
 		free(v);
 		return NULL;
 	}
-	v->store = store;
+	v->size = cfg->size;
 	v->loop = loop;
+	v->min_replicas = cfg->min_replicas ? cfg->min_replicas : 1;
+	v->write_timeout_ms = cfg->write_timeout_ms ? cfg->write_timeout_ms : 30000;
+	v->on_isr_remove = cfg->on_isr_remove;
+	v->extents_store = cfg->extents_store;
+	v->arg = cfg->arg;
+	memcpy(v->reps, reps, nreps * sizeof *reps);
+	v->nreps = nreps;
+	return v;
+}
+
+struct vol *vol_new(const char *name, struct store *store, struct loop *loop)
+{
+	struct vol_config cfg = { .name = name, .size = store_size(store) };
+	struct replica *rep = replica_local_new("local", store);
+	struct vol *v = rep ? vol_new_replicated(&cfg, loop, &rep, 1) : NULL;
+
+	if (!v) {
+		replica_free(rep);
+		return NULL;
+	}
+	v->owned_store = store;
 	return v;
 }
 
@@ -57,16 +100,36 @@ void vol_free(struct vol *v)
 {
 	if (!v)
 		return;
-	store_close(v->store);
+	for (unsigned i = 0; i < v->nreps; i++)
+		replica_free(v->reps[i]);
+	store_close(v->owned_store);
 	free(v->name);
 	free(v);
 }
 
 const char *vol_name(const struct vol *v) { return v->name; }
-uint64_t vol_size(const struct vol *v) { return store_size(v->store); }
-struct store *vol_store(struct vol *v) { return v->store; }
+uint64_t vol_size(const struct vol *v) { return v->size; }
 const struct vol_stats *vol_get_stats(const struct vol *v) { return &v->stats; }
 unsigned vol_inflight(const struct vol *v) { return v->inflight; }
+unsigned vol_nreplicas(const struct vol *v) { return v->nreps; }
+struct replica *vol_replica(struct vol *v, unsigned i) { return v->reps[i]; }
+
+struct store *vol_store(struct vol *v)
+{
+	for (unsigned i = 0; i < v->nreps; i++)
+		if (v->reps[i]->local)
+			return v->reps[i]->store;
+	return NULL;
+}
+
+unsigned vol_in_sync_count(const struct vol *v)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < v->nreps; i++)
+		n += v->reps[i]->in_sync;
+	return n;
+}
 
 void vol_req_fini(struct vol_req *r)
 {
@@ -102,7 +165,283 @@ static int ensure_edge(struct vol_req *r)
 	return 0;
 }
 
-/* --- steps ---------------------------------------------------------- */
+static void step_done(struct vol_req *r);
+static void finish(struct vol_req *r, int res);
+
+/* --- reading from one replica, with fallback and repair -------------- */
+
+/* The local in-sync replica first, then the others in order. */
+static int pick_reader(struct vol_req *r)
+{
+	struct vol *v = r->vol;
+	int best = -1;
+
+	for (unsigned i = 0; i < v->nreps; i++) {
+		struct replica *rp = v->reps[i];
+
+		if (!rp->in_sync || !rp->up || (r->tried & (1u << i)))
+			continue;
+		if (rp->local || rp->near)
+			return (int)i;
+		if (best < 0)
+			best = (int)i;
+	}
+	return best;
+}
+
+static bool verify(const struct rep_io *io)
+{
+	const uint8_t *p = io->buf;
+
+	for (uint64_t i = 0; i < io->len / BLK; i++)
+		if (crc32c(p + i * BLK, BLK) != io->crcs[i])
+			return false;
+	return true;
+}
+
+static void read_done(struct rep_io *io, int res);
+
+static bool issue_read(struct vol_req *r, uint64_t off, uint64_t len,
+		       void *buf, uint32_t *crcs)
+{
+	struct rep_io *io = &r->sub[0];
+
+	r->tried = r->bad = 0;
+	*io = (struct rep_io){ .done = read_done, .priv = r, .op = REP_READ,
+			       .off = off, .len = len, .buf = buf, .crcs = crcs };
+	r->read_from = pick_reader(r);
+	if (r->read_from < 0) {
+		r->err = -EIO;
+		return false;
+	}
+	r->pending = 1;
+	replica_submit(r->vol->reps[r->read_from], io);
+	return true;
+}
+
+static void repair_done(struct rep_io *io, int res)
+{
+	struct vol_req *r = io->priv;
+
+	if (res == 0)
+		r->vol->stats.repairs++;
+	else
+		log_warn("volume %s: repair of [%llu, +%llu) on %s failed: %s",
+			 r->vol->name, (unsigned long long)io->off,
+			 (unsigned long long)io->len, io->rep->node, strerror(-res));
+	r->bad = 0;
+	step_done(r);
+}
+
+/* Rewrite the bad copy with the good data before the lock is let go, so no
+ * newer client write can be overwritten by it (invariant 10). */
+static bool start_repair(struct vol_req *r)
+{
+	const struct rep_io *good = &r->sub[0];
+
+	for (unsigned i = 0; i < r->vol->nreps; i++) {
+		if (!(r->bad & (1u << i)))
+			continue;
+		r->bad = 1u << i;
+		r->repair = (struct rep_io){ .done = repair_done, .priv = r,
+					     .op = REP_WRITE, .off = good->off,
+					     .len = good->len, .buf = good->buf,
+					     .crcs = good->crcs };
+		replica_submit(r->vol->reps[i], &r->repair);
+		return true;
+	}
+	return false;
+}
+
+static void read_done(struct rep_io *io, int res)
+{
+	struct vol_req *r = io->priv;
+	struct vol *v = r->vol;
+	unsigned i = (unsigned)r->read_from;
+
+	/* Data that crossed the network is checked here again (invariant 6). */
+	if (res == 0 && !io->rep->local && !verify(io))
+		res = -STORE_ECSUM;
+	if (res == 0) {
+		if (!(r->bad && start_repair(r)))
+			step_done(r);
+		return;
+	}
+	r->tried |= 1u << i;
+	io->rep->errors++;
+	if (res == -STORE_ECSUM) {
+		v->stats.csum_errors++;
+		r->bad |= 1u << i;
+	}
+	log_warn("volume %s: read [%llu, +%llu) from %s failed: %s%s", v->name,
+		 (unsigned long long)io->off, (unsigned long long)io->len,
+		 io->rep->node, strerror(-res),
+		 pick_reader(r) >= 0 ? ", trying another replica" : "");
+	r->read_from = pick_reader(r);
+	if (r->read_from < 0) {
+		finish(r, res == -STORE_ECSUM ? -EIO : res);
+		return;
+	}
+	replica_submit(v->reps[r->read_from], io);
+}
+
+/* --- writing to every in-sync replica -------------------------------- */
+
+static void fanout_done(struct rep_io *io, int res);
+
+static void submit_to(struct vol_req *r, unsigned i)
+{
+	struct rep_io *io = &r->sub[i];
+
+	io->done = fanout_done;
+	io->priv = r;
+	r->pending++;
+	replica_submit(r->vol->reps[i], io);
+}
+
+static bool issue_fanout(struct vol_req *r, enum rep_op op, uint64_t off,
+			 uint64_t len, void *buf, uint32_t *crcs)
+{
+	struct vol *v = r->vol;
+	unsigned flags = (r->flags & VOL_FUA ? REP_FUA : 0) |
+			 (r->flags & VOL_NO_HOLE ? REP_NO_HOLE : 0);
+
+	r->need = 0;
+	r->pending = 0;
+	for (unsigned i = 0; i < v->nreps; i++) {
+		r->sub[i] = (struct rep_io){ .op = op, .flags = flags, .off = off,
+					     .len = len, .buf = buf, .crcs = crcs };
+		if (v->reps[i]->in_sync)
+			r->need |= 1u << i;
+	}
+	if (!r->need) {
+		r->err = -EIO;
+		return false;
+	}
+	for (unsigned i = 0; i < v->nreps; i++)
+		if (r->need & (1u << i))
+			submit_to(r, i);
+	return true;
+}
+
+/* Drop failed replicas from the in-sync set while it stays at or above
+ * min_replicas. Returns -errno if the metadata store refused. */
+static int drop_failed(struct vol_req *r)
+{
+	struct vol *v = r->vol;
+
+	for (unsigned i = 0; i < v->nreps; i++) {
+		struct replica *rp = v->reps[i];
+		int ret;
+
+		if (!(r->need & (1u << i)))
+			continue;
+		if (!rp->in_sync) {  /* dropped meanwhile by another request */
+			r->need &= ~(1u << i);
+			continue;
+		}
+		if (vol_in_sync_count(v) <= v->min_replicas)
+			continue;
+		ret = v->on_isr_remove ? v->on_isr_remove(v, rp, v->arg) : 0;
+		if (ret < 0)
+			return ret;
+		rp->in_sync = false;
+		v->stats.isr_removals++;
+		log_warn("volume %s: replica %s left the in-sync set", v->name, rp->node);
+		r->need &= ~(1u << i);
+	}
+	return 0;
+}
+
+static void arm_wait_timer(struct vol *v);
+
+static void wait_for_replicas(struct vol_req *r)
+{
+	struct vol *v = r->vol;
+
+	if (!r->deadline_ms) {
+		r->deadline_ms = now_ms() + v->write_timeout_ms;
+		v->stats.write_waits++;
+	}
+	r->wait_next = v->waiting;
+	v->waiting = r;
+	arm_wait_timer(v);
+}
+
+static void fanout_settle(struct vol_req *r)
+{
+	int ret = drop_failed(r);
+
+	if (ret < 0) {
+		finish(r, -EIO);
+		return;
+	}
+	if (r->need)
+		wait_for_replicas(r);
+	else
+		step_done(r);
+}
+
+static void fanout_done(struct rep_io *io, int res)
+{
+	struct vol_req *r = io->priv;
+	unsigned i = (unsigned)(io - r->sub);
+
+	if (res == 0)
+		r->need &= ~(1u << i);
+	else
+		io->rep->errors++;
+	if (--r->pending == 0)
+		fanout_settle(r);
+}
+
+/* Retry a waiting write on the replicas it still needs. */
+static void retry(struct vol_req *r)
+{
+	for (unsigned i = 0; i < r->vol->nreps; i++)
+		if (r->need & (1u << i))
+			submit_to(r, i);
+}
+
+static void wait_tick(struct loop_timer *t)
+{
+	struct vol *v = (struct vol *)((char *)t - offsetof(struct vol, wait_timer));
+	struct vol_req *list = v->waiting;
+	uint64_t now = now_ms();
+
+	v->waiting = NULL;
+	while (list) {
+		struct vol_req *r = list;
+
+		list = r->wait_next;
+		if (now >= r->deadline_ms) {
+			log_error("volume %s: write to [%llu, +%llu) failed: "
+				  "fewer than %u replicas for %llu ms", v->name,
+				  (unsigned long long)r->aoff,
+				  (unsigned long long)(r->aend - r->aoff),
+				  v->min_replicas,
+				  (unsigned long long)v->write_timeout_ms);
+			finish(r, -EIO);
+		} else {
+			retry(r);
+		}
+	}
+}
+
+static void arm_wait_timer(struct vol *v)
+{
+	v->wait_timer.fn = wait_tick;
+	loop_timer_arm(v->loop, &v->wait_timer, WAIT_TICK_MS);
+}
+
+void vol_replica_up(struct vol *v, struct replica *r)
+{
+	r->up = true;
+	if (v->waiting)
+		wait_tick(&v->wait_timer);
+}
+
+/* --- steps ------------------------------------------------------------- */
 
 static uint64_t req_end(const struct vol_req *r) { return r->off + r->len; }
 static bool head_partial(const struct vol_req *r) { return r->off != r->aoff; }
@@ -117,25 +456,12 @@ static bool tail_is_head(const struct vol_req *r)
 
 static bool issue_read_all(struct vol_req *r)
 {
-	store_read(r->vol->store, &r->sreq, r->aoff, r->aend - r->aoff, r->buf,
-		   r->crcs);
-	return true;
-}
-
-/* Invariant 6 has the engine verify what a replica returns. The local
- * store verified this very buffer against its stored checksums a moment
- * ago, in this process, with no wire in between: checking it again finds
- * nothing new and costs a second pass over the data. Data that crosses the
- * network from a remote replica is verified here again. */
-static void after_read_all(struct vol_req *r)
-{
-	(void)r;
+	return issue_read(r, r->aoff, r->aend - r->aoff, r->buf, r->crcs);
 }
 
 static bool issue_edge_read(struct vol_req *r, uint64_t block_off)
 {
-	store_read(r->vol->store, &r->sreq, block_off, BLK, r->edge, NULL);
-	return true;
+	return issue_read(r, block_off, BLK, r->edge, r->crcs);
 }
 
 static bool issue_w_head(struct vol_req *r)
@@ -170,9 +496,7 @@ static bool issue_w_write(struct vol_req *r)
 
 	/* CRCs are computed once, where data enters the engine. */
 	crc32c_blocks(r->buf, bytes, r->crcs);
-	store_write(r->vol->store, &r->sreq, r->aoff, bytes, r->buf, r->crcs,
-		    r->flags & VOL_FUA ? STORE_FUA : 0);
-	return true;
+	return issue_fanout(r, REP_WRITE, r->aoff, bytes, r->buf, r->crcs);
 }
 
 /* Whole blocks strictly inside the client's range. */
@@ -191,9 +515,7 @@ static bool issue_z_head_read(struct vol_req *r)
 static bool issue_edge_write(struct vol_req *r, uint64_t block_off)
 {
 	r->crcs[0] = crc32c(r->edge, BLK);
-	store_write(r->vol->store, &r->sreq, block_off, BLK, r->edge, r->crcs,
-		    r->flags & VOL_FUA ? STORE_FUA : 0);
-	return true;
+	return issue_fanout(r, REP_WRITE, block_off, BLK, r->edge, r->crcs);
 }
 
 static bool issue_z_head_write(struct vol_req *r)
@@ -210,17 +532,11 @@ static bool issue_z_head_write(struct vol_req *r)
 static bool issue_z_mid(struct vol_req *r)
 {
 	uint64_t lo, hi;
-	unsigned sflags = r->flags & VOL_FUA ? STORE_FUA : 0;
 
 	if (!mid_range(r, &lo, &hi))
 		return false;
-	if (r->op == VOL_TRIM) {
-		store_trim(r->vol->store, &r->sreq, lo, hi - lo, sflags);
-	} else {
-		sflags |= r->flags & VOL_NO_HOLE ? STORE_NO_HOLE : 0;
-		store_zero(r->vol->store, &r->sreq, lo, hi - lo, sflags);
-	}
-	return true;
+	return issue_fanout(r, r->op == VOL_TRIM ? REP_TRIM : REP_ZERO, lo,
+			    hi - lo, NULL, NULL);
 }
 
 static bool issue_z_tail_read(struct vol_req *r)
@@ -237,8 +553,13 @@ static bool issue_z_tail_write(struct vol_req *r)
 	return issue_edge_write(r, tail_block(r));
 }
 
+static bool issue_flush(struct vol_req *r)
+{
+	return issue_fanout(r, REP_FLUSH, 0, 0, NULL, NULL);
+}
+
 static const struct step read_steps[] = {
-	{ issue_read_all, after_read_all }, { NULL, NULL },
+	{ issue_read_all, NULL }, { NULL, NULL },
 };
 static const struct step write_steps[] = {
 	{ issue_w_head, after_w_head },
@@ -258,6 +579,9 @@ static const struct step zero_steps[] = {
 static const struct step trim_steps[] = {
 	{ issue_z_mid, NULL }, { NULL, NULL },
 };
+static const struct step flush_steps[] = {
+	{ issue_flush, NULL }, { NULL, NULL },
+};
 
 static const struct step *steps_for(enum vol_op op)
 {
@@ -266,7 +590,7 @@ static const struct step *steps_for(enum vol_op op)
 	case VOL_WRITE: return write_steps;
 	case VOL_ZERO: return zero_steps;
 	case VOL_TRIM: return trim_steps;
-	case VOL_FLUSH: break;
+	case VOL_FLUSH: return flush_steps;
 	}
 	return NULL;
 }
@@ -280,11 +604,7 @@ static void finish(struct vol_req *r, int res)
 	if (r->lock.granted)
 		rl_release(&v->lock, &r->lock);
 	r->lock.granted = false;
-	if (res == -STORE_ECSUM)
-		log_warn("volume %s: checksum error in [%llu, +%llu)", v->name,
-			 (unsigned long long)r->aoff,
-			 (unsigned long long)(r->aend - r->aoff));
-	else if (res < 0)
+	if (res < 0)
 		v->stats.io_errors++;
 	v->inflight--;
 	r->done(r, res);
@@ -294,27 +614,23 @@ static void advance(struct vol_req *r)
 {
 	const struct step *steps = steps_for(r->op);
 
+	r->err = 0;
 	while (steps[r->step].issue) {
 		if (steps[r->step].issue(r))
 			return;
+		if (r->err < 0) {
+			finish(r, r->err);
+			return;
+		}
 		r->step++;
 	}
 	finish(r, 0);
 }
 
-static void store_done(struct store_req *sreq, int res)
+static void step_done(struct vol_req *r)
 {
-	struct vol_req *r = sreq->priv;
 	const struct step *steps = steps_for(r->op);
 
-	if (res < 0) {
-		finish(r, res);
-		return;
-	}
-	if (!steps) {   /* flush */
-		finish(r, 0);
-		return;
-	}
 	r->err = 0;
 	if (steps[r->step].after)
 		steps[r->step].after(r);
@@ -328,9 +644,7 @@ static void store_done(struct store_req *sreq, int res)
 
 static void lock_granted(struct rl_entry *e)
 {
-	struct vol_req *r = (struct vol_req *)((char *)e - offsetof(struct vol_req, lock));
-
-	advance(r);
+	advance((struct vol_req *)((char *)e - offsetof(struct vol_req, lock)));
 }
 
 static void finish_task(struct loop_task *t)
@@ -350,10 +664,10 @@ static void finish_later(struct vol_req *r, int res)
 
 static int prepare(struct vol_req *r)
 {
-	if (r->op == VOL_READ || r->op == VOL_WRITE)
-		if (ensure_crcs(r, r->aend - r->aoff) < 0)
-			return -ENOMEM;
-	if (r->op == VOL_ZERO && ensure_crcs(r, BLK) < 0)
+	uint64_t crc_bytes = r->op == VOL_READ || r->op == VOL_WRITE
+				     ? r->aend - r->aoff : BLK;
+
+	if (ensure_crcs(r, crc_bytes < BLK ? BLK : crc_bytes) < 0)
 		return -ENOMEM;
 	if ((r->op == VOL_WRITE || r->op == VOL_ZERO) &&
 	    (head_partial(r) || tail_partial(r)))
@@ -391,18 +705,17 @@ void vol_submit(struct vol *v, struct vol_req *r, enum vol_op op,
 	r->buf = buf;
 	r->flags = flags;
 	r->step = 0;
+	r->deadline_ms = 0;
 	r->lock.granted = false;
-	r->sreq.done = store_done;
-	r->sreq.priv = r;
 	v->inflight++;
 	count(v, r);
-	if (op == VOL_FLUSH) {
-		store_flush(v->store, &r->sreq);
+	ret = prepare(r);
+	if (ret < 0 || (len == 0 && op != VOL_FLUSH)) {
+		finish_later(r, ret);
 		return;
 	}
-	ret = prepare(r);
-	if (ret < 0 || len == 0) {
-		finish_later(r, ret);
+	if (op == VOL_FLUSH) {  /* covers completed writes: no lock needed */
+		advance(r);
 		return;
 	}
 	r->lock.grant = lock_granted;
@@ -411,8 +724,20 @@ void vol_submit(struct vol *v, struct vol_req *r, enum vol_op op,
 		advance(r);
 }
 
+/* Without a store to ask, all of it is reported as data: allocation is a
+ * hint, and "data" is never wrong. */
 int vol_extents(struct vol *v, uint64_t off, uint64_t len,
 		struct store_extent *ext, int max)
 {
-	return store_extents(v->store, off, len, ext, max);
+	struct store *st = vol_store(v);
+	int ret = -ENOTSUP;
+
+	if (!st && v->extents_store)
+		st = v->extents_store(v->arg);
+	if (st)
+		ret = store_extents(st, off, len, ext, max);
+	if (ret != -ENOTSUP || max < 1)
+		return ret;
+	ext[0] = (struct store_extent){ .off = off, .len = len, .hole = false };
+	return 1;
 }

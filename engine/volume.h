@@ -2,7 +2,17 @@
  * The engine's view of one volume: it takes client requests of any size and
  * alignment, orders them with a range lock, turns partial blocks into
  * read-modify-write of whole checksummed blocks, computes each block's
- * CRC-32C where the data enters, and drives the replica store.
+ * CRC-32C where the data enters, and drives the volume's replicas.
+ *
+ * Writes go to every replica of the in-sync set and are acknowledged only
+ * when every one of them has the data (invariant 1). A replica that fails a
+ * write leaves the in-sync set through the on_isr_remove hook, which must
+ * record it durably before returning (invariant 2); the set never shrinks
+ * below min_replicas: then the write waits for the replica to come back and
+ * fails with EIO after write_timeout_ms. Reads go to one in-sync replica
+ * (the local one first); a bad block is read from another, answered with
+ * good data, and rewritten on the bad replica before the range lock is let
+ * go (invariants 6 and 10).
  *
  * Buffers: a request's buffer spans the block-aligned range around it
  * (vol_span); the client's bytes sit at buf + (off % 4096). The buffer
@@ -15,7 +25,10 @@
 #include <stdint.h>
 
 #include "rangelock.h"
+#include "replica.h"
 #include "store.h"
+
+#define VOL_MAX_REPLICAS 5
 
 enum vol_op { VOL_READ, VOL_WRITE, VOL_ZERO, VOL_TRIM, VOL_FLUSH };
 
@@ -33,12 +46,12 @@ struct vol_req {
 
 	/* Private to the engine; kept across reuse of the request. */
 	struct vol *vol;
-	struct store_req sreq;
 	struct rl_entry lock;
 	struct loop_task task;
+	struct vol_req *wait_next;  /* on the volume's list of waiting writes */
 	enum vol_op op;
-	int err;                /* set by a step's `after` to fail the request */
 	int step;
+	int err;                /* set by a step's `after` to fail the request */
 	uint64_t off, len;      /* the client's range, bytes */
 	uint64_t aoff, aend;    /* block-aligned span */
 	unsigned flags;
@@ -46,6 +59,16 @@ struct vol_req {
 	uint8_t *edge;          /* 4 KiB scratch for partial blocks */
 	uint32_t *crcs;
 	uint32_t crcs_cap;
+	uint64_t deadline_ms;   /* a waiting write fails with EIO after it */
+
+	/* The current step's I/O: one sub-request per replica. */
+	struct rep_io sub[VOL_MAX_REPLICAS];
+	unsigned pending;       /* sub-requests in flight */
+	uint32_t need;          /* replicas (bits) that still must succeed */
+	uint32_t tried;         /* reads: replicas tried */
+	uint32_t bad;           /* reads: replicas that returned bad data */
+	int read_from;          /* reads: the replica being read */
+	struct rep_io repair;   /* reads: rewrite of a bad copy */
 };
 
 struct vol_stats {
@@ -53,19 +76,50 @@ struct vol_stats {
 	uint64_t read_bytes, write_bytes;
 	uint64_t rmw;            /* partial-block writes */
 	uint64_t csum_errors;    /* bad blocks seen by the engine */
+	uint64_t repairs;        /* bad copies rewritten from a good one */
 	uint64_t io_errors;
+	uint64_t isr_removals;   /* replicas dropped from the in-sync set */
+	uint64_t write_waits;    /* writes that waited for a replica */
 };
 
-/* A volume served from a local store (taken over; freed by vol_free). */
+/* Called when a replica failed a write and must leave the in-sync set.
+ * Returns 0 once that is durable in the metadata store, or -errno (the
+ * write then fails: it cannot be acknowledged without the replica). */
+typedef int vol_isr_remove_fn(struct vol *v, struct replica *r, void *arg);
+
+struct vol_config {
+	const char *name;
+	uint64_t size;
+	unsigned min_replicas;      /* default 1 for a single replica */
+	uint64_t write_timeout_ms;  /* default 30 s */
+	vol_isr_remove_fn *on_isr_remove;
+	/* A store to answer BLOCK_STATUS from when no replica is local
+	 * (read-only use); NULL or returning NULL: all data. */
+	struct store *(*extents_store)(void *arg);
+	void *arg;
+};
+
+/* A volume over the given replicas (taken over; freed by vol_free). */
+struct vol *vol_new_replicated(const struct vol_config *cfg, struct loop *loop,
+			       struct replica **reps, unsigned nreps);
+
+/* A volume served from one local store (taken over; closed by vol_free). */
 struct vol *vol_new(const char *name, struct store *store, struct loop *loop);
 void vol_free(struct vol *v);
 
 const char *vol_name(const struct vol *v);
 uint64_t vol_size(const struct vol *v);
+/* The local store, or NULL if no replica is local. */
 struct store *vol_store(struct vol *v);
 const struct vol_stats *vol_get_stats(const struct vol *v);
+unsigned vol_nreplicas(const struct vol *v);
+struct replica *vol_replica(struct vol *v, unsigned i);
+unsigned vol_in_sync_count(const struct vol *v);
 /* Requests started and not yet done. */
 unsigned vol_inflight(const struct vol *v);
+
+/* A replica's connection came back: writes waiting for it are retried. */
+void vol_replica_up(struct vol *v, struct replica *r);
 
 /* Bytes of buffer a request for [off, off+len) needs. */
 uint64_t vol_span(uint64_t off, uint64_t len);
@@ -80,7 +134,7 @@ void vol_submit(struct vol *v, struct vol_req *r, enum vol_op op,
 void vol_req_fini(struct vol_req *r);
 
 /* Allocation of [off, off+len): fills up to max extents, returns the count
- * or -errno. */
+ * or -errno. Answered from the local store; -ENOTSUP without one. */
 int vol_extents(struct vol *v, uint64_t off, uint64_t len,
 		struct store_extent *ext, int max);
 

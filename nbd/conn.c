@@ -673,7 +673,7 @@ void conn_start(struct nbd_server *srv, int fd)
 		srv->conns->prev = c;
 	srv->conns = c;
 	srv->stats.connections_open++;
-	c->hs_deadline_ms = now_ms() + NBD_HANDSHAKE_TIMEOUT_MS;
+	c->hs_deadline_ms = now_ms() + srv->hs_timeout_ms;
 	nbd_hs_init(&c->hs, &srv->table, &c->hsout);
 	server_arm_hs_timer(srv);
 	conn_arm_send(c);

@@ -38,36 +38,52 @@ static const struct nbd_export *export_at(void *ctx, size_t i)
 	return i < s->nexports ? &s->exports[i] : NULL;
 }
 
+static void export_fill(struct nbd_export *e, struct vol *v)
+{
+	e->name = vol_name(v);
+	e->description = "triplex volume";
+	e->size = vol_size(v);
+	e->tflags = EXPORT_TFLAGS;
+	e->min_block = 1;
+	e->pref_block = 4096;
+	e->max_block = NBD_MAX_PAYLOAD;
+	e->volume = v;
+}
+
 struct nbd_server *nbd_server_new(struct loop *loop, struct vol **vols,
 				  size_t nvols)
 {
 	struct nbd_server *s = calloc(1, sizeof *s);
 
-	if (!s)
-		return NULL;
-	s->exports = calloc(nvols ? nvols : 1, sizeof *s->exports);
-	if (!s->exports) {
-		free(s);
-		return NULL;
-	}
-	for (size_t i = 0; i < nvols; i++) {
-		struct nbd_export *e = &s->exports[i];
-
-		e->name = vol_name(vols[i]);
-		e->description = "triplex volume";
-		e->size = vol_size(vols[i]);
-		e->tflags = EXPORT_TFLAGS;
-		e->min_block = 1;
-		e->pref_block = 4096;
-		e->max_block = NBD_MAX_PAYLOAD;
-		e->volume = vols[i];
-	}
+	if (!s || nvols > NBD_MAX_EXPORTS)
+		goto fail;
+	/* Fixed capacity: connections point into the table, so it never moves. */
+	s->exports = calloc(NBD_MAX_EXPORTS, sizeof *s->exports);
+	if (!s->exports)
+		goto fail;
+	for (size_t i = 0; i < nvols; i++)
+		export_fill(&s->exports[i], vols[i]);
 	s->nexports = nvols;
 	s->loop = loop;
+	s->hs_timeout_ms = 10000;
 	s->table.find = export_find;
 	s->table.at = export_at;
 	s->table.ctx = s;
 	return s;
+fail:
+	free(s);
+	return NULL;
+}
+
+int nbd_server_add_export(struct nbd_server *s, struct vol *v)
+{
+	if (export_find(s, vol_name(v)) && vol_name(v)[0])
+		return -EEXIST;
+	if (s->nexports == NBD_MAX_EXPORTS)
+		return -ENOSPC;
+	export_fill(&s->exports[s->nexports], v);
+	s->nexports++;
+	return 0;
 }
 
 static void arm_accept(struct listener *l);
@@ -174,6 +190,11 @@ int nbd_server_listen_tcp(struct nbd_server *s, const char *host,
 out:
 	freeaddrinfo(ai);
 	return ret;
+}
+
+void nbd_server_set_handshake_timeout(struct nbd_server *s, uint64_t ms)
+{
+	s->hs_timeout_ms = ms;
 }
 
 /* Called once the loop runs: the listener array no longer moves. */

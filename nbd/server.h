@@ -24,11 +24,21 @@ struct nbd_server_stats {
 struct nbd_server *nbd_server_new(struct loop *loop, struct vol **vols,
 				  size_t nvols);
 
+#define NBD_MAX_EXPORTS 256
+
+/* Export one more volume (attached after the server started). Returns 0,
+ * -EEXIST if its name is taken, -ENOSPC past NBD_MAX_EXPORTS. */
+int nbd_server_add_export(struct nbd_server *s, struct vol *v);
+
 /* Listen on a Unix socket path (replaced if it exists) or a TCP host and
  * port. Return 0 or -errno. */
 int nbd_server_listen_unix(struct nbd_server *s, const char *path);
 int nbd_server_listen_tcp(struct nbd_server *s, const char *host,
 			  const char *port);
+
+/* Close connections that have not finished their handshake after ms
+ * milliseconds (default 10 s). */
+void nbd_server_set_handshake_timeout(struct nbd_server *s, uint64_t ms);
 
 /* Start accepting on every listener (call after the last listen). */
 void nbd_server_start(struct nbd_server *s);

@@ -27,6 +27,7 @@ struct nbd_server {
 	struct conn *conns;          /* every open connection */
 	struct loop_timer hs_timer;  /* expires slow handshakes */
 	bool shutting_down;
+	uint64_t hs_timeout_ms;       /* handshake deadline per connection */
 	void (*drained)(void *arg);
 	void *drained_arg;
 	struct nbd_server_stats stats;
@@ -47,7 +48,5 @@ void server_conn_gone(struct nbd_server *srv);
 
 /* Make sure the handshake timer is running. */
 void server_arm_hs_timer(struct nbd_server *srv);
-
-#define NBD_HANDSHAKE_TIMEOUT_MS 10000
 
 #endif

@@ -311,6 +311,13 @@ int al_clear_sync(struct al *al)
 	return 0;
 }
 
+bool al_region_active(const struct al *al, uint32_t region)
+{
+	const struct al_region *g = &al->reg[region];
+
+	return g->state != AL_CLEAN || g->inflight > 0;
+}
+
 bool al_busy(const struct al *al)
 {
 	return al->phase != AL_IDLE;

@@ -84,6 +84,10 @@ bool al_test(const struct al *al, uint32_t region);
  * nothing may be in flight). Returns 0 or -errno. */
 int al_clear_sync(struct al *al);
 
+/* Whether a region may hold changes not yet covered by a flush: its bit
+ * is set in memory (MARKING or DIRTY) or a request is using it. */
+bool al_region_active(const struct al *al, uint32_t region);
+
 /* true while an AL round is scheduled or in flight. */
 bool al_busy(const struct al *al);
 

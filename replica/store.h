@@ -131,4 +131,33 @@ void store_crash_close(struct store *s);
 int store_extents(struct store *s, uint64_t off, uint64_t len,
 		  struct store_extent *ext, int max);
 
+/* --- fencing and resync (replica/store_fence.c) --- */
+
+/* The highest engine epoch this replica has seen (0 if none). */
+uint64_t store_get_epoch(const struct store *s);
+
+/* Record epoch as the highest seen, durably (superblock write + fdatasync,
+ * synchronous) before returning. Returns 0 (also if epoch is the current
+ * one), -ESTALE if epoch is lower than the current one, or -errno. */
+int store_set_epoch(struct store *s, uint64_t epoch);
+
+/* The stored checksum of every block of [off, off+len) into out[len/4096],
+ * from memory (no I/O). Returns 0 or -EINVAL (range not aligned or not
+ * inside the volume). */
+int store_crcs(const struct store *s, uint64_t off, uint64_t len,
+	       uint32_t *out);
+
+/* true while the store has background work in flight (a lazy
+ * activity-log write): store_close would have to run the loop itself to
+ * finish it, so callers inside a loop callback wait for false first. */
+bool store_busy(const struct store *s);
+
+/* Offsets of the activity-log regions that may differ from the other
+ * replicas: recovered dirty when the store was opened, or holding writes,
+ * trims or zeroes not yet covered by a completed flush (or in flight).
+ * Fills up to max offsets in order, sets *region_size, and returns how many
+ * regions there are in all (more than max: the list was cut short). */
+size_t store_dirty_regions(const struct store *s, uint64_t *offs, size_t max,
+			   uint64_t *region_size);
+
 #endif

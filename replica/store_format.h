@@ -23,7 +23,7 @@ struct store_sb {
 	uint64_t size;           /* volume bytes, a multiple of block_size */
 	uint8_t uuid[16];        /* random at create */
 	uint64_t seq;            /* bumped on every superblock write */
-	uint64_t highest_epoch;  /* reserved for fencing: highest epoch seen */
+	uint64_t highest_epoch;  /* fencing: highest engine epoch seen */
 	uint32_t clean;          /* 1: closed cleanly, AL empty */
 	uint32_t region_shift;   /* log2 of the AL region size */
 	uint8_t reserved[444];   /* zero */

@@ -13,7 +13,10 @@ PACKAGES=(
 	clang-14 libclang-rt-14-dev
 	gnuplot-nox fuse3 e2fsprogs iptables iproute2
 	sqlite3 libsqlite3-dev libjansson-dev libmicrohttpd-dev
-	util-linux procps
+	util-linux procps curl
+	# For promtool (metrics format check in the tests). On a systemd host
+	# this also enables prometheus.service on :9090; stop it if unwanted.
+	prometheus
 )
 
 # missing_packages: print the packages of PACKAGES not fully installed.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install what is missing, build, serve volume `demo` over NBD and run a
-# short fio job against it. Leaves the daemon running; prints how to stop it.
+# Install what is missing, build, start the local three-node cluster
+# serving volume `demo` over NBD, and run a short fio job against it. The
+# cluster keeps running; the script prints how to stop it.
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,25 +13,18 @@ cmake -S "$src" -B "$src/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$src/build" -j"$(nproc)" >/dev/null
 bin=$src/build
 
-if [ -f "$dir/triplexd.pid" ] && kill -0 "$(cat "$dir/triplexd.pid")" 2>/dev/null; then
-	echo "quickstart: stopping the previous demo daemon"
-	kill "$(cat "$dir/triplexd.pid")"
-	for _ in $(seq 50); do [ -f "$dir/triplexd.pid" ] || break; sleep 0.1; done
+if [ -f "$dir/cluster.json" ]; then
+	echo "quickstart: stopping the previous demo cluster"
+	"$bin/triplexctl" dev down --dir "$dir" || true
 fi
 rm -rf "$dir"
-mkdir -p "$dir"
-"$bin/triplexctl" volume create demo --size 1G --data-dir "$dir/node1"
-sock=$dir/node1/nbd.sock
-"$bin/triplexd" --data-dir "$dir/node1" --listen-unix "$sock" \
-	--listen-tcp 127.0.0.1:10809 --pid-file "$dir/triplexd.pid" \
-	2>"$dir/triplexd.log" &
-for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
-[ -S "$sock" ] || { cat "$dir/triplexd.log"; echo "quickstart: triplexd did not start" >&2; exit 1; }
+"$bin/triplexctl" dev up --dir "$dir" --size 1G
 
-uri="nbd+unix:///demo?socket=$sock"
-echo "== serving volume demo at $uri and nbd://127.0.0.1:10809/demo"
-nbdinfo "$uri" | sed -n '1,12p'
-echo "== fio: 4 KiB random writes then reads with crc32c verify (10 s each)"
+uri=$(/usr/bin/python3 -c "import json; print(json.load(open('$dir/cluster.json'))['volumes'][0]['nbd_uris'][0])")
+echo "== volume demo: three replicas in zones a, b and c, served by n1"
+TRIPLEX_META="sqlite:$dir/meta.db" "$bin/triplexctl" volume list
+nbdinfo "$uri" | sed -n '1,6p'
+echo "== fio: 4 KiB random writes with crc32c verify, then random reads (10 s each)"
 fio --name=demo --ioengine=nbd --uri="$uri" --rw=randwrite --bs=4k \
 	--iodepth=32 --size=256M --time_based --runtime=10 --verify=crc32c \
 	--verify_backlog=1024 --group_reporting --output-format=json \
@@ -41,9 +35,9 @@ fio --name=demo --ioengine=nbd --uri="$uri" --rw=randread --bs=4k \
 /usr/bin/python3 - "$dir" <<'PY'
 import json, sys
 d = sys.argv[1]
-for name, kind in (("write", "write"), ("read", "read")):
-    job = json.load(open(f"{d}/fio-{name}.json"))["jobs"][0][kind]
+for name in ("write", "read"):
+    job = json.load(open(f"{d}/fio-{name}.json"))["jobs"][0][name]
     print(f"rand{name:5} 4k QD32: {job['iops']:9.0f} IOPS, "
           f"p99 {job['clat_ns']['percentile']['99.000000'] / 1000:.0f} us")
 PY
-echo "== the daemon keeps running; stop it with: kill \$(cat $dir/triplexd.pid)"
+echo "== the cluster keeps running; stop it with: $bin/triplexctl dev down --dir $dir"

@@ -126,11 +126,12 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # wait_for DESC SECONDS CMD...: run CMD every 0.1 s until it succeeds;
-# fail after SECONDS.
+# fail once SECONDS have passed (by the clock, however long CMD takes).
 wait_for() {
-	local desc=$1 secs=$2 i
+	local desc=$1 secs=$2 deadline
 	shift 2
-	for ((i = 0; i < secs * 10; i++)); do
+	deadline=$((SECONDS + secs))
+	while ((SECONDS < deadline)); do
 		if "$@"; then
 			return 0
 		fi

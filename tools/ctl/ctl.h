@@ -2,6 +2,8 @@
 #ifndef TRIPLEX_CTL_H
 #define TRIPLEX_CTL_H
 
+#include "meta.h"
+
 struct ctl_cmd {
 	const char *name;
 	int (*fn)(int argc, char **argv);
@@ -9,8 +11,14 @@ struct ctl_cmd {
 };
 
 int volume_main(int argc, char **argv);
+int node_main(int argc, char **argv);
+int dev_main(int argc, char **argv);
 
 /* Print "triplexctl: <msg>" to stderr; returns 1 (the exit code). */
 int ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Open the metadata store named by url, or by $TRIPLEX_META if url is
+ * NULL. Returns 0, or 1 after printing why not. */
+int ctl_meta_open(const char *url, struct meta **out);
 
 #endif

@@ -5,7 +5,9 @@
 #include "ctl.h"
 
 static const struct ctl_cmd commands[] = {
-	{ "volume", volume_main, "create volumes in a local data directory" },
+	{ "volume", volume_main, "create, list, show, attach and replace volumes" },
+	{ "node", node_main, "list the nodes of the cluster" },
+	{ "dev", dev_main, "start or stop a local three-node cluster" },
 };
 
 int ctl_fail(const char *fmt, ...)

@@ -1,68 +1,322 @@
-/* triplexctl volume create NAME --size SIZE --data-dir DIR */
+/*
+ * triplexctl volume ...
+ *   create NAME --size SIZE --data-dir DIR      a local single-replica volume
+ *   create NAME --size SIZE [--replicas N] [--min-replicas M]
+ *          [--domain zone|rack] [--relaxed]     a cluster volume (--meta)
+ *   list [--json] | show NAME [--json] | attach NAME --node ID
+ *   replace NAME --from ID [--to ID] | delete NAME
+ */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cluster.h"
 #include "ctl.h"
 #include "parse.h"
 #include "store.h"
 
-static int volume_create(int argc, char **argv)
+struct vol_args {
+	const char *name;
+	const char *size;
+	const char *data_dir;
+	const char *meta;
+	const char *node;
+	const char *from, *to;
+	const char *domain;
+	int replicas, min_replicas;
+	bool relaxed, json;
+};
+
+static int parse_int(const char *s, int *out)
+{
+	char *end;
+	long v = strtol(s, &end, 10);
+
+	if (*s == '\0' || *end != '\0' || v < 1 || v > 99)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
+/* Options shared by every volume subcommand; one positional NAME. */
+static int parse_vol_args(int argc, char **argv, struct vol_args *a, bool need_name)
 {
 	static const struct option longopts[] = {
 		{ "size", required_argument, NULL, 's' },
 		{ "data-dir", required_argument, NULL, 'd' },
+		{ "meta", required_argument, NULL, 'm' },
+		{ "node", required_argument, NULL, 'n' },
+		{ "from", required_argument, NULL, 'f' },
+		{ "to", required_argument, NULL, 't' },
+		{ "domain", required_argument, NULL, 'D' },
+		{ "replicas", required_argument, NULL, 'r' },
+		{ "min-replicas", required_argument, NULL, 'R' },
+		{ "relaxed", no_argument, NULL, 'x' },
+		{ "json", no_argument, NULL, 'j' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *size_arg = NULL, *dir = NULL, *name;
-	char path[4096];
-	uint64_t size;
-	int c, ret;
+	int c;
 
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (c == 's')
-			size_arg = optarg;
-		else if (c == 'd')
-			dir = optarg;
-		else
-			return ctl_fail("volume create: unknown or incomplete option '%s'",
-					argv[optind - 1]);
+		switch (c) {
+		case 's': a->size = optarg; break;
+		case 'd': a->data_dir = optarg; break;
+		case 'm': a->meta = optarg; break;
+		case 'n': a->node = optarg; break;
+		case 'f': a->from = optarg; break;
+		case 't': a->to = optarg; break;
+		case 'D': a->domain = optarg; break;
+		case 'x': a->relaxed = true; break;
+		case 'j': a->json = true; break;
+		case 'r':
+			if (parse_int(optarg, &a->replicas) < 0)
+				return ctl_fail("--replicas wants a number from 1 to 5, got '%s'", optarg);
+			break;
+		case 'R':
+			if (parse_int(optarg, &a->min_replicas) < 0)
+				return ctl_fail("--min-replicas wants a number, got '%s'", optarg);
+			break;
+		default:
+			return ctl_fail("volume %s: unknown or incomplete option '%s'",
+					argv[0], argv[optind - 1]);
+		}
 	}
-	if (optind != argc - 1)
-		return ctl_fail("usage: triplexctl volume create NAME --size SIZE --data-dir DIR");
-	name = argv[optind];
-	if (parse_volume_name(name) < 0)
-		return ctl_fail("bad volume name '%s': use 1-63 of A-Z a-z 0-9 . _ -", name);
-	if (!size_arg || parse_size(size_arg, &size) < 0 || size % STORE_BLOCK)
+	if (need_name) {
+		if (optind != argc - 1)
+			return ctl_fail("volume %s: give exactly one volume NAME", argv[0]);
+		a->name = argv[optind];
+		if (parse_volume_name(a->name) < 0)
+			return ctl_fail("bad volume name '%s': use 1-63 of A-Z a-z 0-9 . _ -",
+					a->name);
+	} else if (optind != argc) {
+		return ctl_fail("volume %s: unexpected argument '%s'", argv[0], argv[optind]);
+	}
+	return 0;
+}
+
+static int parse_volume_size(const char *arg, uint64_t *size)
+{
+	if (!arg || parse_size(arg, size) < 0 || *size % STORE_BLOCK)
 		return ctl_fail("--size must be a positive multiple of 4096 bytes "
-				"(e.g. 1G, 512M), got '%s'", size_arg ? size_arg : "");
-	if (!dir)
-		return ctl_fail("--data-dir is required");
-	if ((size_t)snprintf(path, sizeof path, "%s/volumes", dir) >= sizeof path)
+				"(e.g. 1G, 512M), got '%s'", arg ? arg : "");
+	return 0;
+}
+
+static int create_local(const struct vol_args *a, uint64_t size)
+{
+	char path[4096];
+	int ret;
+
+	if (mkdir(a->data_dir, 0755) < 0 && errno != EEXIST)
+		return ctl_fail("cannot create %s: %s", a->data_dir, strerror(errno));
+	if ((size_t)snprintf(path, sizeof path, "%s/volumes", a->data_dir) >= sizeof path)
 		return ctl_fail("--data-dir is too long");
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		return ctl_fail("cannot create %s: %s", dir, strerror(errno));
 	if (mkdir(path, 0755) < 0 && errno != EEXIST)
 		return ctl_fail("cannot create %s: %s", path, strerror(errno));
-	if ((size_t)snprintf(path, sizeof path, "%s/volumes/%s", dir, name) >= sizeof path)
+	if ((size_t)snprintf(path, sizeof path, "%s/volumes/%s", a->data_dir, a->name) >= sizeof path)
 		return ctl_fail("--data-dir is too long");
 	ret = store_create(path, size);
 	if (ret == -EEXIST)
-		return ctl_fail("volume '%s' already exists in %s", name, dir);
+		return ctl_fail("volume '%s' already exists in %s", a->name, a->data_dir);
 	if (ret < 0)
-		return ctl_fail("cannot create volume '%s': %s", name, strerror(-ret));
-	printf("created volume %s (%llu bytes) in %s\n", name,
+		return ctl_fail("cannot create volume '%s': %s", a->name, strerror(-ret));
+	printf("created volume %s (%llu bytes) in %s\n", a->name,
 	       (unsigned long long)size, path);
 	return 0;
 }
 
+static void print_volume(const struct cluster_volume *v, bool json)
+{
+	char *text = cluster_volume_to_json(v, json ? 0 : CLUSTER_JSON_PRETTY);
+
+	puts(text ? text : "{}");
+	free(text);
+}
+
+static int create_cluster(const struct vol_args *a, uint64_t size)
+{
+	struct cluster_volume_spec spec;
+	struct cluster_volume v;
+	struct meta *m;
+	char err[256];
+	int ret;
+
+	cluster_volume_spec_init(&spec, a->name, size);
+	if (a->replicas)
+		spec.replicas = a->replicas;
+	if (a->min_replicas)
+		spec.min_replicas = a->min_replicas;
+	else if (spec.min_replicas > spec.replicas)
+		spec.min_replicas = spec.replicas;
+	spec.relaxed = a->relaxed;
+	if (a->domain && cluster_domain_parse(a->domain, &spec.domain) < 0)
+		return ctl_fail("--domain wants zone or rack, got '%s'", a->domain);
+	if (ctl_meta_open(a->meta, &m))
+		return 1;
+	ret = cluster_volume_create(m, &spec, &v, err, sizeof err);
+	meta_close(m);
+	if (ret < 0)
+		return ctl_fail("cannot create volume '%s': %s", a->name, err);
+	if (a->json)
+		print_volume(&v, true);
+	else
+		printf("created volume %s (%llu bytes, %d replicas, min %d)\n", v.name,
+		       (unsigned long long)v.size, v.replicas, v.min_replicas);
+	return 0;
+}
+
+static int volume_create(int argc, char **argv)
+{
+	struct vol_args a = { 0 };
+	uint64_t size;
+
+	if (parse_vol_args(argc, argv, &a, true) || parse_volume_size(a.size, &size))
+		return 1;
+	if (a.data_dir)
+		return create_local(&a, size);
+	return create_cluster(&a, size);
+}
+
+static int volume_list(int argc, char **argv)
+{
+	struct vol_args a = { 0 };
+	struct cluster_volume *vols = NULL;
+	struct meta *m;
+	size_t n = 0;
+
+	if (parse_vol_args(argc, argv, &a, false) || ctl_meta_open(a.meta, &m))
+		return 1;
+	if (cluster_volume_list(m, &vols, &n) < 0) {
+		meta_close(m);
+		return ctl_fail("cannot list volumes");
+	}
+	meta_close(m);
+	if (a.json)
+		fputs("[", stdout);
+	else
+		printf("%s\n", cluster_volume_table_header());
+	for (size_t i = 0; i < n; i++) {
+		char row[1024];
+
+		if (a.json) {
+			char *text = cluster_volume_to_json(&vols[i], 0);
+
+			printf("%s%s", i ? "," : "", text ? text : "null");
+			free(text);
+		} else if (cluster_volume_table_row(&vols[i], row, sizeof row) >= 0) {
+			printf("%s\n", row);
+		}
+	}
+	if (a.json)
+		puts("]");
+	free(vols);
+	return 0;
+}
+
+static int volume_show(int argc, char **argv)
+{
+	struct vol_args a = { 0 };
+	struct cluster_volume v;
+	struct meta *m;
+	int ret;
+
+	if (parse_vol_args(argc, argv, &a, true) || ctl_meta_open(a.meta, &m))
+		return 1;
+	ret = cluster_volume_get(m, a.name, &v);
+	meta_close(m);
+	if (ret == -ENOENT)
+		return ctl_fail("no volume named '%s'", a.name);
+	if (ret < 0)
+		return ctl_fail("cannot read volume '%s': %s", a.name, strerror(-ret));
+	print_volume(&v, a.json);
+	return 0;
+}
+
+static int volume_attach(int argc, char **argv)
+{
+	struct vol_args a = { 0 };
+	struct cluster_volume v;
+	struct meta *m;
+	int ret;
+
+	if (parse_vol_args(argc, argv, &a, true))
+		return 1;
+	if (!a.node)
+		return ctl_fail("volume attach: --node ID is required");
+	if (ctl_meta_open(a.meta, &m))
+		return 1;
+	ret = cluster_volume_attach(m, a.name, a.node, &v);
+	meta_close(m);
+	if (ret == -ENOENT)
+		return ctl_fail("no volume named '%s'", a.name);
+	if (ret < 0)
+		return ctl_fail("cannot attach '%s': %s", a.name, strerror(-ret));
+	printf("volume %s attached to %s at epoch %llu\n", v.name, v.attached,
+	       (unsigned long long)v.epoch);
+	return 0;
+}
+
+static int volume_replace(int argc, char **argv)
+{
+	struct vol_args a = { 0 };
+	struct cluster_volume v;
+	struct meta *m;
+	char err[256];
+	int ret;
+
+	if (parse_vol_args(argc, argv, &a, true))
+		return 1;
+	if (!a.from)
+		return ctl_fail("volume replace: --from ID is required");
+	if (ctl_meta_open(a.meta, &m))
+		return 1;
+	ret = cluster_volume_replace(m, a.name, a.from, a.to, &v, err, sizeof err);
+	meta_close(m);
+	if (ret < 0)
+		return ctl_fail("cannot replace %s's replica on %s: %s", a.name, a.from, err);
+	print_volume(&v, a.json);
+	return 0;
+}
+
+static int volume_delete(int argc, char **argv)
+{
+	struct vol_args a = { 0 };
+	struct meta *m;
+	int ret;
+
+	if (parse_vol_args(argc, argv, &a, true) || ctl_meta_open(a.meta, &m))
+		return 1;
+	ret = cluster_volume_delete(m, a.name, -1);
+	meta_close(m);
+	if (ret == -ENOENT)
+		return ctl_fail("no volume named '%s'", a.name);
+	if (ret < 0)
+		return ctl_fail("cannot delete '%s': %s", a.name, strerror(-ret));
+	printf("deleted volume %s\n", a.name);
+	return 0;
+}
+
+static const struct ctl_cmd subcommands[] = {
+	{ "create", volume_create, "create a volume" },
+	{ "list", volume_list, "list volumes" },
+	{ "show", volume_show, "show one volume" },
+	{ "attach", volume_attach, "serve a volume from a node (new epoch)" },
+	{ "replace", volume_replace, "move a replica to another node" },
+	{ "delete", volume_delete, "delete a volume's record" },
+};
+
 int volume_main(int argc, char **argv)
 {
-	if (argc >= 2 && !strcmp(argv[1], "create"))
-		return volume_create(argc - 1, argv + 1);
-	return ctl_fail("usage: triplexctl volume create NAME --size SIZE --data-dir DIR");
+	for (size_t i = 0; argc >= 2 && i < sizeof subcommands / sizeof subcommands[0]; i++)
+		if (!strcmp(argv[1], subcommands[i].name))
+			return subcommands[i].fn(argc - 1, argv + 1);
+	return ctl_fail("%s volume command%s%s (one of: create, list, show, "
+			"attach, replace, delete)", argc >= 2 ? "unknown" : "missing",
+			argc >= 2 ? " " : "", argc >= 2 ? argv[1] : "");
 }

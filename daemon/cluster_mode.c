@@ -1,0 +1,421 @@
+#include "cluster_mode.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cluster.h"
+#include "log.h"
+#include "repl_client.h"
+#include "repl_service.h"
+#include "volume.h"
+
+#define TICK_MS 1000
+#define LEASE_TTL_S 10
+#define KEEPALIVE_EVERY 3   /* ticks */
+#define EXPORT_WAIT_TICKS 5
+
+struct served;
+
+/* What a replica's connection callback needs to find its replica. */
+struct rep_ctx {
+	struct served *s;
+	unsigned idx;
+};
+
+/* One volume attached here: its engine and its record. */
+struct served {
+	struct served *next;
+	struct cluster_mode *cm;
+	struct cluster_volume rec;
+	struct vol *vol;
+	bool exported;
+	unsigned waited_ticks;
+	struct rep_ctx ctx[CLUSTER_MAX_REPLICAS];
+};
+
+struct cluster_mode {
+	struct loop *loop;
+	struct store_io *io;
+	struct nbd_server *nbd;
+	struct cluster_mode_opts opts;
+	char replicas_dir[CLUSTER_PATH_MAX + 16];
+	struct meta *meta;
+	struct cluster_node node;
+	int64_t lease;
+	struct repl_service *svc;
+	struct loop_timer tick;
+	unsigned ticks;
+	bool stopping;
+	struct served *served;
+	size_t nserved;
+};
+
+/* --- node registration ------------------------------------------------- */
+
+static int register_node(struct cluster_mode *cm)
+{
+	int ret = cluster_node_register(cm->meta, &cm->node, LEASE_TTL_S, &cm->lease);
+
+	if (ret < 0)
+		log_error("cluster: cannot register node %s: %s", cm->node.id,
+			  strerror(-ret));
+	return ret;
+}
+
+static void keepalive(struct cluster_mode *cm)
+{
+	int ret = cluster_node_keepalive(cm->meta, cm->lease);
+
+	if (ret == -ENOENT) {
+		log_warn("cluster: node lease expired, registering again");
+		register_node(cm);
+	} else if (ret < 0) {
+		log_warn("cluster: lease keepalive failed: %s", strerror(-ret));
+	}
+}
+
+/* --- engines ------------------------------------------------------------- */
+
+static void maybe_export(struct served *s);
+
+/* Invariant 2: the replica is out of the in-sync set in the metadata store
+ * before any write is acknowledged without it. The epoch check fences an
+ * engine that another node has replaced. */
+static int isr_remove(struct vol *v, struct replica *r, void *arg)
+{
+	struct served *s = arg;
+	int ret = cluster_volume_set_replica_state(s->cm->meta, s->rec.name, r->node,
+						   CLUSTER_REPLICA_OUT_OF_SYNC, 0,
+						   s->rec.epoch, NULL);
+
+	if (ret < 0)
+		log_error("volume %s: cannot record replica %s out of sync: %s",
+			  s->rec.name, r->node, strerror(-ret));
+	return ret;
+}
+
+static void replica_state(struct repl_client *c, bool up, int err, void *arg)
+{
+	struct rep_ctx *ctx = arg;
+	struct vol *v = ctx->s->vol;
+	struct replica *r;
+
+	if (!v)
+		return;
+	r = vol_replica(v, ctx->idx);
+	if (up) {
+		vol_replica_up(v, r);
+		maybe_export(ctx->s);
+	} else {
+		r->up = false;
+		log_warn("volume %s: replica %s unreachable: %s", ctx->s->rec.name,
+			 r->node, strerror(-err));
+	}
+}
+
+/* The replica on this node is reached through this process's replica
+ * service over a socketpair, so that it is fenced exactly like the others:
+ * an old engine here cannot write to it once a newer one has attached. */
+static int local_connect(void *arg)
+{
+	struct rep_ctx *ctx = arg;
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	if (repl_service_add_fd(ctx->s->cm->svc, sv[0]) < 0) {
+		close(sv[1]);
+		return -ESHUTDOWN;
+	}
+	return sv[1];
+}
+
+static struct replica *make_replica(struct served *s, unsigned i)
+{
+	struct cluster_mode *cm = s->cm;
+	const struct cluster_replica *p = &s->rec.placement[i];
+	bool near = strcmp(p->node, cm->node.id) == 0;
+	struct cluster_node peer;
+	struct repl_client_opts o = {
+		.node_id = cm->node.id,
+		.volume_id = s->rec.id,
+		.volume_name = s->rec.name,
+		.volume_size = s->rec.size,
+		.epoch = s->rec.epoch,
+		.io_timeout_ms = cm->opts.io_timeout_ms,
+		.on_state = replica_state,
+		.arg = &s->ctx[i],
+	};
+	struct repl_client *c = NULL;
+	struct replica *r;
+
+	s->ctx[i] = (struct rep_ctx){ s, i };
+	if (near) {
+		o.addr = "local";
+		o.connect_fd = local_connect;
+		c = repl_client_new(cm->loop, &o);
+	} else if (cluster_node_get(cm->meta, p->node, &peer) == 0) {
+		o.addr = peer.repl_addr;
+		c = repl_client_new(cm->loop, &o);
+	} else {
+		log_warn("volume %s: replica node %s is not registered", s->rec.name,
+			 p->node);
+	}
+	r = replica_remote_new(p->node, c, cm->loop);
+	if (r)
+		r->near = near;
+	return r;
+}
+
+static struct store *extents_store(void *arg)
+{
+	struct served *s = arg;
+
+	return repl_service_store(s->cm->svc, s->rec.id);
+}
+
+static int build_engine(struct served *s)
+{
+	struct cluster_mode *cm = s->cm;
+	struct replica *reps[CLUSTER_MAX_REPLICAS];
+	struct vol_config cfg = {
+		.name = s->rec.name,
+		.size = s->rec.size,
+		.min_replicas = (unsigned)s->rec.min_replicas,
+		.write_timeout_ms = cm->opts.write_timeout_ms,
+		.on_isr_remove = isr_remove,
+		.extents_store = extents_store,
+		.arg = s,
+	};
+	unsigned n = (unsigned)s->rec.nplacement;
+
+	for (unsigned i = 0; i < n; i++) {
+		reps[i] = make_replica(s, i);
+		if (!reps[i]) {
+			while (i-- > 0)
+				replica_free(reps[i]);
+			return -ENOMEM;
+		}
+		reps[i]->in_sync = s->rec.placement[i].state == CLUSTER_REPLICA_IN_SYNC;
+	}
+	s->vol = vol_new_replicated(&cfg, cm->loop, reps, n);
+	if (!s->vol) {
+		for (unsigned i = 0; i < n; i++)
+			replica_free(reps[i]);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static unsigned in_sync_up(struct vol *v)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < vol_nreplicas(v); i++)
+		n += vol_replica(v, i)->in_sync && vol_replica(v, i)->up;
+	return n;
+}
+
+/* Export once every in-sync replica is connected, so that the first writes
+ * do not drop replicas that were only still connecting; after
+ * EXPORT_WAIT_TICKS, export with whatever is up (min_replicas still
+ * holds: writes wait for missing replicas or drop them durably). */
+static void maybe_export(struct served *s)
+{
+	unsigned up = in_sync_up(s->vol);
+	int ret;
+
+	if (s->exported)
+		return;
+	if (up < vol_in_sync_count(s->vol) && s->waited_ticks < EXPORT_WAIT_TICKS)
+		return;
+	ret = nbd_server_add_export(s->cm->nbd, s->vol);
+	if (ret < 0) {
+		log_error("volume %s: cannot export: %s", s->rec.name, strerror(-ret));
+		return;
+	}
+	s->exported = true;
+	log_info("volume %s: exported at epoch %llu, %u of %d replicas in sync "
+		 "and connected", s->rec.name, (unsigned long long)s->rec.epoch, up,
+		 s->rec.nplacement);
+}
+
+static void serve(struct cluster_mode *cm, const struct cluster_volume *rec)
+{
+	struct served *s = calloc(1, sizeof *s);
+	int ret;
+
+	if (!s)
+		return;
+	s->cm = cm;
+	s->rec = *rec;
+	ret = build_engine(s);
+	if (ret < 0) {
+		log_error("volume %s: cannot serve: %s", rec->name, strerror(-ret));
+		vol_free(s->vol);
+		free(s);
+		return;
+	}
+	s->next = cm->served;
+	cm->served = s;
+	cm->nserved++;
+	log_info("volume %s: attached here at epoch %llu, %d replica(s), "
+		 "%u in sync", rec->name, (unsigned long long)rec->epoch,
+		 rec->nplacement, vol_in_sync_count(s->vol));
+}
+
+static void export_ready_volumes(struct cluster_mode *cm)
+{
+	for (struct served *s = cm->served; s; s = s->next) {
+		s->waited_ticks++;
+		maybe_export(s);
+	}
+}
+
+static bool is_served(const struct cluster_mode *cm, const char *name)
+{
+	for (const struct served *s = cm->served; s; s = s->next)
+		if (strcmp(s->rec.name, name) == 0)
+			return true;
+	return false;
+}
+
+static void poll_attachments(struct cluster_mode *cm)
+{
+	struct cluster_volume *vols;
+	size_t n;
+
+	if (cluster_volume_list(cm->meta, &vols, &n) < 0)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(vols[i].attached, cm->node.id) == 0 &&
+		    !is_served(cm, vols[i].name))
+			serve(cm, &vols[i]);
+	free(vols);
+}
+
+static void on_tick(struct loop_timer *t)
+{
+	struct cluster_mode *cm = (struct cluster_mode *)((char *)t - offsetof(struct cluster_mode, tick));
+
+	if (cm->stopping)
+		return;
+	if (++cm->ticks % KEEPALIVE_EVERY == 0)
+		keepalive(cm);
+	poll_attachments(cm);
+	export_ready_volumes(cm);
+	loop_timer_arm(cm->loop, &cm->tick, TICK_MS);
+}
+
+/* --- start and stop ---------------------------------------------------------- */
+
+static int start_service(struct cluster_mode *cm)
+{
+	char host[256];
+	const char *colon = strrchr(cm->opts.listen_repl, ':');
+	size_t n = colon ? (size_t)(colon - cm->opts.listen_repl) : 0;
+	int ret;
+
+	if (!colon || n >= sizeof host) {
+		log_error("--listen-repl wants HOST:PORT, got '%s'", cm->opts.listen_repl);
+		return -EINVAL;
+	}
+	memcpy(host, cm->opts.listen_repl, n);
+	host[n] = '\0';
+	snprintf(cm->replicas_dir, sizeof cm->replicas_dir, "%s/replicas", cm->opts.data_dir);
+	if (mkdir(cm->replicas_dir, 0755) < 0 && errno != EEXIST) {
+		log_error("cannot create %s: %s", cm->replicas_dir, strerror(errno));
+		return -errno;
+	}
+	cm->svc = repl_service_new(cm->loop, cm->io, cm->replicas_dir, cm->node.id);
+	if (!cm->svc)
+		return -ENOMEM;
+	ret = repl_service_listen_tcp(cm->svc, host[0] ? host : NULL, colon + 1);
+	if (ret < 0) {
+		log_error("cannot listen on %s: %s", cm->opts.listen_repl, strerror(-ret));
+		return ret;
+	}
+	repl_service_start(cm->svc);
+	return 0;
+}
+
+static void fill_node(struct cluster_mode *cm)
+{
+	const struct cluster_mode_opts *o = &cm->opts;
+
+	snprintf(cm->node.id, sizeof cm->node.id, "%s", o->node_id);
+	snprintf(cm->node.zone, sizeof cm->node.zone, "%s", o->zone);
+	snprintf(cm->node.rack, sizeof cm->node.rack, "%s", o->rack ? o->rack : "");
+	snprintf(cm->node.repl_addr, sizeof cm->node.repl_addr, "%s", o->listen_repl);
+	snprintf(cm->node.nbd_addr, sizeof cm->node.nbd_addr, "%s", o->nbd_addr ? o->nbd_addr : "");
+	snprintf(cm->node.http_addr, sizeof cm->node.http_addr, "%s", o->http_addr ? o->http_addr : "");
+	snprintf(cm->node.data_dir, sizeof cm->node.data_dir, "%s", o->data_dir);
+}
+
+struct cluster_mode *cluster_mode_start(struct loop *loop, struct store_io *io,
+					struct nbd_server *nbd,
+					const struct cluster_mode_opts *opts)
+{
+	struct cluster_mode *cm = calloc(1, sizeof *cm);
+	char err[256];
+
+	if (!cm)
+		return NULL;
+	cm->loop = loop;
+	cm->io = io;
+	cm->nbd = nbd;
+	cm->opts = *opts;
+	fill_node(cm);
+	if (meta_open(opts->meta_url, &cm->meta, err, sizeof err) < 0) {
+		log_error("cluster: cannot open metadata store %s: %s", opts->meta_url, err);
+		goto fail;
+	}
+	if (start_service(cm) < 0 || register_node(cm) < 0)
+		goto fail;
+	log_info("cluster: node %s (zone %s) registered, replicas on %s",
+		 cm->node.id, cm->node.zone, opts->listen_repl);
+	cm->tick.fn = on_tick;
+	poll_attachments(cm);
+	loop_timer_arm(loop, &cm->tick, TICK_MS);
+	return cm;
+fail:
+	repl_service_free(cm->svc);
+	meta_close(cm->meta);
+	free(cm);
+	return NULL;
+}
+
+size_t cluster_mode_volumes(const struct cluster_mode *cm)
+{
+	return cm->nserved;
+}
+
+void cluster_mode_stop(struct cluster_mode *cm)
+{
+	if (!cm)
+		return;
+	cm->stopping = true;
+	cluster_node_unregister(cm->meta, cm->lease);
+	repl_service_shutdown(cm->svc, NULL, NULL);
+}
+
+void cluster_mode_free(struct cluster_mode *cm)
+{
+	if (!cm)
+		return;
+	while (cm->served) {
+		struct served *s = cm->served;
+
+		cm->served = s->next;
+		vol_free(s->vol);
+		free(s);
+	}
+	repl_service_free(cm->svc);
+	meta_close(cm->meta);
+	free(cm);
+}

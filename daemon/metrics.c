@@ -1,0 +1,290 @@
+/*
+ * What triplexd says over HTTP: /healthz, /readyz and /metrics in the
+ * Prometheus text format 0.0.4. Every family is written once with its HELP
+ * and TYPE lines and all of its samples together, as the format requires.
+ * docs/operations.md lists every metric; keep it in step with the tables.
+ */
+#include <dirent.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "daemon.h"
+
+#define PROM_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+/* A uint64_t counter or gauge at a fixed offset in some stats struct. */
+struct u64_metric {
+	const char *name;
+	const char *type;
+	const char *help;
+	size_t off;
+};
+
+enum vol_src { SRC_VOL, SRC_STORE, SRC_FN };
+
+/* A per-volume metric; rows with the same name form one family and differ
+ * in their op label. */
+struct vol_metric {
+	const char *name;
+	const char *type;
+	const char *help;
+	const char *op;     /* op="..." label, or NULL */
+	enum vol_src src;
+	size_t off;         /* SRC_VOL, SRC_STORE: uint64_t field */
+	uint64_t (*fn)(const struct vol *v);
+};
+
+#define C "counter"
+#define G "gauge"
+#define VS(field) SRC_VOL, offsetof(struct vol_stats, field), NULL
+#define SS(field) SRC_STORE, offsetof(struct store_stats, field), NULL
+#define FN(fn) SRC_FN, 0, fn
+
+static uint64_t vol_size_of(const struct vol *v) { return vol_size(v); }
+static uint64_t vol_inflight_of(const struct vol *v) { return vol_inflight(v); }
+
+static const char H_VREQ[] = "Client requests the engine completed, by kind.";
+static const char H_SREQ[] = "Requests the replica store completed, by kind.";
+
+static const struct vol_metric vol_metrics[] = {
+	{ "triplex_volume_size_bytes", G, "Volume size.", NULL, FN(vol_size_of) },
+	{ "triplex_volume_inflight_requests", G, "Requests started and not yet done.",
+	  NULL, FN(vol_inflight_of) },
+	{ "triplex_volume_requests_total", C, H_VREQ, "read", VS(reads) },
+	{ "triplex_volume_requests_total", C, H_VREQ, "write", VS(writes) },
+	{ "triplex_volume_requests_total", C, H_VREQ, "flush", VS(flushes) },
+	{ "triplex_volume_requests_total", C, H_VREQ, "zero", VS(zeroes) },
+	{ "triplex_volume_requests_total", C, H_VREQ, "trim", VS(trims) },
+	{ "triplex_volume_read_bytes_total", C, "Bytes read by clients.", NULL,
+	  VS(read_bytes) },
+	{ "triplex_volume_write_bytes_total", C, "Bytes written by clients.", NULL,
+	  VS(write_bytes) },
+	{ "triplex_volume_partial_writes_total", C,
+	  "Writes not aligned to 4 KiB blocks (read-modify-write).", NULL, VS(rmw) },
+	{ "triplex_volume_checksum_errors_total", C,
+	  "Blocks the engine found not matching their CRC-32C.", NULL, VS(csum_errors) },
+	{ "triplex_volume_io_errors_total", C, "Requests that failed with an I/O error.",
+	  NULL, VS(io_errors) },
+	{ "triplex_store_requests_total", C, H_SREQ, "read", SS(reads) },
+	{ "triplex_store_requests_total", C, H_SREQ, "write", SS(writes) },
+	{ "triplex_store_requests_total", C, H_SREQ, "flush", SS(flushes) },
+	{ "triplex_store_requests_total", C, H_SREQ, "zero", SS(zeroes) },
+	{ "triplex_store_requests_total", C, H_SREQ, "trim", SS(trims) },
+	{ "triplex_store_read_bytes_total", C, "Bytes read from the local disk.", NULL,
+	  SS(read_bytes) },
+	{ "triplex_store_write_bytes_total", C, "Bytes written to the local disk.", NULL,
+	  SS(write_bytes) },
+	{ "triplex_store_checksum_errors_total", C,
+	  "Store reads that found a block not matching its CRC-32C.", NULL,
+	  SS(csum_errors) },
+	{ "triplex_store_activity_log_waits_total", C,
+	  "Writes that waited for an activity-log update.", NULL, SS(al_syncs) },
+	{ "triplex_store_suspect_blocks", G,
+	  "Blocks crash recovery found suspect when the volume was opened.", NULL,
+	  SS(suspect_blocks) },
+};
+
+static const struct u64_metric nbd_metrics[] = {
+	{ "triplex_nbd_connections_accepted_total", C, "NBD connections accepted.",
+	  offsetof(struct nbd_server_stats, connections_accepted) },
+	{ "triplex_nbd_connections_open", G, "NBD connections open now.",
+	  offsetof(struct nbd_server_stats, connections_open) },
+	{ "triplex_nbd_handshakes_failed_total", C, "NBD handshakes that failed.",
+	  offsetof(struct nbd_server_stats, handshakes_failed) },
+	{ "triplex_nbd_requests_total", C, "NBD transmission requests received.",
+	  offsetof(struct nbd_server_stats, requests) },
+	{ "triplex_nbd_request_errors_total", C, "NBD replies with a non-zero error.",
+	  offsetof(struct nbd_server_stats, request_errors) },
+};
+
+static const struct u64_metric loop_metrics[] = {
+	{ "triplex_loop_sqes_submitted_total", C, "io_uring submissions queued.",
+	  offsetof(struct loop, submitted) },
+	{ "triplex_loop_cqes_completed_total", C, "io_uring completions reaped.",
+	  offsetof(struct loop, completed) },
+};
+
+static const struct u64_metric http_metrics[] = {
+	{ "triplex_http_requests_total", C, "HTTP requests answered by a route, 404 or 405.",
+	  offsetof(struct http_stats, requests) },
+	{ "triplex_http_errors_total", C, "Of those, responses with a 4xx or 5xx status.",
+	  offsetof(struct http_stats, errors) },
+};
+
+static void family(FILE *f, const char *name, const char *type, const char *help)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static uint64_t u64_at(const void *base, size_t off)
+{
+	return *(const uint64_t *)((const char *)base + off);
+}
+
+static void emit_u64_table(FILE *f, const struct u64_metric *t, size_t n,
+			   const void *base)
+{
+	for (size_t i = 0; i < n; i++) {
+		family(f, t[i].name, t[i].type, t[i].help);
+		fprintf(f, "%s %" PRIu64 "\n", t[i].name, u64_at(base, t[i].off));
+	}
+}
+
+/* A label value with \, " and newline escaped. */
+static void label_value(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			fprintf(f, "\\%c", *s);
+		else if (*s == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*s, f);
+	}
+}
+
+static uint64_t vol_value(const struct vol_metric *m, struct vol *v)
+{
+	switch (m->src) {
+	case SRC_VOL: return u64_at(vol_get_stats(v), m->off);
+	case SRC_STORE: return u64_at(store_get_stats(vol_store(v)), m->off);
+	case SRC_FN: break;
+	}
+	return m->fn(v);
+}
+
+static void emit_vol_row(FILE *f, const struct vol_metric *m, struct daemon *d)
+{
+	for (size_t i = 0; i < d->nvols; i++) {
+		fprintf(f, "%s{volume=\"", m->name);
+		label_value(f, vol_name(d->vols[i]));
+		if (m->op)
+			fprintf(f, "\",op=\"%s", m->op);
+		fprintf(f, "\"} %" PRIu64 "\n", vol_value(m, d->vols[i]));
+	}
+}
+
+static void emit_volumes(FILE *f, struct daemon *d)
+{
+	const size_t n = sizeof vol_metrics / sizeof vol_metrics[0];
+
+	for (size_t i = 0; i < n; i++) {
+		const struct vol_metric *m = &vol_metrics[i];
+
+		if (i == 0 || strcmp(m->name, vol_metrics[i - 1].name) != 0)
+			family(f, m->name, m->type, m->help);
+		emit_vol_row(f, m, d);
+	}
+}
+
+/* Resident set size in bytes from /proc/self/statm, or -1. */
+static double rss_bytes(void)
+{
+	unsigned long long size, resident;
+	FILE *f = fopen("/proc/self/statm", "r");
+	int n;
+
+	if (!f)
+		return -1;
+	n = fscanf(f, "%llu %llu", &size, &resident);
+	fclose(f);
+	return n == 2 ? (double)resident * (double)sysconf(_SC_PAGESIZE) : -1;
+}
+
+static double open_fds(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	struct dirent *e;
+	double n = -1;  /* the directory's own fd */
+
+	if (!dir)
+		return -1;
+	while ((e = readdir(dir)))
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(dir);
+	return n;
+}
+
+static double cpu_seconds(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru) < 0)
+		return -1;
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+static void scalar(FILE *f, const char *name, const char *type,
+		  const char *help, double v)
+{
+	if (v < 0)
+		return;  /* unknown: leave the family out */
+	family(f, name, type, help);
+	fprintf(f, "%s %.15g\n", name, v);
+}
+
+static void emit_process(FILE *f, struct daemon *d)
+{
+	scalar(f, "triplex_process_cpu_seconds_total", C,
+	      "User and system CPU time used by triplexd.", cpu_seconds());
+	scalar(f, "triplex_process_resident_memory_bytes", G,
+	      "Resident memory size.", rss_bytes());
+	scalar(f, "triplex_process_open_fds", G, "Open file descriptors.", open_fds());
+	scalar(f, "triplex_process_start_time_seconds", G,
+	      "Start time since the Unix epoch.", d->start_time);
+}
+
+static int on_metrics(void *arg, FILE *f)
+{
+	struct daemon *d = arg;
+
+	scalar(f, "triplex_ready", G, "1 when /readyz answers 200.",
+	      d->state == DAEMON_READY);
+	scalar(f, "triplex_volumes", G, "Volumes served.", (double)d->nvols);
+	emit_volumes(f, d);
+	emit_u64_table(f, nbd_metrics, sizeof nbd_metrics / sizeof nbd_metrics[0],
+		       nbd_server_get_stats(d->nbd));
+	emit_u64_table(f, loop_metrics, sizeof loop_metrics / sizeof loop_metrics[0],
+		       &d->loop);
+	emit_u64_table(f, http_metrics, sizeof http_metrics / sizeof http_metrics[0],
+		       http_server_get_stats(d->http));
+	emit_process(f, d);
+	return 200;
+}
+
+/* 200 as long as the loop turns: this handler runs on it. */
+static int on_healthz(void *arg, FILE *f)
+{
+	fputs("ok\n", f);
+	return 200;
+}
+
+static int on_readyz(void *arg, FILE *f)
+{
+	static const char *const says[] = {
+		[DAEMON_STARTING] = "starting\n",
+		[DAEMON_READY] = "ready\n",
+		[DAEMON_STOPPING] = "shutting down\n",
+	};
+	struct daemon *d = arg;
+
+	fputs(says[d->state], f);
+	return d->state == DAEMON_READY ? 200 : 503;
+}
+
+static const struct http_route routes[] = {
+	{ "/healthz", "text/plain; charset=utf-8", on_healthz },
+	{ "/readyz", "text/plain; charset=utf-8", on_readyz },
+	{ "/metrics", PROM_TYPE, on_metrics },
+};
+
+int daemon_start_http(struct daemon *d, const char *host, const char *port)
+{
+	return http_server_new(&d->loop, host, port, routes,
+			       sizeof routes / sizeof routes[0], d, &d->http);
+}

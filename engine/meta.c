@@ -1,0 +1,56 @@
+/* meta_open's URL dispatch and the helpers shared by every implementation. */
+#include "meta.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int meta_open(const char *url, struct meta **out, char *err, size_t errlen)
+{
+	static const char sqlite_prefix[] = "sqlite:";
+
+	*out = NULL;
+	if (!strncmp(url, sqlite_prefix, sizeof sqlite_prefix - 1)) {
+		const char *path = url + sizeof sqlite_prefix - 1;
+
+		if (*path == '\0') {
+			snprintf(err, errlen, "%s: missing file path", url);
+			return -EINVAL;
+		}
+		return meta_sqlite_open(path, out, err, errlen);
+	}
+	if (!strncmp(url, "etcd:", 5)) {
+		snprintf(err, errlen, "%s: the etcd metadata store is not "
+			 "implemented yet", url);
+		return -ENOTSUP;
+	}
+	snprintf(err, errlen, "%s: unknown metadata store URL "
+		 "(expected sqlite:/path/to/file.db)", url);
+	return -EINVAL;
+}
+
+int meta_set_clock(struct meta *m, int64_t (*now_ms)(void *arg), void *arg)
+{
+	if (!m->ops->set_clock)
+		return -ENOTSUP;
+	return m->ops->set_clock(m, now_ms, arg);
+}
+
+void meta_kv_clear(struct meta_kv *kv)
+{
+	if (!kv)
+		return;
+	free(kv->key);
+	free(kv->value);
+	memset(kv, 0, sizeof *kv);
+}
+
+void meta_kv_free_array(struct meta_kv *kvs, size_t n)
+{
+	if (!kvs)
+		return;
+	for (size_t i = 0; i < n; i++)
+		meta_kv_clear(&kvs[i]);
+	free(kvs);
+}

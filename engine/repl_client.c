@@ -1,0 +1,744 @@
+/*
+ * One connection to a remote replica (see repl_client.h).
+ *
+ * States: DOWN (waiting for the backoff timer) -> CONNECTING -> OPENING
+ * (HELLO and OPEN sent) -> UP. Any error returns to DOWN after failing
+ * every request in flight. Requests are kept on two lists: sendq (not yet
+ * fully sent) and waitq (sent, waiting for a reply); a reply is matched by
+ * req_id in waitq.
+ */
+#include "repl_client.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <stdio.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "log.h"
+
+/* Holds reply headers, checksums and small data; large READ data is
+ * received straight into the caller's buffer. */
+#define RBUF_SIZE (256u * 1024)
+#define MAX_IOV 64
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 2000
+#define TICK_MS 250
+
+enum client_state { ST_DOWN, ST_CONNECTING, ST_OPENING, ST_UP };
+
+struct repl_client {
+	struct loop *loop;
+	struct repl_client_opts opts;
+	char addr[256];
+	char node_id[64];
+	char volume_name[REPL_MAX_NAME + 1];
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	enum client_state state;
+	int fd;
+	bool freeing;
+	bool conn_armed, recv_armed, send_armed;
+	struct loop_op conn_op, recv_op, send_op;
+	struct loop_timer timer;
+	struct loop_task task;
+	bool task_queued;
+	uint64_t backoff_ms;
+	uint64_t next_req_id;
+
+	uint8_t *rbuf;
+	size_t rpos, rlen;
+	struct repl_client_io *reading;   /* a READ whose data is arriving */
+	uint32_t reading_have;
+	bool recv_direct;
+
+	struct repl_client_io *sendq_head, *sendq_tail;
+	struct repl_client_io *waitq_head, *waitq_tail;
+	struct repl_client_io *failq;    /* completed with failq_err later */
+	size_t head_sent;
+	unsigned nsend;                   /* ios in the armed sendmsg */
+	struct iovec iov[MAX_IOV];
+	struct msghdr msg;
+
+	/* HELLO and OPEN, sent first on each connection. */
+	struct repl_client_io hello, open;
+	struct repl_open open_payload;
+	uint8_t hello_payload[64];
+};
+
+static void arm_recv(struct repl_client *c);
+static void arm_send(struct repl_client *c);
+static void conn_lost(struct repl_client *c, int err);
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+#define CLIENT_OF(ptr, field) \
+	((struct repl_client *)((char *)(ptr) - offsetof(struct repl_client, field)))
+
+/* --- queues ----------------------------------------------------------- */
+
+static void q_push(struct repl_client_io **head, struct repl_client_io **tail,
+		   struct repl_client_io *io)
+{
+	io->next = NULL;
+	if (*tail)
+		(*tail)->next = io;
+	else
+		*head = io;
+	*tail = io;
+}
+
+static struct repl_client_io *q_pop(struct repl_client_io **head,
+				    struct repl_client_io **tail)
+{
+	struct repl_client_io *io = *head;
+
+	if (io) {
+		*head = io->next;
+		if (!*head)
+			*tail = NULL;
+	}
+	return io;
+}
+
+static struct repl_client_io *waitq_take(struct repl_client *c, uint64_t id)
+{
+	struct repl_client_io *prev = NULL;
+
+	for (struct repl_client_io *io = c->waitq_head; io; prev = io, io = io->next) {
+		if (io->req_id != id)
+			continue;
+		if (prev)
+			prev->next = io->next;
+		else
+			c->waitq_head = io->next;
+		if (c->waitq_tail == io)
+			c->waitq_tail = prev;
+		return io;
+	}
+	return NULL;
+}
+
+static bool is_internal(struct repl_client *c, struct repl_client_io *io)
+{
+	return io == &c->hello || io == &c->open;
+}
+
+/* --- completing requests ------------------------------------------------ */
+
+static void complete(struct repl_client *c, struct repl_client_io *io, int res)
+{
+	if (is_internal(c, io))
+		return;
+	io->done(io, res);
+}
+
+static bool ops_armed(const struct repl_client *c)
+{
+	return c->conn_armed || c->recv_armed || c->send_armed;
+}
+
+/* Free once nothing the kernel or the loop holds points into c. */
+static void maybe_free(struct repl_client *c)
+{
+	if (!c->freeing || ops_armed(c) || c->timer.armed || c->task_queued)
+		return;
+	free(c->rbuf);
+	free(c);
+}
+
+/* Failures found inside repl_client_submit are completed from the loop. */
+static void run_failq(struct loop_task *t)
+{
+	struct repl_client *c = CLIENT_OF(t, task);
+	struct repl_client_io *list = c->failq;
+
+	c->task_queued = false;
+	c->failq = NULL;
+	while (list) {
+		struct repl_client_io *io = list;
+
+		list = io->next;
+		io->done(io, -ENOTCONN);
+	}
+	maybe_free(c);
+}
+
+static void queue_task(struct repl_client *c)
+{
+	if (c->task_queued)
+		return;
+	c->task_queued = true;
+	c->task.fn = run_failq;
+	loop_defer(c->loop, &c->task);
+}
+
+static void fail_all(struct repl_client *c, int err)
+{
+	struct repl_client_io *io = c->reading;
+
+	/* A READ whose buffer the armed recv is filling is failed only when
+	 * that recv returns (on_recv): the kernel still writes into it. */
+	if (io && !(c->recv_armed && c->recv_direct)) {
+		c->reading = NULL;
+		complete(c, io, err);
+	}
+
+	while ((io = q_pop(&c->waitq_head, &c->waitq_tail)))
+		complete(c, io, err);
+	while ((io = q_pop(&c->sendq_head, &c->sendq_tail)))
+		complete(c, io, err);
+	c->head_sent = 0;
+}
+
+/* --- encoding ------------------------------------------------------------ */
+
+static uint32_t payload_len(const struct repl_client_io *io)
+{
+	if (io->op == REPL_OP_WRITE)
+		return io->length / 4096 * 4 + io->length;
+	if (io->op == REPL_OP_HELLO)
+		return (uint32_t)strlen((const char *)io->buf);
+	if (io->op == REPL_OP_OPEN)
+		return sizeof(struct repl_open);
+	return 0;
+}
+
+static void encode(struct repl_client *c, struct repl_client_io *io)
+{
+	struct repl_req q = {
+		.magic = REPL_REQ_MAGIC,
+		.version = REPL_VERSION,
+		.op = io->op,
+		.req_id = io->req_id,
+		.volume_id = c->opts.volume_id,
+		.epoch = c->opts.epoch,
+		.seq = io->op == REPL_OP_WRITE ? io->req_id : 0,
+		.offset = io->offset,
+		.length = io->length,
+		.flags = io->flags,
+		.payload_len = payload_len(io),
+	};
+
+	repl_req_encode(&q, io->hdr);
+}
+
+static void enqueue(struct repl_client *c, struct repl_client_io *io)
+{
+	io->req_id = ++c->next_req_id;
+	io->deadline_ms = now_ms() + c->opts.io_timeout_ms;
+	encode(c, io);
+	q_push(&c->sendq_head, &c->sendq_tail, io);
+}
+
+/* --- timer: reconnects and request deadlines --------------------------- */
+
+static void start_connect(struct repl_client *c);
+
+static bool deadline_passed(struct repl_client *c)
+{
+	uint64_t now = now_ms();
+
+	if (c->reading && now >= c->reading->deadline_ms)
+		return true;
+	for (struct repl_client_io *io = c->waitq_head; io; io = io->next)
+		if (now >= io->deadline_ms)
+			return true;
+	for (struct repl_client_io *io = c->sendq_head; io; io = io->next)
+		if (now >= io->deadline_ms)
+			return true;
+	return false;
+}
+
+static void on_timer(struct loop_timer *t)
+{
+	struct repl_client *c = CLIENT_OF(t, timer);
+
+	if (c->freeing) {
+		maybe_free(c);
+		return;
+	}
+	if (c->state == ST_DOWN) {
+		start_connect(c);
+		return;
+	}
+	if (deadline_passed(c)) {
+		log_warn("replica %s: request timed out, resetting the connection",
+			 c->addr);
+		conn_lost(c, -ETIMEDOUT);
+		return;
+	}
+	if (c->waitq_head || c->sendq_head || c->reading || c->state != ST_UP)
+		loop_timer_arm(c->loop, &c->timer, TICK_MS);
+}
+
+static void arm_tick(struct repl_client *c)
+{
+	c->timer.fn = on_timer;
+	loop_timer_arm(c->loop, &c->timer, TICK_MS);
+}
+
+/* --- connection lifecycle ------------------------------------------------ */
+
+/* Called when the last armed op of a dead connection completed. */
+static void finish_close(struct repl_client *c)
+{
+	if (c->fd >= 0) {
+		close(c->fd);
+		c->fd = -1;
+	}
+	if (c->freeing) {
+		maybe_free(c);
+		return;
+	}
+	c->state = ST_DOWN;
+	c->rpos = c->rlen = 0;
+	c->timer.fn = on_timer;
+	loop_timer_arm(c->loop, &c->timer, c->backoff_ms);
+	c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;
+}
+
+static void conn_lost(struct repl_client *c, int err)
+{
+	bool was_up = c->state == ST_UP;
+
+	if (c->fd >= 0)
+		shutdown(c->fd, SHUT_RDWR);
+	c->state = ST_CONNECTING;  /* not UP: submits fail until reconnected */
+	fail_all(c, err);
+	if (was_up && c->opts.on_state)
+		c->opts.on_state(c, false, err, c->opts.arg);
+	if (!ops_armed(c))
+		finish_close(c);
+}
+
+static void op_done_maybe_close(struct repl_client *c)
+{
+	if ((c->state != ST_UP && c->state != ST_OPENING) || c->freeing) {
+		if (!ops_armed(c))
+			finish_close(c);
+	}
+}
+
+static void send_opening(struct repl_client *c)
+{
+	c->state = ST_OPENING;
+	c->hello = (struct repl_client_io){ .op = REPL_OP_HELLO, .buf = c->hello_payload };
+	c->open = (struct repl_client_io){ .op = REPL_OP_OPEN, .buf = &c->open_payload };
+	enqueue(c, &c->hello);
+	enqueue(c, &c->open);
+	arm_send(c);
+	arm_recv(c);
+	arm_tick(c);
+}
+
+static void on_connect(struct loop_op *op, int res, uint32_t flags)
+{
+	struct repl_client *c = CLIENT_OF(op, conn_op);
+	int one = 1;
+
+	c->conn_armed = false;
+	if (c->freeing || res < 0) {
+		if (res < 0 && !c->freeing)
+			log_debug("replica %s: connect: %s", c->addr, strerror(-res));
+		c->state = ST_CONNECTING;
+		finish_close(c);
+		return;
+	}
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	send_opening(c);
+}
+
+static void start_connect(struct repl_client *c)
+{
+	struct io_uring_sqe *sqe;
+
+	if (c->opts.connect_fd) {
+		c->fd = c->opts.connect_fd(c->opts.arg);
+		c->state = ST_CONNECTING;
+		if (c->fd < 0)
+			finish_close(c);
+		else
+			send_opening(c);
+		return;
+	}
+	c->fd = socket(c->sa.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0) {
+		c->state = ST_CONNECTING;
+		finish_close(c);
+		return;
+	}
+	c->state = ST_CONNECTING;
+	c->conn_op.cb = on_connect;
+	sqe = loop_get_sqe(c->loop, &c->conn_op);
+	io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)&c->sa, c->salen);
+	c->conn_armed = true;
+}
+
+/* --- sending ---------------------------------------------------------------- */
+
+static size_t wire_len(const struct repl_client_io *io)
+{
+	return 64 + payload_len(io);
+}
+
+static void add_iov(struct repl_client *c, unsigned *n, const void *p, size_t len,
+		    size_t *skip)
+{
+	if (len == 0)
+		return;
+	if (*skip >= len) {
+		*skip -= len;
+		return;
+	}
+	c->iov[*n].iov_base = (char *)p + *skip;
+	c->iov[*n].iov_len = len - *skip;
+	*skip = 0;
+	(*n)++;
+}
+
+static void on_send(struct loop_op *op, int res, uint32_t flags)
+{
+	struct repl_client *c = CLIENT_OF(op, send_op);
+	size_t done;
+
+	c->send_armed = false;
+	if (c->freeing || (c->state != ST_UP && c->state != ST_OPENING)) {
+		op_done_maybe_close(c);
+		return;
+	}
+	if (res < 0) {
+		conn_lost(c, res);
+		return;
+	}
+	done = (size_t)res + c->head_sent;
+	while (c->sendq_head && done >= wire_len(c->sendq_head)) {
+		struct repl_client_io *io = q_pop(&c->sendq_head, &c->sendq_tail);
+
+		done -= wire_len(io);
+		q_push(&c->waitq_head, &c->waitq_tail, io);
+	}
+	c->head_sent = done;
+	arm_send(c);
+}
+
+static void arm_send(struct repl_client *c)
+{
+	struct io_uring_sqe *sqe;
+	size_t skip = c->head_sent;
+	unsigned n = 0;
+
+	if (c->send_armed || !c->sendq_head)
+		return;
+	for (struct repl_client_io *io = c->sendq_head; io && n + 3 <= MAX_IOV; io = io->next) {
+		add_iov(c, &n, io->hdr, 64, &skip);
+		if (io->op == REPL_OP_WRITE) {
+			add_iov(c, &n, io->crcs, io->length / 4096 * 4, &skip);
+			add_iov(c, &n, io->buf, io->length, &skip);
+		} else {
+			add_iov(c, &n, io->buf, payload_len(io), &skip);
+		}
+	}
+	memset(&c->msg, 0, sizeof c->msg);
+	c->msg.msg_iov = c->iov;
+	c->msg.msg_iovlen = n;
+	c->send_op.cb = on_send;
+	sqe = loop_get_sqe(c->loop, &c->send_op);
+	io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
+	c->send_armed = true;
+}
+
+/* --- receiving ---------------------------------------------------------------- */
+
+/* Bytes of reply payload a successful reply to io carries. */
+static uint32_t expected_payload(const struct repl_client_io *io)
+{
+	if (io->op == REPL_OP_READ)
+		return io->length / 4096 * 4 + io->length;
+	if (io->op == REPL_OP_CRCS)
+		return io->length / 4096 * 4;
+	return 0;
+}
+
+static void copy_crcs(struct repl_client_io *io, const uint8_t *p)
+{
+	uint32_t n = io->length / 4096;
+
+	memcpy(io->crcs, p, (size_t)n * 4);
+	for (uint32_t i = 0; i < n; i++)
+		io->crcs[i] = le32toh(io->crcs[i]);
+}
+
+static void opened(struct repl_client *c, struct repl_client_io *io, int res)
+{
+	if (res < 0) {
+		log_warn("replica %s: %s refused: %s", c->addr,
+			 io == &c->hello ? "HELLO" : "OPEN", strerror(-res));
+		conn_lost(c, res);
+		return;
+	}
+	if (io == &c->open) {
+		c->state = ST_UP;
+		c->backoff_ms = BACKOFF_MIN_MS;
+		log_info("replica %s: connected (volume %s, epoch %llu)", c->addr,
+			 c->volume_name, (unsigned long long)c->opts.epoch);
+		if (c->opts.on_state)
+			c->opts.on_state(c, true, 0, c->opts.arg);
+	}
+}
+
+static void finish_io(struct repl_client *c, struct repl_client_io *io, int res)
+{
+	if (is_internal(c, io))
+		opened(c, io, res);
+	else
+		io->done(io, res);
+}
+
+/* Move READ data from rbuf into the caller's buffer; done when complete. */
+static void take_read_data(struct repl_client *c)
+{
+	struct repl_client_io *io = c->reading;
+	size_t avail = c->rlen - c->rpos;
+	size_t want = io->length - c->reading_have;
+	size_t n = avail < want ? avail : want;
+
+	memcpy((uint8_t *)io->buf + c->reading_have, c->rbuf + c->rpos, n);
+	c->rpos += n;
+	c->reading_have += (uint32_t)n;
+	if (c->reading_have == io->length) {
+		c->reading = NULL;
+		io->done(io, 0);
+	}
+}
+
+static bool reply_fits(const struct repl_client_io *io, const struct repl_rep *rep)
+{
+	if (io->op != rep->op)
+		return false;
+	if (rep->status < 0 || io->op == REPL_OP_HELLO)
+		return rep->payload_len <= 64;
+	return rep->payload_len == expected_payload(io);
+}
+
+/* Parse one reply (its header, checksums and any small payload) if it is
+ * all in rbuf. Returns 1 if consumed, 0 if more bytes are needed, -1 if
+ * the connection was dropped. */
+static int parse_one(struct repl_client *c)
+{
+	struct repl_rep rep;
+	struct repl_client_io *io;
+	size_t avail = c->rlen - c->rpos;
+	size_t head;
+
+	if (c->reading) {
+		take_read_data(c);
+		return c->reading ? 0 : 1;
+	}
+	if (avail < 40)
+		return 0;
+	if (repl_rep_decode(c->rbuf + c->rpos, &rep) < 0) {
+		conn_lost(c, -EPROTO);
+		return -1;
+	}
+	io = waitq_take(c, rep.req_id);
+	if (!io || !reply_fits(io, &rep)) {
+		if (io)
+			complete(c, io, -EPROTO);
+		conn_lost(c, -EPROTO);
+		return -1;
+	}
+	/* Everything but READ data must be in rbuf before we go on. */
+	head = 40 + (rep.status == 0 && io->op == REPL_OP_READ
+			     ? (size_t)io->length / 4096 * 4 : rep.payload_len);
+	if (avail < head) {
+		/* Put it back: it is parsed again once the rest arrived. */
+		io->next = c->waitq_head;
+		c->waitq_head = io;
+		if (!c->waitq_tail)
+			c->waitq_tail = io;
+		return 0;
+	}
+	if (rep.status == -ESTALE)
+		log_warn("replica %s: fenced: our epoch %llu, replica has %llu",
+			 c->addr, (unsigned long long)c->opts.epoch,
+			 (unsigned long long)rep.epoch);
+	if (rep.status == 0 && (io->op == REPL_OP_READ || io->op == REPL_OP_CRCS))
+		copy_crcs(io, c->rbuf + c->rpos + 40);
+	c->rpos += head;
+	if (rep.status == 0 && io->op == REPL_OP_READ) {
+		c->reading = io;
+		c->reading_have = 0;
+		take_read_data(c);
+	} else {
+		finish_io(c, io, rep.status);
+	}
+	return c->state == ST_UP || c->state == ST_OPENING ? 1 : -1;
+}
+
+static void on_recv(struct loop_op *op, int res, uint32_t flags)
+{
+	struct repl_client *c = CLIENT_OF(op, recv_op);
+	int r;
+
+	c->recv_armed = false;
+	if (c->freeing || (c->state != ST_UP && c->state != ST_OPENING)) {
+		if (c->reading) {
+			struct repl_client_io *io = c->reading;
+
+			c->reading = NULL;
+			complete(c, io, -ECONNRESET);
+		}
+		op_done_maybe_close(c);
+		return;
+	}
+	if (res <= 0) {
+		conn_lost(c, res == 0 ? -ECONNRESET : res);
+		return;
+	}
+	if (c->recv_direct) {
+		c->reading_have += (uint32_t)res;
+		if (c->reading_have == c->reading->length) {
+			struct repl_client_io *io = c->reading;
+
+			c->reading = NULL;
+			io->done(io, 0);
+		}
+	} else {
+		c->rlen += (size_t)res;
+	}
+	while ((r = parse_one(c)) == 1)
+		;
+	if (r == 0)
+		arm_recv(c);
+}
+
+static void arm_recv(struct repl_client *c)
+{
+	struct io_uring_sqe *sqe;
+	void *dst;
+	size_t len;
+
+	if (c->recv_armed)
+		return;
+	c->recv_direct = c->reading && c->rpos == c->rlen &&
+			 c->reading->length - c->reading_have >= 64 * 1024;
+	if (c->recv_direct) {
+		dst = (uint8_t *)c->reading->buf + c->reading_have;
+		len = c->reading->length - c->reading_have;
+	} else {
+		if (c->rpos > 0) {
+			memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+			c->rlen -= c->rpos;
+			c->rpos = 0;
+		}
+		dst = c->rbuf + c->rlen;
+		len = RBUF_SIZE - c->rlen;
+	}
+	c->recv_op.cb = on_recv;
+	sqe = loop_get_sqe(c->loop, &c->recv_op);
+	io_uring_prep_recv(sqe, c->fd, dst, len, 0);
+	c->recv_armed = true;
+}
+
+/* --- public ------------------------------------------------------------------- */
+
+static int resolve(struct repl_client *c, const char *addr)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM };
+	struct addrinfo *ai;
+	char host[256];
+	const char *colon = strrchr(addr, ':');
+	size_t n;
+
+	if (!colon || (n = (size_t)(colon - addr)) >= sizeof host)
+		return -EINVAL;
+	memcpy(host, addr, n);
+	host[n] = '\0';
+	if (getaddrinfo(host, colon + 1, &hints, &ai) != 0)
+		return -EINVAL;
+	memcpy(&c->sa, ai->ai_addr, ai->ai_addrlen);
+	c->salen = ai->ai_addrlen;
+	freeaddrinfo(ai);
+	return 0;
+}
+
+struct repl_client *repl_client_new(struct loop *loop,
+				    const struct repl_client_opts *opts)
+{
+	struct repl_client *c = calloc(1, sizeof *c);
+
+	if (!c || !(c->rbuf = malloc(RBUF_SIZE)))
+		goto fail;
+	c->loop = loop;
+	c->opts = *opts;
+	c->fd = -1;
+	c->backoff_ms = BACKOFF_MIN_MS;
+	snprintf(c->addr, sizeof c->addr, "%s", opts->addr);
+	snprintf(c->node_id, sizeof c->node_id, "%s", opts->node_id ? opts->node_id : "");
+	snprintf(c->volume_name, sizeof c->volume_name, "%s", opts->volume_name);
+	snprintf((char *)c->hello_payload, sizeof c->hello_payload, "%s", c->node_id);
+	c->open_payload.size = htole64(opts->volume_size);
+	memcpy(c->open_payload.name, c->volume_name, sizeof c->open_payload.name);
+	c->opts.addr = c->addr;
+	c->opts.node_id = c->node_id;
+	c->opts.volume_name = c->volume_name;
+	if (!c->opts.io_timeout_ms)
+		c->opts.io_timeout_ms = 5000;
+	if (!opts->connect_fd && resolve(c, opts->addr) < 0)
+		goto fail;
+	start_connect(c);
+	return c;
+fail:
+	if (c)
+		free(c->rbuf);
+	free(c);
+	return NULL;
+}
+
+bool repl_client_is_up(const struct repl_client *c)
+{
+	return c->state == ST_UP;
+}
+
+void repl_client_submit(struct repl_client *c, struct repl_client_io *io)
+{
+	if (c->state != ST_UP || c->freeing) {
+		io->next = c->failq;
+		c->failq = io;
+		queue_task(c);
+		return;
+	}
+	enqueue(c, io);
+	arm_send(c);
+	if (!c->timer.armed)
+		arm_tick(c);
+}
+
+void repl_client_free(struct repl_client *c)
+{
+	if (!c)
+		return;
+	c->freeing = true;
+	c->state = ST_CONNECTING;
+	if (c->fd >= 0)
+		shutdown(c->fd, SHUT_RDWR);
+	fail_all(c, -ECONNABORTED);
+	/* Freed once every armed op and the timer have come back. */
+	if (!ops_armed(c))
+		finish_close(c);
+}

@@ -1,0 +1,451 @@
+/*
+ * The replica service: lifecycle, listeners, and the op table. Each op's
+ * handler runs once its request is fully received and (for ops on a
+ * volume) admitted by the fencing rule in repl_vol.c.
+ */
+#include "repl_service.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "repl_service_int.h"
+
+#define container_of(ptr, type, member) \
+	((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* --- ops ------------------------------------------------------------------ */
+
+static void op_hello(struct repl_service *svc, struct rreq *r)
+{
+	char peer[REPL_MAX_HELLO + 1];
+	size_t n = r->q.payload_len;
+
+	/* Only for the log: keep it printable. */
+	for (size_t i = 0; i < n; i++)
+		peer[i] = r->small[i] >= 0x20 && r->small[i] < 0x7f ?
+				  (char)r->small[i] : '?';
+	peer[n] = '\0';
+	log_debug("replication: hello from node '%s'", peer);
+	r->out[0] = svc->node_id;
+	r->out_len[0] = strnlen(svc->node_id, REPL_MAX_HELLO);
+	rreq_reply(r, 0, 0);
+}
+
+static void op_open(struct repl_service *svc, struct rreq *r)
+{
+	struct repl_open o;
+	struct rvol *v;
+	int ret = repl_open_decode(r->small, r->q.payload_len, &o);
+
+	if (ret == 0 && o.size > svc->max_volume_size)
+		ret = -EFBIG;
+	if (ret == 0)
+		ret = rvol_bind(svc, r->q.volume_id, &o, &v);
+	if (ret < 0) {
+		rreq_reply(r, ret, 0);
+		return;
+	}
+	rvol_admit(v, r);
+}
+
+/* FENCE (and OPEN once bound): the epoch rule in rvol_admit did the work. */
+static void op_ok(struct rvol *v, struct rreq *r)
+{
+	rreq_reply(r, 0, v->epoch);
+}
+
+static void to_wire_crcs(uint32_t *crcs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		crcs[i] = htole32(crcs[i]);
+}
+
+static void store_done(struct store_req *sr, int res)
+{
+	struct rreq *r = container_of(sr, struct rreq, sr);
+	struct rvol *v = r->vol;
+	int status = res < 0 ? res : 0;
+
+	/* Fenced while in the store: the old engine must not count it as
+	 * acknowledged (the new one reconciles whatever landed). */
+	if (r->q.epoch < v->epoch) {
+		status = -ESTALE;
+		v->svc->stats.fenced++;
+	}
+	if (status == 0 && r->q.op == REPL_OP_READ) {
+		size_t n = r->q.length / 4096;
+
+		to_wire_crcs(r->crcs, n);
+		r->out[0] = r->crcs;
+		r->out_len[0] = n * 4;
+		r->out[1] = r->buf;
+		r->out_len[1] = r->q.length;
+	}
+	r->vol = NULL;
+	rreq_reply(r, status, v->epoch);
+	rvol_exec_end(v);
+}
+
+/* r goes into the store: count it, and come back to store_done. */
+static void begin(struct rvol *v, struct rreq *r)
+{
+	r->sr.done = store_done;
+	r->sr.priv = r;
+	rvol_exec_start(v, r);
+}
+
+static void op_read(struct rvol *v, struct rreq *r)
+{
+	if (rreq_reserve_buf(r, r->q.length) < 0 ||
+	    rreq_reserve_crcs(r, r->q.length / 4096 * 4) < 0) {
+		rreq_reply(r, -ENOMEM, v->epoch);
+		return;
+	}
+	begin(v, r);
+	store_read(v->st, &r->sr, r->q.offset, r->q.length, r->buf, r->crcs);
+}
+
+/* Verify on arrival, before anything is stored (invariant 6). */
+static bool write_data_ok(struct rreq *r)
+{
+	size_t n = r->q.length / 4096;
+	uint32_t got[64];
+
+	for (size_t i = 0; i < n; i += 64) {
+		size_t k = n - i < 64 ? n - i : 64;
+
+		crc32c_blocks(r->buf + i * 4096, k * 4096, got);
+		for (size_t j = 0; j < k; j++) {
+			r->crcs[i + j] = le32toh(r->crcs[i + j]);
+			if (got[j] != r->crcs[i + j])
+				return false;
+		}
+	}
+	return true;
+}
+
+static void op_write(struct rvol *v, struct rreq *r)
+{
+	unsigned flags = r->q.flags & REPL_FLAG_FUA ? STORE_FUA : 0;
+
+	if (!write_data_ok(r)) {
+		v->svc->stats.csum_errors++;
+		log_warn("replication: %s: write at %llu refused, data does "
+			 "not match its checksum", v->name,
+			 (unsigned long long)r->q.offset);
+		rreq_reply(r, -EBADMSG, v->epoch);
+		return;
+	}
+	begin(v, r);
+	store_write(v->st, &r->sr, r->q.offset, r->q.length, r->buf, r->crcs,
+		    flags);
+}
+
+static void op_flush(struct rvol *v, struct rreq *r)
+{
+	begin(v, r);
+	store_flush(v->st, &r->sr);
+}
+
+static void op_trim(struct rvol *v, struct rreq *r)
+{
+	unsigned flags = r->q.flags & REPL_FLAG_FUA ? STORE_FUA : 0;
+
+	begin(v, r);
+	store_trim(v->st, &r->sr, r->q.offset, r->q.length, flags);
+}
+
+static void op_zero(struct rvol *v, struct rreq *r)
+{
+	unsigned flags = (r->q.flags & REPL_FLAG_FUA ? STORE_FUA : 0) |
+			 (r->q.flags & REPL_FLAG_NO_HOLE ? STORE_NO_HOLE : 0);
+
+	begin(v, r);
+	store_zero(v->st, &r->sr, r->q.offset, r->q.length, flags);
+}
+
+static void op_crcs(struct rvol *v, struct rreq *r)
+{
+	size_t n = r->q.length / 4096;
+	int ret = rreq_reserve_crcs(r, n * 4);
+
+	if (ret == 0)
+		ret = store_crcs(v->st, r->q.offset, r->q.length, r->crcs);
+	if (ret == 0) {
+		to_wire_crcs(r->crcs, n);
+		r->out[0] = r->crcs;
+		r->out_len[0] = n * 4;
+	}
+	rreq_reply(r, ret, v->epoch);
+}
+
+static void op_dirty(struct rvol *v, struct rreq *r)
+{
+	uint64_t rsize, *p;
+	size_t n = store_dirty_regions(v->st, NULL, 0, &rsize);
+
+	if ((n + 1) * 8 > REPL_MAX_PAYLOAD) {
+		rreq_reply(r, -EOVERFLOW, v->epoch);
+		return;
+	}
+	if (rreq_reserve_buf(r, (n + 1) * 8) < 0) {
+		rreq_reply(r, -ENOMEM, v->epoch);
+		return;
+	}
+	p = (uint64_t *)r->buf;
+	store_dirty_regions(v->st, p + 1, n, &rsize);
+	p[0] = rsize;
+	for (size_t i = 0; i <= n; i++)
+		p[i] = htole64(p[i]);
+	r->out[0] = r->buf;
+	r->out_len[0] = (n + 1) * 8;
+	rreq_reply(r, 0, v->epoch);
+}
+
+static void op_delete(struct rvol *v, struct rreq *r)
+{
+	uint64_t epoch = v->epoch;
+	int ret = rvol_delete(v);
+
+	if (ret == -EAGAIN)
+		rvol_retry_later(v, r);
+	else
+		rreq_reply(r, ret, epoch);
+}
+
+static const struct repl_op_desc op_table[REPL_OP_MAX] = {
+	[REPL_OP_HELLO] = { .pre = op_hello },
+	[REPL_OP_OPEN] = { .pre = op_open, .exec = op_ok },
+	[REPL_OP_READ] = { .exec = op_read },
+	[REPL_OP_WRITE] = { .exec = op_write },
+	[REPL_OP_FLUSH] = { .exec = op_flush },
+	[REPL_OP_TRIM] = { .exec = op_trim },
+	[REPL_OP_ZERO] = { .exec = op_zero },
+	[REPL_OP_CRCS] = { .exec = op_crcs },
+	[REPL_OP_DIRTY] = { .exec = op_dirty },
+	[REPL_OP_FENCE] = { .exec = op_ok },
+	[REPL_OP_DELETE] = { .exec = op_delete, .exclusive = true },
+};
+
+const struct repl_op_desc *repl_op_desc(unsigned op)
+{
+	return &op_table[op];
+}
+
+void repl_execute(struct repl_service *svc, struct rreq *r)
+{
+	const struct repl_op_desc *d;
+	struct rvol *v;
+
+	if (r->err < 0) {
+		rreq_reply(r, r->err, 0);
+		return;
+	}
+	d = &op_table[r->q.op];   /* decode checked op < REPL_OP_MAX */
+	if (d->pre) {
+		d->pre(svc, r);
+		return;
+	}
+	v = rvol_find(svc, r->q.volume_id);
+	if (!v) {
+		rreq_reply(r, -ENOENT, 0);
+		return;
+	}
+	rvol_admit(v, r);
+}
+
+/* --- lifecycle and listeners --------------------------------------------------- */
+
+struct repl_service *repl_service_new(struct loop *loop, struct store_io *io,
+				      const char *replicas_dir,
+				      const char *node_id)
+{
+	struct repl_service *svc = calloc(1, sizeof *svc);
+
+	if (!svc)
+		return NULL;
+	svc->loop = loop;
+	svc->io = io;
+	svc->max_volume_size = 1ull << 50;
+	svc->dir = strdup(replicas_dir);
+	svc->node_id = strdup(node_id);
+	if (!svc->dir || !svc->node_id) {
+		repl_service_free(svc);
+		return NULL;
+	}
+	return svc;
+}
+
+void repl_service_set_max_volume_size(struct repl_service *svc,
+				      uint64_t bytes)
+{
+	svc->max_volume_size = bytes;
+}
+
+static void arm_accept(struct repl_listener *l);
+
+static void check_drained(struct repl_service *svc)
+{
+	void (*fn)(void *) = svc->drained;
+
+	if (!repl_service_drained(svc) || !fn)
+		return;
+	svc->drained = NULL;
+	fn(svc->drained_arg);
+}
+
+static void on_accept(struct loop_op *op, int res, uint32_t flags)
+{
+	struct repl_listener *l = container_of(op, struct repl_listener, op);
+	struct repl_service *svc = l->svc;
+
+	l->armed = false;
+	if (svc->shutting_down) {
+		if (res >= 0)
+			close(res);
+		check_drained(svc);
+		return;
+	}
+	if (res >= 0) {
+		svc->stats.connections_accepted++;
+		rconn_start(svc, res);
+	} else if (res != -EINTR && res != -ECONNABORTED && res != -EAGAIN) {
+		log_warn("replication: accept: %s", strerror(-res));
+	}
+	arm_accept(l);
+}
+
+static void arm_accept(struct repl_listener *l)
+{
+	struct io_uring_sqe *sqe = loop_get_sqe(l->svc->loop, &l->op);
+
+	l->op.cb = on_accept;
+	io_uring_prep_accept(sqe, l->fd, NULL, NULL, SOCK_CLOEXEC);
+	l->armed = true;
+}
+
+static int add_listener(struct repl_service *svc, int fd)
+{
+	struct repl_listener *ls = realloc(svc->listeners,
+					   (svc->nlisteners + 1) * sizeof *ls);
+
+	if (!ls)
+		return -ENOMEM;
+	svc->listeners = ls;
+	ls[svc->nlisteners++] = (struct repl_listener){ .svc = svc, .fd = fd };
+	return 0;
+}
+
+static int bind_listen(const struct addrinfo *ai)
+{
+	int one = 1, ret;
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 128) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+int repl_service_listen_tcp(struct repl_service *svc, const char *host,
+			    const char *port)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
+				  .ai_flags = AI_PASSIVE };
+	struct addrinfo *ai;
+	int fd, ret;
+
+	if (getaddrinfo(host, port, &hints, &ai) != 0)
+		return -EADDRNOTAVAIL;
+	fd = bind_listen(ai);
+	freeaddrinfo(ai);
+	if (fd < 0)
+		return fd;
+	ret = add_listener(svc, fd);
+	if (ret < 0)
+		close(fd);
+	return ret;
+}
+
+/* Armed by index once the listener array no longer moves. */
+void repl_service_start(struct repl_service *svc)
+{
+	for (size_t i = 0; i < svc->nlisteners; i++)
+		if (!svc->listeners[i].armed)
+			arm_accept(&svc->listeners[i]);
+}
+
+int repl_service_add_fd(struct repl_service *svc, int fd)
+{
+	if (svc->shutting_down) {
+		close(fd);
+		return -ESHUTDOWN;
+	}
+	svc->stats.connections_accepted++;
+	return rconn_start(svc, fd);
+}
+
+void repl_conn_gone(struct repl_service *svc)
+{
+	check_drained(svc);
+}
+
+bool repl_service_drained(const struct repl_service *svc)
+{
+	if (!svc->shutting_down || svc->conns)
+		return false;
+	for (size_t i = 0; i < svc->nlisteners; i++)
+		if (svc->listeners[i].armed)
+			return false;
+	return true;
+}
+
+void repl_service_shutdown(struct repl_service *svc,
+			   void (*drained)(void *arg), void *arg)
+{
+	svc->shutting_down = true;
+	svc->drained = drained;
+	svc->drained_arg = arg;
+	/* Pending accepts complete with an error once the socket is shut. */
+	for (size_t i = 0; i < svc->nlisteners; i++)
+		shutdown(svc->listeners[i].fd, SHUT_RDWR);
+	rconn_close_all(svc);
+	check_drained(svc);
+}
+
+const struct repl_service_stats *
+repl_service_get_stats(const struct repl_service *svc)
+{
+	return &svc->stats;
+}
+
+void repl_service_free(struct repl_service *svc)
+{
+	if (!svc)
+		return;
+	rvol_close_all(svc);
+	for (size_t i = 0; i < svc->nlisteners; i++)
+		close(svc->listeners[i].fd);
+	free(svc->listeners);
+	free(svc->dir);
+	free(svc->node_id);
+	free(svc);
+}
+
+struct store *repl_service_store(struct repl_service *svc, uint64_t volume_id)
+{
+	struct rvol *v = rvol_find(svc, volume_id);
+
+	return v && !v->deleted ? v->st : NULL;
+}

@@ -1,0 +1,77 @@
+/*
+ * The replica side of the replication protocol: one per daemon. It accepts
+ * engine connections, keeps a table volume_id -> open store for the
+ * replicas under replicas_dir/<volume name>/, fences every request by epoch
+ * and executes it on the store. All I/O goes through the daemon's loop.
+ * docs/replication-protocol.md is the contract.
+ */
+#ifndef TRIPLEX_REPL_SERVICE_H
+#define TRIPLEX_REPL_SERVICE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "loop.h"
+#include "store.h"
+#include "store_io.h"
+
+struct repl_service;
+
+struct repl_service_stats {
+	uint64_t connections_accepted;
+	uint64_t connections_open;
+	uint64_t protocol_errors;  /* connections closed for a bad header */
+	uint64_t requests;         /* replies sent or dropped */
+	uint64_t request_errors;   /* replies with a non-zero status */
+	uint64_t bytes_in;         /* socket bytes received */
+	uint64_t bytes_out;        /* socket bytes sent */
+	uint64_t fenced;           /* requests refused with -ESTALE */
+	uint64_t csum_errors;      /* WRITEs whose data failed its crc on arrival */
+	uint64_t volumes_open;
+};
+
+/* A service storing replicas under replicas_dir (which must exist) through
+ * io; node_id answers HELLO. Returns NULL on ENOMEM. */
+struct repl_service *repl_service_new(struct loop *loop, struct store_io *io,
+				      const char *replicas_dir,
+				      const char *node_id);
+
+/* Refuse OPEN of volumes larger than bytes with -EFBIG (default 2^50).
+ * The store keeps 4 bytes of RAM per 4 KiB block. */
+void repl_service_set_max_volume_size(struct repl_service *svc,
+				      uint64_t bytes);
+
+/* Listen on a TCP host and port (call before repl_service_start).
+ * Returns 0 or -errno. */
+int repl_service_listen_tcp(struct repl_service *svc, const char *host,
+			    const char *port);
+
+/* Start accepting on every listener. */
+void repl_service_start(struct repl_service *svc);
+
+/* Serve an already-connected socket (the service owns fd from now on,
+ * also on error). Returns 0 or -ENOMEM. */
+int repl_service_add_fd(struct repl_service *svc, int fd);
+
+/* Stop accepting and close every connection (requests in flight finish,
+ * their replies are dropped); call drained(arg) once nothing is left.
+ * drained may be NULL. */
+void repl_service_shutdown(struct repl_service *svc,
+			   void (*drained)(void *arg), void *arg);
+
+/* true once shutdown has nothing left in flight. */
+bool repl_service_drained(const struct repl_service *svc);
+
+const struct repl_service_stats *
+repl_service_get_stats(const struct repl_service *svc);
+
+/* The open store of a volume, for read-only questions (allocation for
+ * BLOCK_STATUS); NULL if no engine has opened it here. Writes must go
+ * through a connection, where fencing applies. */
+struct store *repl_service_store(struct repl_service *svc, uint64_t volume_id);
+
+/* Close every store and free; only after drained (or before any
+ * connection). repl_service_free(NULL) does nothing. */
+void repl_service_free(struct repl_service *svc);
+
+#endif

@@ -1,0 +1,131 @@
+/*
+ * Shared by the replica service's files: repl_service.c (lifecycle,
+ * listeners, the op table), repl_vol.c (the volume table, fencing and
+ * draining) and repl_conn.c (socket I/O of one connection).
+ *
+ * Ownership: a connection owns its requests (struct rreq) from header to
+ * reply sent; while one waits in a volume's queue or in the store the
+ * connection stays allocated (conn inflight count), even when closing.
+ */
+#ifndef TRIPLEX_REPL_SERVICE_INT_H
+#define TRIPLEX_REPL_SERVICE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "repl_proto.h"
+#include "repl_service.h"
+#include "store.h"
+
+struct rconn;
+struct rvol;
+
+/* One request, from its header to its reply. */
+struct rreq {
+	struct store_req sr;
+	struct rconn *c;
+	struct rvol *vol;         /* set while the store executes it */
+	struct rreq *next;        /* free list, send queue or volume queue */
+	struct repl_req q;
+	int err;                  /* from decode; replied once the payload is in */
+	uint8_t small[sizeof(struct repl_open)];  /* HELLO and OPEN payloads */
+	uint32_t *crcs;           /* WRITE in, READ/CRCS out (wire order) */
+	size_t crcs_cap;          /* bytes */
+	uint8_t *buf;             /* 4096-aligned data */
+	size_t cap;
+	size_t budget;            /* bytes charged to the connection */
+	uint8_t hdr[REPL_REP_SIZE];
+	const void *out[2];       /* reply payload pieces */
+	size_t out_len[2];
+};
+
+/* One replica volume bound to a volume_id. */
+struct rvol {
+	struct rvol *next;
+	struct repl_service *svc;
+	uint64_t id;
+	char name[REPL_MAX_NAME + 1];
+	struct store *st;
+	uint64_t epoch;           /* == store_get_epoch(st) */
+	unsigned executing;       /* requests inside the store */
+	struct rreq *drainer;     /* runs once executing drops to 0 */
+	struct rreq *waitq, **waitq_tail;  /* arrived behind the drainer */
+	struct loop_timer retry;  /* DELETE waiting for the store to settle */
+	bool deleted;
+};
+
+struct repl_listener {
+	struct repl_service *svc;
+	struct loop_op op;
+	int fd;
+	bool armed;
+};
+
+struct repl_service {
+	struct loop *loop;
+	struct store_io *io;
+	char *dir;
+	char *node_id;
+	uint64_t max_volume_size;
+	struct repl_listener *listeners;
+	size_t nlisteners;
+	struct rconn *conns;
+	struct rvol *vols;
+	bool shutting_down;
+	void (*drained)(void *arg);
+	void *drained_arg;
+	struct repl_service_stats stats;
+};
+
+/* One op: pre runs first for ops without a volume (HELLO, OPEN); exec runs
+ * on the volume once fencing admitted the request. exclusive: nothing else
+ * of the volume may be in the store while it runs. */
+struct repl_op_desc {
+	void (*pre)(struct repl_service *svc, struct rreq *r);
+	void (*exec)(struct rvol *v, struct rreq *r);
+	bool exclusive;
+};
+
+const struct repl_op_desc *repl_op_desc(unsigned op);
+
+/* repl_conn.c */
+int rconn_start(struct repl_service *svc, int fd);
+void rconn_close_all(struct repl_service *svc);
+/* Send r's reply with status (payload pieces r->out when status is 0) and
+ * the volume's epoch; r goes back to its connection once sent. */
+void rreq_reply(struct rreq *r, int status, uint64_t epoch);
+/* Make r->buf / r->crcs at least bytes long. 0 or -ENOMEM. */
+int rreq_reserve_buf(struct rreq *r, size_t bytes);
+int rreq_reserve_crcs(struct rreq *r, size_t bytes);
+/* Whether r's connection is closing (its reply would be dropped). */
+bool rreq_orphaned(const struct rreq *r);
+/* Give up r without a reply (its connection is closing). */
+void rreq_drop(struct rreq *r);
+
+/* repl_service.c */
+/* A request whose header and payload are in: execute it. */
+void repl_execute(struct repl_service *svc, struct rreq *r);
+void repl_conn_gone(struct repl_service *svc);
+
+/* repl_vol.c */
+struct rvol *rvol_find(struct repl_service *svc, uint64_t id);
+/* OPEN: bind volume_id to the replica called o->name, creating it if
+ * absent. Returns 0 with *out, or -EEXIST, -EINVAL, -errno. */
+int rvol_bind(struct repl_service *svc, uint64_t id,
+	      const struct repl_open *o, struct rvol **out);
+/* Fence r against v's epoch, then execute it (now or after a drain). */
+void rvol_admit(struct rvol *v, struct rreq *r);
+/* A request that rvol_exec_start counted has left the store. */
+void rvol_exec_end(struct rvol *v);
+void rvol_exec_start(struct rvol *v, struct rreq *r);
+/* DELETE: close the store and remove the replica's directory. Returns
+ * -EAGAIN (nothing done) if the store is still busy: the caller parks r
+ * with rvol_retry_later. */
+int rvol_delete(struct rvol *v);
+/* Run r (v's drainer-to-be) again shortly. */
+void rvol_retry_later(struct rvol *v, struct rreq *r);
+/* Close every store (service free). */
+void rvol_close_all(struct repl_service *svc);
+
+#endif

@@ -1,0 +1,405 @@
+/*
+ * The service's volume table (volume_id -> open store), the replicas'
+ * directories, and fencing.
+ *
+ * Fencing rule (invariant 3), applied to every request on a volume in
+ * arrival order:
+ *   epoch <  highest: refused with -ESTALE, the reply carries highest;
+ *   epoch >  highest: highest := epoch, durable (store_set_epoch) before
+ *                     anything else happens, then the request waits until
+ *                     every request already in the store has left it;
+ *   epoch == highest: executed.
+ * A request that was in the store when the epoch rose is answered -ESTALE
+ * whatever its outcome. So once a new engine has its first reply, no older
+ * engine's request is still executing and none can ever be acknowledged.
+ *
+ * Volume states: a request runs at once, or waits in waitq while a drainer
+ * (epoch rise or DELETE) waits for executing == 0; arrivals keep their
+ * order behind it. DELETE marks the volume deleted; it is freed once its
+ * queue has been answered (-ENOENT).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <dirent.h>
+#include <stddef.h>
+
+#include "log.h"
+#include "repl_service_int.h"
+
+#define ID_FILE "volume_id"
+
+/* --- table ----------------------------------------------------------------- */
+
+struct rvol *rvol_find(struct repl_service *svc, uint64_t id)
+{
+	for (struct rvol *v = svc->vols; v; v = v->next)
+		if (v->id == id)
+			return v;
+	return NULL;
+}
+
+static struct rvol *rvol_by_name(struct repl_service *svc, const char *name)
+{
+	for (struct rvol *v = svc->vols; v; v = v->next)
+		if (strcmp(v->name, name) == 0)
+			return v;
+	return NULL;
+}
+
+static void rvol_unlink(struct rvol *v)
+{
+	struct rvol **pp = &v->svc->vols;
+
+	while (*pp && *pp != v)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = v->next;
+	v->svc->stats.volumes_open--;
+}
+
+/* --- directories ------------------------------------------------------------ */
+
+static int vol_path(const struct repl_service *svc, const char *name,
+		    const char *file, char *out, size_t len)
+{
+	int n = file ? snprintf(out, len, "%s/%s/%s", svc->dir, name, file)
+		     : snprintf(out, len, "%s/%s", svc->dir, name);
+
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static int fsync_dir(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fsync(fd) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/* Remove a replica directory (flat: the store's files and ID_FILE).
+ * "meta" goes first: a directory without it is not a volume. */
+static int remove_dir(const char *path)
+{
+	int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d;
+	struct dirent *e;
+	int ret = 0;
+
+	if (dfd < 0)
+		return errno == ENOENT ? 0 : -errno;
+	if (unlinkat(dfd, "meta", 0) < 0 && errno != ENOENT)
+		ret = -errno;
+	if (ret == 0 && fsync(dfd) < 0)
+		ret = -errno;
+	d = fdopendir(dfd);
+	if (!d) {
+		close(dfd);
+		return ret ? ret : -errno;
+	}
+	while (ret == 0 && (e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+		    unlinkat(dfd, e->d_name, 0) < 0)
+			ret = -errno;
+	}
+	closedir(d);
+	if (ret == 0 && rmdir(path) < 0)
+		ret = -errno;
+	return ret;
+}
+
+static int read_id(const char *path, uint64_t *id)
+{
+	char buf[32];
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+	char *end;
+
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -EINVAL;
+	buf[n] = '\0';
+	*id = strtoull(buf, &end, 10);
+	return end != buf && (*end == '\n' || *end == '\0') ? 0 : -EINVAL;
+}
+
+/* Write ID_FILE durably (temp file, fsync, rename, fsync the directory). */
+static int write_id(const struct repl_service *svc, const char *name,
+		    uint64_t id)
+{
+	char tmp[PATH_MAX], path[PATH_MAX], dir[PATH_MAX], text[32];
+	int fd, ret, n = snprintf(text, sizeof text, "%" PRIu64 "\n", id);
+
+	if (vol_path(svc, name, ID_FILE ".tmp", tmp, sizeof tmp) < 0 ||
+	    vol_path(svc, name, ID_FILE, path, sizeof path) < 0 ||
+	    vol_path(svc, name, NULL, dir, sizeof dir) < 0)
+		return -ENAMETOOLONG;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	ret = write(fd, text, (size_t)n) == n && fsync(fd) == 0 ? 0 : -EIO;
+	close(fd);
+	if (ret == 0 && rename(tmp, path) < 0)
+		ret = -errno;
+	return ret < 0 ? ret : fsync_dir(dir);
+}
+
+/* The replica's own record of its volume_id must match: a replica left
+ * behind by a deleted volume of the same name must not be taken for the
+ * new one. A replica without the record (crash right after create) adopts
+ * the id. */
+static int check_id(const struct repl_service *svc, const char *name,
+		    uint64_t id)
+{
+	char path[PATH_MAX];
+	uint64_t have = 0;
+	int ret = vol_path(svc, name, ID_FILE, path, sizeof path);
+
+	if (ret == 0)
+		ret = read_id(path, &have);
+	if (ret == -ENOENT)
+		return write_id(svc, name, id);
+	if (ret < 0)
+		return ret;
+	if (have != id) {
+		log_warn("replication: replica %s belongs to volume id %" PRIu64
+			 ", not %" PRIu64, name, have, id);
+		return -EEXIST;
+	}
+	return 0;
+}
+
+/* Make sure a complete replica exists: a directory without "meta" is the
+ * remains of an interrupted create or delete, and is replaced. */
+static int ensure_replica(const struct repl_service *svc,
+			  const struct repl_open *o, uint64_t id)
+{
+	char dir[PATH_MAX], meta[PATH_MAX];
+	struct stat st;
+	int ret;
+
+	if (vol_path(svc, o->name, NULL, dir, sizeof dir) < 0 ||
+	    vol_path(svc, o->name, "meta", meta, sizeof meta) < 0)
+		return -ENAMETOOLONG;
+	if (stat(meta, &st) == 0)
+		return check_id(svc, o->name, id);
+	if (errno != ENOENT)
+		return -errno;
+	ret = remove_dir(dir);
+	if (ret == 0)
+		ret = store_create(dir, o->size);
+	if (ret == 0)
+		ret = write_id(svc, o->name, id);
+	if (ret == 0)
+		ret = fsync_dir(svc->dir);
+	if (ret == 0)
+		log_info("replication: created replica %s (%" PRIu64 " bytes)",
+			 o->name, o->size);
+	return ret;
+}
+
+static int rvol_load(struct repl_service *svc, uint64_t id,
+		     const struct repl_open *o, struct rvol **out)
+{
+	char dir[PATH_MAX];
+	struct store *st;
+	struct rvol *v;
+	int ret = ensure_replica(svc, o, id);
+
+	if (ret == 0)
+		ret = vol_path(svc, o->name, NULL, dir, sizeof dir);
+	if (ret == 0)
+		ret = store_open(dir, svc->io, &st);
+	if (ret < 0)
+		return ret;
+	if (store_size(st) != o->size || !(v = calloc(1, sizeof *v))) {
+		ret = store_size(st) != o->size ? -EINVAL : -ENOMEM;
+		store_close(st);
+		return ret;
+	}
+	v->svc = svc;
+	v->id = id;
+	memcpy(v->name, o->name, sizeof v->name);
+	v->st = st;
+	v->epoch = store_get_epoch(st);
+	v->waitq_tail = &v->waitq;
+	v->next = svc->vols;
+	svc->vols = v;
+	svc->stats.volumes_open++;
+	*out = v;
+	return 0;
+}
+
+int rvol_bind(struct repl_service *svc, uint64_t id,
+	      const struct repl_open *o, struct rvol **out)
+{
+	struct rvol *v = rvol_by_name(svc, o->name);
+
+	if (v) {
+		if (v->id != id)
+			return -EEXIST;
+		if (store_size(v->st) != o->size)
+			return -EINVAL;
+		*out = v;
+		return 0;
+	}
+	if (rvol_find(svc, id))
+		return -EEXIST;   /* the id is bound to another name */
+	return rvol_load(svc, id, o, out);
+}
+
+int rvol_delete(struct rvol *v)
+{
+	char dir[PATH_MAX];
+	int ret = vol_path(v->svc, v->name, NULL, dir, sizeof dir);
+
+	/* store_close would run the loop from inside this callback. */
+	if (store_busy(v->st))
+		return -EAGAIN;
+	store_close(v->st);
+	v->st = NULL;
+	v->deleted = true;
+	rvol_unlink(v);
+	if (ret == 0)
+		ret = remove_dir(dir);
+	if (ret == 0)
+		ret = fsync_dir(v->svc->dir);
+	if (ret < 0)
+		log_error("replication: deleting replica %s: %s", v->name,
+			  strerror(-ret));
+	else
+		log_info("replication: deleted replica %s", v->name);
+	return ret;
+}
+
+void rvol_close_all(struct repl_service *svc)
+{
+	while (svc->vols) {
+		struct rvol *v = svc->vols;
+
+		svc->vols = v->next;
+		store_close(v->st);
+		free(v);
+	}
+}
+
+/* --- fencing and draining --------------------------------------------------- */
+
+void rvol_exec_start(struct rvol *v, struct rreq *r)
+{
+	r->vol = v;
+	v->executing++;
+}
+
+static void rvol_exec(struct rvol *v, struct rreq *r)
+{
+	if (rreq_orphaned(r))
+		rreq_drop(r);   /* its connection is gone: nobody to answer */
+	else
+		repl_op_desc(r->q.op)->exec(v, r);
+}
+
+/* Apply the epoch rule to r; run it, or park it as the drainer. */
+static void rvol_run(struct rvol *v, struct rreq *r)
+{
+	uint64_t epoch = r->q.epoch;
+	bool rose = false;
+	int ret;
+
+	if (v->deleted) {
+		rreq_reply(r, -ENOENT, 0);
+		return;
+	}
+	if (epoch < v->epoch) {
+		v->svc->stats.fenced++;
+		rreq_reply(r, -ESTALE, v->epoch);
+		return;
+	}
+	if (epoch > v->epoch) {
+		ret = store_set_epoch(v->st, epoch);
+		if (ret < 0) {
+			rreq_reply(r, ret, v->epoch);
+			return;
+		}
+		log_info("replication: %s: epoch %" PRIu64 " -> %" PRIu64,
+			 v->name, v->epoch, epoch);
+		v->epoch = epoch;
+		rose = true;
+	}
+	if ((rose || repl_op_desc(r->q.op)->exclusive) && v->executing > 0) {
+		v->drainer = r;
+		return;
+	}
+	rvol_exec(v, r);
+}
+
+/* Run what waited, in order, until another drain starts; free a deleted
+ * volume once nothing refers to it. */
+static void rvol_release(struct rvol *v)
+{
+	while (!v->drainer && v->waitq) {
+		struct rreq *r = v->waitq;
+
+		v->waitq = r->next;
+		if (!v->waitq)
+			v->waitq_tail = &v->waitq;
+		r->next = NULL;
+		rvol_run(v, r);
+	}
+	if (v->deleted && !v->drainer && !v->waitq && v->executing == 0)
+		free(v);
+}
+
+static void rvol_retry_fired(struct loop_timer *t)
+{
+	struct rvol *v = (struct rvol *)((char *)t - offsetof(struct rvol, retry));
+	struct rreq *r = v->drainer;
+
+	v->drainer = NULL;
+	rvol_exec(v, r);
+	rvol_release(v);
+}
+
+void rvol_retry_later(struct rvol *v, struct rreq *r)
+{
+	v->drainer = r;   /* holds back the queue and keeps v alive */
+	v->retry.fn = rvol_retry_fired;
+	loop_timer_arm(v->svc->loop, &v->retry, 1);
+}
+
+void rvol_admit(struct rvol *v, struct rreq *r)
+{
+	if (v->drainer || v->waitq) {
+		r->next = NULL;
+		*v->waitq_tail = r;
+		v->waitq_tail = &r->next;
+		return;
+	}
+	rvol_run(v, r);
+	rvol_release(v);
+}
+
+void rvol_exec_end(struct rvol *v)
+{
+	struct rreq *r = v->drainer;
+
+	if (--v->executing > 0 || !r)
+		return;
+	v->drainer = NULL;
+	rvol_exec(v, r);
+	rvol_release(v);
+}

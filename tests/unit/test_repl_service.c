@@ -1,0 +1,719 @@
+/* The replica service, driven over socketpairs with the real loop and real
+ * stores in a temporary directory: one behaviour per test. */
+#include <endian.h>
+#include <errno.h>
+#include <ftw.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "crc32c.h"
+#include "repl_proto.h"
+#include "repl_service.h"
+
+#define MiB (1024ull * 1024)
+#define VOL_SIZE (16 * MiB)
+#define B 4096u
+#define VID 77
+
+struct ctx {
+	char tmp[64];
+	struct loop loop;
+	struct store_io io;
+	struct repl_service *svc;
+	int fd;               /* client end */
+	uint64_t next_id;
+	uint64_t epoch;       /* of expect_read's READs */
+};
+
+struct reply {
+	struct repl_rep h;
+	uint8_t *data;        /* payload, malloc'd */
+};
+
+static int rm_one(const char *p, const struct stat *st, int flag,
+		  struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+/* A client connection served by c->svc. */
+static int connect_client(struct ctx *c)
+{
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(repl_service_add_fd(c->svc, sv[0]), 0);
+	return sv[1];
+}
+
+static void svc_start(struct ctx *c)
+{
+	c->svc = repl_service_new(&c->loop, &c->io, c->tmp, "node-a");
+	assert_non_null(c->svc);
+	c->fd = connect_client(c);
+}
+
+static void svc_stop(struct ctx *c)
+{
+	time_t t0 = time(NULL);
+
+	close(c->fd);
+	repl_service_shutdown(c->svc, NULL, NULL);
+	while (!repl_service_drained(c->svc)) {
+		assert_true(loop_poll(&c->loop) >= 0);
+		assert_true(time(NULL) - t0 < 120);
+	}
+	repl_service_free(c->svc);
+	c->svc = NULL;
+}
+
+static int setup(void **state)
+{
+	struct ctx *c = calloc(1, sizeof *c);
+
+	strcpy(c->tmp, "/tmp/tpx-repl-XXXXXX");
+	assert_non_null(mkdtemp(c->tmp));
+	assert_int_equal(loop_init(&c->loop, 256), 0);
+	store_io_uring_init(&c->io, &c->loop);
+	c->next_id = 1;
+	c->epoch = 1;
+	svc_start(c);
+	*state = c;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct ctx *c = *state;
+
+	svc_stop(c);
+	loop_fini(&c->loop);
+	nftw(c->tmp, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	free(c);
+	return 0;
+}
+
+/* --- a tiny client ----------------------------------------------------------- */
+
+static void send_all(struct ctx *c, int fd, const void *p, size_t len)
+{
+	time_t t0 = time(NULL);
+
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n > 0) {
+			p = (const char *)p + n;
+			len -= (size_t)n;
+			continue;
+		}
+		assert_true(n < 0 && errno == EAGAIN);
+		assert_true(loop_poll(&c->loop) >= 0);
+		assert_true(time(NULL) - t0 < 120);
+	}
+}
+
+/* Read exactly len bytes; -EPIPE if the service closed the connection. */
+static int recv_all(struct ctx *c, int fd, void *p, size_t len)
+{
+	time_t t0 = time(NULL);
+
+	while (len > 0) {
+		ssize_t n = recv(fd, p, len, MSG_DONTWAIT);
+
+		if (n == 0)
+			return -EPIPE;
+		if (n > 0) {
+			p = (char *)p + n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (errno == ECONNRESET)
+			return -EPIPE;
+		assert_int_equal(errno, EAGAIN);
+		assert_true(loop_poll(&c->loop) >= 0);
+		sched_yield();
+		assert_true(time(NULL) - t0 < 120);
+	}
+	return 0;
+}
+
+struct rq {
+	uint16_t op;
+	uint64_t vol;
+	uint64_t epoch;
+	uint64_t off;
+	uint32_t len;
+	uint32_t flags;
+	const void *payload;
+	uint32_t plen;
+	uint64_t id;          /* 0: next */
+};
+
+static uint64_t send_req_fd(struct ctx *c, int fd, const struct rq *r)
+{
+	struct repl_req q = {
+		.version = REPL_VERSION,
+		.op = r->op,
+		.req_id = r->id ? r->id : c->next_id++,
+		.volume_id = r->vol,
+		.epoch = r->epoch,
+		.offset = r->off,
+		.length = r->len,
+		.flags = r->flags,
+		.payload_len = r->plen,
+	};
+	uint8_t *w = malloc(64 + r->plen);
+
+	repl_req_encode(&q, w);
+	if (r->plen)
+		memcpy(w + 64, r->payload, r->plen);
+	send_all(c, fd, w, 64 + r->plen);
+	free(w);
+	return q.req_id;
+}
+
+static int recv_rep_fd(struct ctx *c, int fd, struct reply *rep)
+{
+	uint8_t h[40];
+	int ret = recv_all(c, fd, h, sizeof h);
+
+	if (ret < 0)
+		return ret;
+	assert_int_equal(repl_rep_decode(h, &rep->h), 0);
+	rep->data = malloc(rep->h.payload_len + 1);
+	return recv_all(c, fd, rep->data, rep->h.payload_len);
+}
+
+/* One request, its reply; returns the status. */
+static int call(struct ctx *c, const struct rq *r, struct reply *rep)
+{
+	struct reply tmp;
+	uint64_t id = send_req_fd(c, c->fd, r);
+
+	if (!rep)
+		rep = &tmp;
+	assert_int_equal(recv_rep_fd(c, c->fd, rep), 0);
+	assert_int_equal(rep->h.req_id, id);
+	assert_int_equal(rep->h.op, r->op);
+	if (rep == &tmp)
+		free(tmp.data);
+	return rep->h.status;
+}
+
+static int open_vol(struct ctx *c, uint64_t id, const char *name,
+		    uint64_t size, uint64_t epoch)
+{
+	uint8_t p[sizeof(struct repl_open)];
+	struct rq r = { .op = REPL_OP_OPEN, .vol = id, .epoch = epoch,
+			.payload = p, .plen = sizeof p };
+
+	repl_open_encode(size, name, p);
+	return call(c, &r, NULL);
+}
+
+static uint8_t *pattern(uint32_t len, unsigned seed)
+{
+	uint8_t *p = malloc(len);
+
+	for (uint32_t i = 0; i < len; i++)
+		p[i] = (uint8_t)(seed * 13 + i * 7 + i / 4099);
+	return p;
+}
+
+/* WRITE payload: crcs (little-endian) then data. */
+static uint8_t *write_payload(const uint8_t *data, uint32_t len)
+{
+	uint32_t n = len / B;
+	uint8_t *p = malloc(n * 4 + len);
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t crc = htole32(crc32c(data + i * B, B));
+
+		memcpy(p + i * 4, &crc, 4);
+	}
+	memcpy(p + n * 4, data, len);
+	return p;
+}
+
+static struct rq write_rq(uint64_t epoch, uint64_t off, uint32_t len,
+			  const uint8_t *payload)
+{
+	return (struct rq){ .op = REPL_OP_WRITE, .vol = VID, .epoch = epoch,
+			    .off = off, .len = len, .payload = payload,
+			    .plen = len + len / B * 4 };
+}
+
+static int write_at(struct ctx *c, uint64_t epoch, uint64_t off,
+		    uint32_t len, unsigned seed)
+{
+	uint8_t *data = pattern(len, seed), *p = write_payload(data, len);
+	struct rq r = write_rq(epoch, off, len, p);
+	int ret = call(c, &r, NULL);
+
+	free(p);
+	free(data);
+	return ret;
+}
+
+/* READ and check it returns pattern(seed) with matching crcs. */
+static void expect_read(struct ctx *c, uint64_t off, uint32_t len,
+			const uint8_t *want)
+{
+	struct rq r = { .op = REPL_OP_READ, .vol = VID, .epoch = c->epoch,
+			.off = off, .len = len };
+	struct reply rep;
+	uint32_t n = len / B;
+
+	assert_int_equal(call(c, &r, &rep), 0);
+	assert_int_equal(rep.h.payload_len, n * 4 + len);
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t crc;
+
+		memcpy(&crc, rep.data + i * 4, 4);
+		assert_int_equal(le32toh(crc), crc32c(want + i * B, B));
+	}
+	assert_memory_equal(rep.data + n * 4, want, len);
+	free(rep.data);
+}
+
+/* --- tests ------------------------------------------------------------------------ */
+
+static void test_hello(void **state)
+{
+	struct ctx *c = *state;
+	struct rq r = { .op = REPL_OP_HELLO, .payload = "engine-b", .plen = 8 };
+	struct reply rep;
+
+	assert_int_equal(call(c, &r, &rep), 0);
+	assert_int_equal(rep.h.payload_len, 6);
+	assert_memory_equal(rep.data, "node-a", 6);
+	free(rep.data);
+}
+
+static void test_open(void **state)
+{
+	struct ctx *c = *state;
+	char path[128];
+	struct stat st;
+	struct rq r = { .op = REPL_OP_FLUSH, .vol = VID + 1, .epoch = 1 };
+	uint8_t p[sizeof(struct repl_open)];
+
+	assert_int_equal(open_vol(c, VID, "vol-a", VOL_SIZE, 1), 0);
+	snprintf(path, sizeof path, "%s/vol-a/meta", c->tmp);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(open_vol(c, VID, "vol-a", VOL_SIZE, 1), 0);   /* again */
+	assert_int_equal(open_vol(c, VID + 1, "vol-a", VOL_SIZE, 1), -EEXIST);
+	assert_int_equal(open_vol(c, VID, "vol-b", VOL_SIZE, 1), -EEXIST);
+	assert_int_equal(open_vol(c, VID, "vol-a", VOL_SIZE / 2, 1), -EINVAL);
+	assert_int_equal(call(c, &r, NULL), -ENOENT);              /* unknown */
+	/* A name that is not a plain directory name. */
+	memset(p, 0, sizeof p);
+	p[1] = 0x10;
+	memcpy(p + 8, "../x", 4);
+	r = (struct rq){ .op = REPL_OP_OPEN, .vol = 9, .payload = p,
+			 .plen = sizeof p };
+	assert_int_equal(call(c, &r, NULL), -EINVAL);
+	assert_int_equal(repl_service_get_stats(c->svc)->volumes_open, 1);
+
+	/* After a restart, a different id for the same name is refused: the
+	 * replica remembers whose it is. */
+	svc_stop(c);
+	svc_start(c);
+	assert_int_equal(open_vol(c, VID + 5, "vol-a", VOL_SIZE, 1), -EEXIST);
+	assert_int_equal(open_vol(c, VID, "vol-a", VOL_SIZE, 1), 0);
+}
+
+static void test_write_read(void **state)
+{
+	struct ctx *c = *state;
+	uint8_t *want = pattern(16 * B, 3);
+
+	assert_int_equal(open_vol(c, VID, "v", VOL_SIZE, 1), 0);
+	assert_int_equal(write_at(c, 1, 8 * B, 16 * B, 3), 0);
+	expect_read(c, 8 * B, 16 * B, want);
+	free(want);
+	/* Big enough to go straight into the request buffer. */
+	want = pattern(1024 * B, 4);
+	assert_int_equal(write_at(c, 1, 1 * MiB, 1024 * B, 4), 0);
+	expect_read(c, 1 * MiB, 1024 * B, want);
+	free(want);
+	want = calloc(1, B);
+	expect_read(c, 0, B, want);                 /* never written: zeroes */
+	free(want);
+	assert_true(repl_service_get_stats(c->svc)->bytes_in > 4 * MiB);
+	assert_true(repl_service_get_stats(c->svc)->bytes_out > 4 * MiB);
+}
+
+static void test_write_bad_crc(void **state)
+{
+	struct ctx *c = *state;
+	uint8_t *data = pattern(4 * B, 5), *p = write_payload(data, 4 * B);
+	uint8_t *zero = calloc(1, 4 * B);
+	struct rq r = write_rq(1, 0, 4 * B, p);
+
+	assert_int_equal(open_vol(c, VID, "v", VOL_SIZE, 1), 0);
+	p[4 * 4 + 2 * B + 100] ^= 1;               /* block 2's data */
+	assert_int_equal(call(c, &r, NULL), -EBADMSG);
+	assert_int_equal(repl_service_get_stats(c->svc)->csum_errors, 1);
+	expect_read(c, 0, 4 * B, zero);             /* nothing stored */
+	free(zero);
+	free(p);
+	free(data);
+}
+
+static void test_pipelined(void **state)
+{
+	struct ctx *c = *state;
+	uint8_t *payload[64];
+	bool seen[64] = { false };
+
+	assert_int_equal(open_vol(c, VID, "v", VOL_SIZE, 1), 0);
+	for (unsigned i = 0; i < 64; i++) {
+		uint8_t *d = pattern(2 * B, i);
+		struct rq r;
+
+		payload[i] = write_payload(d, 2 * B);
+		free(d);
+		r = write_rq(1, i * 2 * B, 2 * B, payload[i]);
+		r.id = 1000 + i;
+		send_req_fd(c, c->fd, &r);
+	}
+	for (unsigned i = 0; i < 64; i++) {
+		struct reply rep;
+
+		assert_int_equal(recv_rep_fd(c, c->fd, &rep), 0);
+		assert_int_equal(rep.h.status, 0);
+		assert_true(rep.h.req_id >= 1000 && rep.h.req_id < 1064);
+		assert_false(seen[rep.h.req_id - 1000]);
+		seen[rep.h.req_id - 1000] = true;
+		free(rep.data);
+	}
+	/* 64 reads in flight; each reply matched to its request by id. */
+	for (unsigned i = 0; i < 64; i++) {
+		struct rq r = { .op = REPL_OP_READ, .vol = VID, .epoch = 1,
+				.off = i * 2 * B, .len = 2 * B, .id = 5000 + i };
+
+		send_req_fd(c, c->fd, &r);
+	}
+	for (unsigned i = 0; i < 64; i++) {
+		struct reply rep;
+		unsigned k;
+
+		assert_int_equal(recv_rep_fd(c, c->fd, &rep), 0);
+		assert_int_equal(rep.h.status, 0);
+		k = (unsigned)(rep.h.req_id - 5000);
+		assert_true(k < 64);
+		assert_memory_equal(rep.data, payload[k], 8 + 2 * B);
+		free(rep.data);
+	}
+	for (unsigned i = 0; i < 64; i++)
+		free(payload[i]);
+}
+
+/* Far more requests than the in-flight limit: flow control holds the rest
+ * in the socket, and every one is answered exactly once. */
+static void test_flow_control(void **state)
+{
+	struct ctx *c = *state;
+	enum { N = 300 };
+	uint8_t *seen = calloc(N, 1);
+
+	assert_int_equal(open_vol(c, VID, "v", VOL_SIZE, 1), 0);
+	for (unsigned i = 0; i < N; i++) {
+		struct rq r = { .op = REPL_OP_FLUSH, .vol = VID, .epoch = 1,
+				.id = 10000 + i };
+
+		send_req_fd(c, c->fd, &r);
+	}
+	for (unsigned i = 0; i < N; i++) {
+		struct reply rep;
+
+		assert_int_equal(recv_rep_fd(c, c->fd, &rep), 0);
+		assert_int_equal(rep.h.status, 0);
+		assert_true(rep.h.req_id >= 10000 && rep.h.req_id < 10000 + N);
+		assert_int_equal(seen[rep.h.req_id - 10000]++, 0);
+		free(rep.data);
+	}
+	free(seen);
+}
+
+static void test_fencing(void **state)
+{
+	struct ctx *c = *state;
+	struct reply rep;
+	struct rq r = { .op = REPL_OP_FLUSH, .vol = VID, .epoch = 4 };
+	uint8_t *want = pattern(B, 1);
+
+	assert_int_equal(open_vol(c, VID, "v", VOL_SIZE, 5), 0);
+	assert_int_equal(write_at(c, 5, 0, B, 1), 0);
+	assert_int_equal(write_at(c, 4, 0, B, 2), -ESTALE);
+	assert_int_equal(call(c, &r, &rep), -ESTALE);
+	assert_int_equal(rep.h.epoch, 5);
+	free(rep.data);
+	assert_int_equal(repl_service_get_stats(c->svc)->fenced, 2);
+	c->epoch = 5;
+	expect_read(c, 0, B, want);                 /* the refused write: not stored */
+	free(want);
+
+	/* Persisted: a restarted service still refuses epoch 4. */
+	svc_stop(c);
+	svc_start(c);
+	assert_int_equal(open_vol(c, VID, "v", VOL_SIZE, 4), -ESTALE);
+	assert_int_equal(write_at(c, 4, 0, B, 2), -ESTALE);
+	assert_int_equal(write_at(c, 5, 0, B, 3), 0);
+
+	/* FENCE alone fences. */
+	r = (struct rq){ .op = REPL_OP_FENCE, .vol = VID, .epoch = 7 };
+	assert_int_equal(call(c, &r, &rep), 0);
+	assert_int_equal(rep.h.epoch, 7);
+	free(rep.data);
+	assert_int_equal(write_at(c, 5, 0, B, 4), -ESTALE);
+	assert_int_equal(write_at(c, 7, 0, B, 4), 0);
+}
+
+/* A write of the old epoch already in the store when a FENCE arrives is
+ * answered -ESTALE, and the FENCE answers only after it left the store. */
+static void test_fence_drains(void **state)
+{
+	struct ctx *c = *state;
+	uint8_t *data = pattern(64 * B, 9), *p = write_payload(data, 64 * B);
+	struct rq w = write_rq(1, 0, 64 * B, p);
+	struct rq f = { .op = REPL_OP_FENCE, .vol = VID, .epoch = 2 };
+	struct reply a, b;
+	uint8_t *both = malloc(2 * 64 + w.plen);
+	struct repl_req q = { .version = REPL_VERSION };
+
+	assert_int_equal(open_vol(c, VID, "v", VOL_SIZE, 1), 0);
+	/* Both in one send so the service parses them in one turn. */
+	q.op = REPL_OP_WRITE; q.req_id = 1; q.volume_id = VID; q.epoch = 1;
+	q.length = w.len; q.payload_len = w.plen;
+	repl_req_encode(&q, both);
+	memcpy(both + 64, p, w.plen);
+	memset(&q, 0, sizeof q);
+	q.version = REPL_VERSION; q.op = f.op; q.req_id = 2;
+	q.volume_id = VID; q.epoch = 2;
+	repl_req_encode(&q, both + 64 + w.plen);
+	send_all(c, c->fd, both, 2 * 64 + w.plen);
+	assert_int_equal(recv_rep_fd(c, c->fd, &a), 0);
+	assert_int_equal(recv_rep_fd(c, c->fd, &b), 0);
+	assert_int_equal(a.h.req_id, 1);
+	assert_int_equal(a.h.status, -ESTALE);
+	assert_int_equal(a.h.epoch, 2);
+	assert_int_equal(b.h.req_id, 2);
+	assert_int_equal(b.h.status, 0);
+	free(a.data);
+	free(b.data);
+	free(both);
+	free(p);
+	free(data);
+}
+
+static void test_crcs(void **state)
+{
+	struct ctx *c = *state;
+	uint8_t *data = pattern(8 * B, 6);
+	struct rq r = { .op = REPL_OP_CRCS, .vol = VID, .epoch = 1,
+			.off = 0, .len = 10 * B };
+	struct reply rep;
+
+	assert_int_equal(open_vol(c, VID, "v", VOL_SIZE, 1), 0);
+	assert_int_equal(write_at(c, 1, 2 * B, 8 * B, 6), 0);
+	assert_int_equal(call(c, &r, &rep), 0);
+	assert_int_equal(rep.h.payload_len, 40);
+	for (unsigned i = 0; i < 10; i++) {
+		uint32_t crc;
+		uint32_t want = i < 2 ? crc32c_zero_block()
+				      : crc32c(data + (i - 2) * B, B);
+
+		memcpy(&crc, rep.data + i * 4, 4);
+		assert_int_equal(le32toh(crc), want);
+	}
+	free(rep.data);
+	free(data);
+	r.off = VOL_SIZE;                           /* outside the volume */
+	r.len = B;
+	assert_int_equal(call(c, &r, NULL), -EINVAL);
+}
+
+static size_t dirty(struct ctx *c, uint64_t *offs, size_t max)
+{
+	struct rq r = { .op = REPL_OP_DIRTY, .vol = VID, .epoch = 1 };
+	struct reply rep;
+	uint64_t v;
+	size_t n;
+
+	assert_int_equal(call(c, &r, &rep), 0);
+	assert_true(rep.h.payload_len >= 8 && rep.h.payload_len % 8 == 0);
+	memcpy(&v, rep.data, 8);
+	assert_int_equal(le64toh(v), 4 * MiB);      /* region size */
+	n = rep.h.payload_len / 8 - 1;
+	for (size_t i = 0; i < n && i < max; i++) {
+		memcpy(&v, rep.data + 8 + i * 8, 8);
+		offs[i] = le64toh(v);
+	}
+	free(rep.data);
+	return n;
+}
+
+static void test_dirty(void **state)
+{
+	struct ctx *c = *state;
+	struct rq f = { .op = REPL_OP_FLUSH, .vol = VID, .epoch = 1 };
+	uint64_t offs[4];
+
+	assert_int_equal(open_vol(c, VID, "v", VOL_SIZE, 1), 0);
+	assert_int_equal(dirty(c, offs, 4), 0);
+	assert_int_equal(write_at(c, 1, 4 * MiB + B, B, 1), 0);
+	assert_int_equal(write_at(c, 1, 12 * MiB, 2 * B, 1), 0);
+	assert_int_equal(dirty(c, offs, 4), 2);
+	assert_int_equal(offs[0], 4 * MiB);
+	assert_int_equal(offs[1], 12 * MiB);
+	/* A completed flush clears every region no write touched since (the
+	 * bit on disk is cleared lazily by the next AL round). */
+	assert_int_equal(call(c, &f, NULL), 0);
+	for (int i = 0; i < 100; i++)
+		loop_poll(&c->loop);
+	assert_int_equal(dirty(c, offs, 4), 0);
+}
+
+static void test_trim_zero_delete(void **state)
+{
+	struct ctx *c = *state;
+	struct rq r = { .op = REPL_OP_TRIM, .vol = VID, .epoch = 1,
+			.off = 0, .len = 2 * B, .flags = REPL_FLAG_FUA };
+	uint8_t *zero = calloc(1, 4 * B);
+	char path[128];
+	struct stat st;
+
+	assert_int_equal(open_vol(c, VID, "v", VOL_SIZE, 1), 0);
+	assert_int_equal(write_at(c, 1, 0, 4 * B, 8), 0);
+	assert_int_equal(call(c, &r, NULL), 0);
+	r.op = REPL_OP_ZERO;
+	r.off = 2 * B;
+	r.flags = REPL_FLAG_NO_HOLE;
+	assert_int_equal(call(c, &r, NULL), 0);
+	expect_read(c, 0, 4 * B, zero);
+	/* FLUSH then DELETE back to back: the flush leaves a lazy
+	 * activity-log write in flight that the delete must wait out. */
+	assert_int_equal(write_at(c, 1, 0, B, 8), 0);
+	r = (struct rq){ .op = REPL_OP_FLUSH, .vol = VID, .epoch = 1, .id = 501 };
+	send_req_fd(c, c->fd, &r);
+	r = (struct rq){ .op = REPL_OP_DELETE, .vol = VID, .epoch = 1, .id = 502 };
+	send_req_fd(c, c->fd, &r);
+	for (int i = 0; i < 2; i++) {
+		struct reply rep;
+
+		assert_int_equal(recv_rep_fd(c, c->fd, &rep), 0);
+		assert_int_equal(rep.h.req_id, 501 + i);
+		assert_int_equal(rep.h.status, 0);
+		free(rep.data);
+	}
+	r.id = 0;
+	snprintf(path, sizeof path, "%s/v", c->tmp);
+	assert_int_equal(stat(path, &st), -1);
+	assert_int_equal(call(c, &r, NULL), -ENOENT);
+	/* Recreated empty, with a fresh epoch. */
+	assert_int_equal(open_vol(c, VID, "v", VOL_SIZE, 1), 0);
+	expect_read(c, 0, 4 * B, zero);
+	free(zero);
+}
+
+static void test_invalid_keeps_connection(void **state)
+{
+	struct ctx *c = *state;
+	struct rq r = { .op = REPL_OP_READ, .vol = VID, .epoch = 1,
+			.off = 100, .len = B };
+	uint8_t *p = malloc(100);
+
+	assert_int_equal(open_vol(c, VID, "v", VOL_SIZE, 1), 0);
+	assert_int_equal(call(c, &r, NULL), -EINVAL);
+	/* A misaligned WRITE: its payload is read and dropped. */
+	memset(p, 1, 100);
+	r = (struct rq){ .op = REPL_OP_WRITE, .vol = VID, .epoch = 1,
+			 .len = 100, .payload = p, .plen = 100 };
+	assert_int_equal(call(c, &r, NULL), -EINVAL);
+	r = (struct rq){ .op = 0x77, .vol = VID, .epoch = 1 };
+	assert_int_equal(call(c, &r, NULL), -EINVAL);
+	r = (struct rq){ .op = REPL_OP_READ, .vol = VID, .epoch = 1,
+			 .off = VOL_SIZE, .len = B };         /* past the end */
+	assert_int_equal(call(c, &r, NULL), -EINVAL);
+	r = (struct rq){ .op = REPL_OP_HELLO };
+	assert_int_equal(call(c, &r, NULL), 0);
+	free(p);
+}
+
+static void test_garbage_closes_one(void **state)
+{
+	struct ctx *c = *state;
+	int other = connect_client(c);
+	uint8_t junk[200];
+	struct reply rep;
+	struct rq r = { .op = REPL_OP_HELLO };
+
+	for (unsigned i = 0; i < sizeof junk; i++)
+		junk[i] = (uint8_t)(i * 37 + 1);
+	send_all(c, other, junk, sizeof junk);
+	assert_int_equal(recv_all(c, other, junk, 1), -EPIPE);
+	close(other);
+	assert_int_equal(repl_service_get_stats(c->svc)->protocol_errors, 1);
+	assert_int_equal(call(c, &r, &rep), 0);     /* the other one serves */
+	free(rep.data);
+}
+
+static void test_other_version(void **state)
+{
+	struct ctx *c = *state;
+	struct repl_req q = { .version = REPL_VERSION + 1, .op = REPL_OP_HELLO,
+			      .req_id = 3 };
+	uint8_t w[64], b;
+	struct reply rep;
+
+	repl_req_encode(&q, w);
+	send_all(c, c->fd, w, sizeof w);
+	assert_int_equal(recv_rep_fd(c, c->fd, &rep), 0);
+	assert_int_equal(rep.h.status, -EPROTONOSUPPORT);
+	assert_int_equal(rep.h.version, REPL_VERSION);
+	assert_int_equal(rep.h.req_id, 3);
+	free(rep.data);
+	assert_int_equal(recv_all(c, c->fd, &b, 1), -EPIPE);
+}
+
+int main(void)
+{
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+	const struct CMUnitTest tests[] = {
+		T(test_hello),
+		T(test_open),
+		T(test_write_read),
+		T(test_write_bad_crc),
+		T(test_pipelined),
+		T(test_flow_control),
+		T(test_fencing),
+		T(test_fence_drains),
+		T(test_crcs),
+		T(test_dirty),
+		T(test_trim_zero_delete),
+		T(test_invalid_keeps_connection),
+		T(test_garbage_closes_one),
+		T(test_other_version),
+	};
+#undef T
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,344 @@
+/*
+ * triplexctl dev up --dir DIR [--size SIZE]: three triplexd on loopback in
+ * three zones sharing one SQLite metadata file, volume `demo` created,
+ * attached to n1 and exported; DIR/cluster.json describes it all.
+ * triplexctl dev down --dir DIR: stop them (SIGTERM, then SIGKILL).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <libnbd.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cluster.h"
+#include "ctl.h"
+#include "parse.h"
+
+#define NODES 3
+#define WAIT_MS 20000
+
+struct dev_node {
+	char id[8], zone[16];
+	char dir[PATH_MAX];
+	char sock[PATH_MAX + 16];
+	int repl_port, nbd_port, http_port;
+	pid_t pid;
+};
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/* A free loopback port: bind to 0 and let the kernel choose. */
+static int free_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof sa;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+		port = ntohs(sa.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+static void triplexd_path(char *out, size_t len)
+{
+	const char *env = getenv("TRIPLEXD");
+	char self[PATH_MAX];
+	ssize_t n;
+
+	if (env) {
+		snprintf(out, len, "%s", env);
+		return;
+	}
+	n = readlink("/proc/self/exe", self, sizeof self - 1);
+	self[n > 0 ? n : 0] = '\0';
+	if (strrchr(self, '/'))
+		*strrchr(self, '/') = '\0';
+	if ((size_t)snprintf(out, len, "%s/triplexd", self) >= len)
+		snprintf(out, len, "triplexd");
+}
+
+static int spawn(struct dev_node *n, const char *meta_url)
+{
+	char bin[PATH_MAX], repl[32], tcp[32], http[32], log[PATH_MAX + 16];
+	int fd;
+
+	triplexd_path(bin, sizeof bin);
+	snprintf(repl, sizeof repl, "127.0.0.1:%d", n->repl_port);
+	snprintf(tcp, sizeof tcp, "127.0.0.1:%d", n->nbd_port);
+	snprintf(http, sizeof http, "127.0.0.1:%d", n->http_port);
+	snprintf(log, sizeof log, "%s/triplexd.log", n->dir);
+	n->pid = fork();
+	if (n->pid < 0)
+		return -errno;
+	if (n->pid > 0)
+		return 0;
+	fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+	if (fd >= 0) {
+		dup2(fd, 1);
+		dup2(fd, 2);
+	}
+	setsid();  /* a Ctrl-C in the shell does not reach the cluster */
+	execl(bin, "triplexd", "--data-dir", n->dir, "--node-id", n->id,
+	      "--zone", n->zone, "--meta", meta_url, "--listen-repl", repl,
+	      "--listen-tcp", tcp, "--listen-unix", n->sock, "--listen-http", http,
+	      (char *)NULL);
+	fprintf(stderr, "cannot run %s: %s\n", bin, strerror(errno));
+	_exit(127);
+}
+
+static bool nodes_registered(struct meta *m)
+{
+	struct cluster_node *nodes;
+	size_t n = 0;
+
+	if (cluster_node_list(m, &nodes, &n) < 0)
+		return false;
+	free(nodes);
+	return n >= NODES;
+}
+
+static bool export_ready(const char *sock, const char *name)
+{
+	struct nbd_handle *h = nbd_create();
+	bool ok;
+
+	if (!h)
+		return false;
+	ok = nbd_set_export_name(h, name) == 0 && nbd_connect_unix(h, sock) == 0 &&
+	     nbd_get_size(h) > 0;
+	nbd_close(h);
+	return ok;
+}
+
+/* Fail early when a node died (bad option, port taken, ...). */
+static bool nodes_alive(const struct dev_node *nodes)
+{
+	for (int i = 0; i < NODES; i++)
+		if (waitpid(nodes[i].pid, NULL, WNOHANG) != 0)
+			return false;
+	return true;
+}
+
+static bool wait_for(bool (*ready)(void *), void *arg,
+		     const struct dev_node *nodes)
+{
+	for (long waited = 0; waited < WAIT_MS && nodes_alive(nodes); waited += 100) {
+		if (ready(arg))
+			return true;
+		sleep_ms(100);
+	}
+	return false;
+}
+
+static bool registered_cb(void *arg) { return nodes_registered(arg); }
+static bool export_cb(void *arg) { return export_ready(arg, "demo"); }
+
+static int write_cluster_json(const char *dir, struct dev_node *nodes,
+			      const char *meta_url)
+{
+	json_t *root = json_object(), *jn = json_array(), *uris = json_array();
+	char path[PATH_MAX + 16], buf[PATH_MAX + 64];
+	int ret;
+
+	for (int i = 0; i < NODES; i++) {
+		json_t *o = json_object();
+
+		json_object_set_new(o, "id", json_string(nodes[i].id));
+		json_object_set_new(o, "pid", json_integer(nodes[i].pid));
+		json_object_set_new(o, "zone", json_string(nodes[i].zone));
+		json_object_set_new(o, "data_dir", json_string(nodes[i].dir));
+		json_object_set_new(o, "nbd_unix", json_string(nodes[i].sock));
+		snprintf(buf, sizeof buf, "127.0.0.1:%d", nodes[i].nbd_port);
+		json_object_set_new(o, "nbd_tcp", json_string(buf));
+		snprintf(buf, sizeof buf, "127.0.0.1:%d", nodes[i].repl_port);
+		json_object_set_new(o, "repl", json_string(buf));
+		snprintf(buf, sizeof buf, "127.0.0.1:%d", nodes[i].http_port);
+		json_object_set_new(o, "http", json_string(buf));
+		json_array_append_new(jn, o);
+	}
+	snprintf(buf, sizeof buf, "nbd+unix:///demo?socket=%s", nodes[0].sock);
+	json_array_append_new(uris, json_string(buf));
+	snprintf(buf, sizeof buf, "nbd://127.0.0.1:%d/demo", nodes[0].nbd_port);
+	json_array_append_new(uris, json_string(buf));
+	json_object_set_new(root, "meta", json_string(meta_url));
+	json_object_set_new(root, "nodes", jn);
+	json_object_set_new(root, "volumes",
+			    json_pack("[{s:s, s:s, s:o}]", "name", "demo",
+				      "attached", nodes[0].id, "nbd_uris", uris));
+	snprintf(path, sizeof path, "%s/cluster.json", dir);
+	ret = json_dump_file(root, path, JSON_INDENT(2));
+	json_decref(root);
+	return ret;
+}
+
+static void stop_pids(const pid_t *pids, int n);
+
+static int up_fail(struct dev_node *nodes, int spawned, const char *what)
+{
+	pid_t pids[NODES];
+
+	for (int i = 0; i < spawned; i++) {
+		char cmd[PATH_MAX + 64];
+
+		pids[i] = nodes[i].pid;
+		fprintf(stderr, "--- %s/triplexd.log\n", nodes[i].dir);
+		snprintf(cmd, sizeof cmd, "tail -n 5 '%s/triplexd.log' >&2", nodes[i].dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "(no log)\n");
+	}
+	stop_pids(pids, spawned);
+	return ctl_fail("dev up: %s", what);
+}
+
+static int dev_up(const char *dir, uint64_t size)
+{
+	struct dev_node nodes[NODES];
+	char meta_url[PATH_MAX + 16], err[256];
+	struct cluster_volume_spec spec;
+	struct cluster_volume v;
+	struct meta *m;
+	int i;
+
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return ctl_fail("cannot create %s: %s", dir, strerror(errno));
+	snprintf(meta_url, sizeof meta_url, "sqlite:%s/meta.db", dir);
+	if (ctl_meta_open(meta_url, &m))
+		return 1;
+	for (i = 0; i < NODES; i++) {
+		struct dev_node *n = &nodes[i];
+
+		snprintf(n->id, sizeof n->id, "n%d", i + 1);
+		snprintf(n->zone, sizeof n->zone, "zone-%c", 'a' + i);
+		if ((size_t)snprintf(n->dir, sizeof n->dir, "%s/%s", dir, n->id) >= 100 ||
+		    (size_t)snprintf(n->sock, sizeof n->sock, "%s/nbd.sock", n->dir) >= sizeof n->sock)
+			return up_fail(nodes, i, "--dir is too long for a Unix socket path");
+		n->repl_port = free_port();
+		n->nbd_port = free_port();
+		n->http_port = free_port();
+		if (mkdir(n->dir, 0755) < 0 && errno != EEXIST)
+			return up_fail(nodes, i, "cannot create a node directory");
+		if (spawn(n, meta_url) < 0)
+			return up_fail(nodes, i, "cannot start triplexd");
+	}
+	printf("started %s %s %s; waiting for them to register\n",
+	       nodes[0].id, nodes[1].id, nodes[2].id);
+	if (!wait_for(registered_cb, m, nodes))
+		return up_fail(nodes, NODES, "the nodes did not register (see the logs above)");
+	cluster_volume_spec_init(&spec, "demo", size);
+	if (cluster_volume_get(m, "demo", &v) == -ENOENT &&
+	    cluster_volume_create(m, &spec, &v, err, sizeof err) < 0)
+		return up_fail(nodes, NODES, err);
+	if (cluster_volume_attach(m, "demo", nodes[0].id, &v) < 0)
+		return up_fail(nodes, NODES, "cannot attach demo");
+	meta_close(m);
+	if (!wait_for(export_cb, nodes[0].sock, nodes))
+		return up_fail(nodes, NODES, "volume demo was not exported (see the logs above)");
+	if (write_cluster_json(dir, nodes, meta_url) < 0)
+		return up_fail(nodes, NODES, "cannot write cluster.json");
+	printf("volume demo (%llu bytes, 3 replicas in zones a, b, c) served by n1 at\n"
+	       "  nbd+unix:///demo?socket=%s\n  nbd://127.0.0.1:%d/demo\n"
+	       "cluster described in %s/cluster.json; stop it with "
+	       "'triplexctl dev down --dir %s'\n",
+	       (unsigned long long)size, nodes[0].sock, nodes[0].nbd_port, dir, dir);
+	return 0;
+}
+
+static bool all_gone(const pid_t *pids, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (pids[i] > 0 && kill(pids[i], 0) == 0)
+			return false;
+	return true;
+}
+
+static void stop_pids(const pid_t *pids, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (pids[i] > 0)
+			kill(pids[i], SIGTERM);
+	for (int waited = 0; waited < 15000 && !all_gone(pids, n); waited += 100)
+		sleep_ms(100);
+	for (int i = 0; i < n; i++)
+		if (pids[i] > 0 && kill(pids[i], 0) == 0)
+			kill(pids[i], SIGKILL);
+}
+
+static int dev_down(const char *dir)
+{
+	char path[PATH_MAX + 16];
+	json_error_t jerr;
+	json_t *root, *nodes, *n;
+	pid_t pids[16];
+	int count = 0;
+	size_t i;
+
+	snprintf(path, sizeof path, "%s/cluster.json", dir);
+	root = json_load_file(path, 0, &jerr);
+	if (!root)
+		return ctl_fail("cannot read %s: %s", path, jerr.text);
+	nodes = json_object_get(root, "nodes");
+	json_array_foreach(nodes, i, n) {
+		json_int_t pid = json_integer_value(json_object_get(n, "pid"));
+
+		if (pid > 1 && count < 16)
+			pids[count++] = (pid_t)pid;
+	}
+	json_decref(root);
+	stop_pids(pids, count);
+	printf("stopped %d node(s) of %s\n", count, dir);
+	return 0;
+}
+
+int dev_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ "size", required_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *dir = NULL, *size_arg = "1G";
+	uint64_t size;
+	int c;
+
+	if (argc < 2 || (strcmp(argv[1], "up") && strcmp(argv[1], "down")))
+		return ctl_fail("usage: triplexctl dev up|down --dir DIR [--size SIZE]");
+	opterr = 0;
+	optind = 2;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		if (c == 'd')
+			dir = optarg;
+		else if (c == 's')
+			size_arg = optarg;
+		else
+			return ctl_fail("dev: unknown or incomplete option '%s'", argv[optind - 1]);
+	}
+	if (!dir)
+		return ctl_fail("dev %s: --dir DIR is required", argv[1]);
+	if (!strcmp(argv[1], "down"))
+		return dev_down(dir);
+	if (parse_size(size_arg, &size) < 0 || size % 4096)
+		return ctl_fail("--size must be a positive multiple of 4096 bytes, got '%s'",
+				size_arg);
+	return dev_up(dir, size);
+}
