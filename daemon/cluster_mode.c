@@ -25,6 +25,7 @@ struct served;
 struct rep_ctx {
 	struct served *s;
 	unsigned idx;
+	bool opened_once;
 };
 
 /* One volume attached here: its engine and its record. */
@@ -109,6 +110,7 @@ static void replica_state(struct repl_client *c, bool up, int err, void *arg)
 		return;
 	r = vol_replica(v, ctx->idx);
 	if (up) {
+		ctx->opened_once = true;
 		vol_replica_up(v, r);
 		maybe_export(ctx->s);
 	} else {
@@ -135,6 +137,22 @@ static int local_connect(void *arg)
 	return sv[1];
 }
 
+/* A replica may be created where it is absent only when it is not in sync
+ * (it is about to be rebuilt), or on the very first open of a new volume
+ * (epoch 1). Anywhere else an absent in-sync replica means lost files: it
+ * must fail, leave the in-sync set, and be rebuilt. */
+static bool may_create(void *arg)
+{
+	struct rep_ctx *ctx = arg;
+	struct served *s = ctx->s;
+
+	if (s->vol && !vol_replica(s->vol, ctx->idx)->in_sync)
+		return true;
+	if (!s->vol && s->rec.placement[ctx->idx].state != CLUSTER_REPLICA_IN_SYNC)
+		return true;
+	return s->rec.epoch == 1 && !ctx->opened_once;
+}
+
 static struct replica *make_replica(struct served *s, unsigned i)
 {
 	struct cluster_mode *cm = s->cm;
@@ -149,12 +167,13 @@ static struct replica *make_replica(struct served *s, unsigned i)
 		.epoch = s->rec.epoch,
 		.io_timeout_ms = cm->opts.io_timeout_ms,
 		.on_state = replica_state,
+		.may_create = may_create,
 		.arg = &s->ctx[i],
 	};
 	struct repl_client *c = NULL;
 	struct replica *r;
 
-	s->ctx[i] = (struct rep_ctx){ s, i };
+	s->ctx[i] = (struct rep_ctx){ s, i, false };
 	if (near) {
 		o.addr = "local";
 		o.connect_fd = local_connect;

@@ -339,6 +339,8 @@ static void send_opening(struct repl_client *c)
 	c->state = ST_OPENING;
 	c->hello = (struct repl_client_io){ .op = REPL_OP_HELLO, .buf = c->hello_payload };
 	c->open = (struct repl_client_io){ .op = REPL_OP_OPEN, .buf = &c->open_payload };
+	if (c->opts.may_create && c->opts.may_create(c->opts.arg))
+		c->open.flags = REPL_FLAG_CREATE;
 	enqueue(c, &c->hello);
 	enqueue(c, &c->open);
 	arm_send(c);

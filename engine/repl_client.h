@@ -51,6 +51,9 @@ struct repl_client_opts {
 	 * a connected socket (e.g. one end of a socketpair into this process's
 	 * replica service) or -errno. addr then only names it in logs. */
 	int (*connect_fd)(void *arg);
+	/* Asked at each connection: may OPEN create the replica if absent?
+	 * NULL: never. An in-sync replica must never be recreated empty. */
+	bool (*may_create)(void *arg);
 	/* Called when the connection becomes usable (true) or is lost. */
 	void (*on_state)(struct repl_client *c, bool up, int err, void *arg);
 	void *arg;

@@ -19,7 +19,7 @@ struct op_rule {
 
 static const struct op_rule rules[REPL_OP_MAX] = {
 	[REPL_OP_HELLO] = { "HELLO", 0, false, false },
-	[REPL_OP_OPEN] = { "OPEN", 0, false, false },
+	[REPL_OP_OPEN] = { "OPEN", REPL_FLAG_CREATE, false, false },
 	[REPL_OP_READ] = { "READ", 0, true, true },
 	[REPL_OP_WRITE] = { "WRITE", REPL_FLAG_FUA, true, true },
 	[REPL_OP_FLUSH] = { "FLUSH", 0, false, false },

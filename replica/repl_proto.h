@@ -50,6 +50,7 @@ enum repl_op {
 enum repl_flag {
 	REPL_FLAG_FUA = 1,
 	REPL_FLAG_NO_HOLE = 2,
+	REPL_FLAG_CREATE = 4,     /* OPEN: create the replica if it is absent */
 };
 
 /* Request header, 64 bytes on the wire. */

@@ -46,7 +46,8 @@ static void op_open(struct repl_service *svc, struct rreq *r)
 	if (ret == 0 && o.size > svc->max_volume_size)
 		ret = -EFBIG;
 	if (ret == 0)
-		ret = rvol_bind(svc, r->q.volume_id, &o, &v);
+		ret = rvol_bind(svc, r->q.volume_id, &o,
+				r->q.flags & REPL_FLAG_CREATE, &v);
 	if (ret < 0) {
 		rreq_reply(r, ret, 0);
 		return;

@@ -112,8 +112,11 @@ void repl_conn_gone(struct repl_service *svc);
 struct rvol *rvol_find(struct repl_service *svc, uint64_t id);
 /* OPEN: bind volume_id to the replica called o->name, creating it if
  * absent. Returns 0 with *out, or -EEXIST, -EINVAL, -errno. */
+/* create: make the replica if it is absent (REPL_FLAG_CREATE); without
+ * it an absent replica is -ENOENT, so an in-sync replica whose files were
+ * lost is never silently recreated empty. */
 int rvol_bind(struct repl_service *svc, uint64_t id,
-	      const struct repl_open *o, struct rvol **out);
+	      const struct repl_open *o, bool create, struct rvol **out);
 /* Fence r against v's epoch, then execute it (now or after a drain). */
 void rvol_admit(struct rvol *v, struct rreq *r);
 /* A request that rvol_exec_start counted has left the store. */

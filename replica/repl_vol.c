@@ -186,7 +186,7 @@ static int check_id(const struct repl_service *svc, const char *name,
 /* Make sure a complete replica exists: a directory without "meta" is the
  * remains of an interrupted create or delete, and is replaced. */
 static int ensure_replica(const struct repl_service *svc,
-			  const struct repl_open *o, uint64_t id)
+			  const struct repl_open *o, uint64_t id, bool create)
 {
 	char dir[PATH_MAX], meta[PATH_MAX];
 	struct stat st;
@@ -199,6 +199,8 @@ static int ensure_replica(const struct repl_service *svc,
 		return check_id(svc, o->name, id);
 	if (errno != ENOENT)
 		return -errno;
+	if (!create)
+		return -ENOENT;
 	ret = remove_dir(dir);
 	if (ret == 0)
 		ret = store_create(dir, o->size);
@@ -213,12 +215,12 @@ static int ensure_replica(const struct repl_service *svc,
 }
 
 static int rvol_load(struct repl_service *svc, uint64_t id,
-		     const struct repl_open *o, struct rvol **out)
+		     const struct repl_open *o, bool create, struct rvol **out)
 {
 	char dir[PATH_MAX];
 	struct store *st;
 	struct rvol *v;
-	int ret = ensure_replica(svc, o, id);
+	int ret = ensure_replica(svc, o, id, create);
 
 	if (ret == 0)
 		ret = vol_path(svc, o->name, NULL, dir, sizeof dir);
@@ -245,7 +247,7 @@ static int rvol_load(struct repl_service *svc, uint64_t id,
 }
 
 int rvol_bind(struct repl_service *svc, uint64_t id,
-	      const struct repl_open *o, struct rvol **out)
+	      const struct repl_open *o, bool create, struct rvol **out)
 {
 	struct rvol *v = rvol_by_name(svc, o->name);
 
@@ -259,7 +261,7 @@ int rvol_bind(struct repl_service *svc, uint64_t id,
 	}
 	if (rvol_find(svc, id))
 		return -EEXIST;   /* the id is bound to another name */
-	return rvol_load(svc, id, o, out);
+	return rvol_load(svc, id, o, create, out);
 }
 
 int rvol_delete(struct rvol *v)

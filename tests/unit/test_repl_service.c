@@ -221,6 +221,18 @@ static int open_vol(struct ctx *c, uint64_t id, const char *name,
 {
 	uint8_t p[sizeof(struct repl_open)];
 	struct rq r = { .op = REPL_OP_OPEN, .vol = id, .epoch = epoch,
+			.flags = REPL_FLAG_CREATE, .payload = p, .plen = sizeof p };
+
+	repl_open_encode(size, name, p);
+	return call(c, &r, NULL);
+}
+
+/* OPEN without REPL_FLAG_CREATE: an absent replica is not made. */
+static int open_existing(struct ctx *c, uint64_t id, const char *name,
+			 uint64_t size)
+{
+	uint8_t p[sizeof(struct repl_open)];
+	struct rq r = { .op = REPL_OP_OPEN, .vol = id, .epoch = 1,
 			.payload = p, .plen = sizeof p };
 
 	repl_open_encode(size, name, p);
@@ -319,6 +331,7 @@ static void test_open(void **state)
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(open_vol(c, VID, "vol-a", VOL_SIZE, 1), 0);   /* again */
 	assert_int_equal(open_vol(c, VID + 1, "vol-a", VOL_SIZE, 1), -EEXIST);
+	assert_int_equal(open_existing(c, VID + 7, "vol-new", VOL_SIZE), -ENOENT);
 	assert_int_equal(open_vol(c, VID, "vol-b", VOL_SIZE, 1), -EEXIST);
 	assert_int_equal(open_vol(c, VID, "vol-a", VOL_SIZE / 2, 1), -EINVAL);
 	assert_int_equal(call(c, &r, NULL), -ENOENT);              /* unknown */
