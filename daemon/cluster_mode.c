@@ -12,6 +12,7 @@
 #include "log.h"
 #include "repl_client.h"
 #include "repl_service.h"
+#include "resync.h"
 #include "volume.h"
 
 #define TICK_MS 1000
@@ -37,6 +38,7 @@ struct served {
 	bool exported;
 	unsigned waited_ticks;
 	struct rep_ctx ctx[CLUSTER_MAX_REPLICAS];
+	struct resync *jobs[CLUSTER_MAX_REPLICAS];
 };
 
 struct cluster_mode {
@@ -98,6 +100,91 @@ static int isr_remove(struct vol *v, struct replica *r, void *arg)
 		log_error("volume %s: cannot record replica %s out of sync: %s",
 			  s->rec.name, r->node, strerror(-ret));
 	return ret;
+}
+
+static int replica_index(const struct served *s, const struct replica *r)
+{
+	for (unsigned i = 0; i < vol_nreplicas(s->vol); i++)
+		if (vol_replica(s->vol, i) == r)
+			return (int)i;
+	return -1;
+}
+
+/* Record a replica's resync checkpoint (state unchanged). */
+static int save_checkpoint(struct served *s, unsigned i, uint64_t pos)
+{
+	struct cluster_volume out;
+	int ret = cluster_volume_set_replica_state(s->cm->meta, s->rec.name,
+						   s->rec.placement[i].node,
+						   s->rec.placement[i].state, pos,
+						   s->rec.epoch, &out);
+
+	if (ret == 0)
+		s->rec.placement[i] = out.placement[i];
+	return ret;
+}
+
+/* The replica missed a write while being resynced: its checkpoint must
+ * not survive, in case this engine stops before the resync restarts. */
+static int receiving_lost(struct vol *v, struct replica *r, void *arg)
+{
+	struct served *s = arg;
+	int i = replica_index(s, r);
+
+	return i < 0 || s->rec.placement[i].rebuild_done == 0 ? 0
+							     : save_checkpoint(s, (unsigned)i, 0);
+}
+
+static void resync_progress(struct resync *job, uint64_t pos, void *arg)
+{
+	struct rep_ctx *ctx = arg;
+
+	save_checkpoint(ctx->s, ctx->idx, pos);
+}
+
+static void resync_done(struct resync *job, int res, void *arg)
+{
+	struct rep_ctx *ctx = arg;
+	struct served *s = ctx->s;
+	struct replica *r = vol_replica(s->vol, ctx->idx);
+	struct cluster_volume out;
+	int ret;
+
+	s->jobs[ctx->idx] = NULL;
+	if (res < 0)
+		return;  /* retried on a later tick */
+	ret = cluster_volume_set_replica_state(s->cm->meta, s->rec.name, r->node,
+					       CLUSTER_REPLICA_IN_SYNC, 0,
+					       s->rec.epoch, &out);
+	if (ret < 0) {
+		log_error("volume %s: cannot record replica %s in sync: %s",
+			  s->rec.name, r->node, strerror(-ret));
+		return;
+	}
+	s->rec.placement[ctx->idx] = out.placement[ctx->idx];
+	r->in_sync = true;
+	log_info("volume %s: replica %s is in sync again (%u in sync)", s->rec.name,
+		 r->node, vol_in_sync_count(s->vol));
+}
+
+/* Resync every connected replica that is not in sync and has no job. */
+static void start_resyncs(struct served *s)
+{
+	for (unsigned i = 0; s->exported && i < vol_nreplicas(s->vol); i++) {
+		struct replica *r = vol_replica(s->vol, i);
+		struct resync_opts o = {
+			.target = i,
+			.from = r->receiving ? s->rec.placement[i].rebuild_done : 0,
+			.rate_bps = s->cm->opts.resync_rate_bps,
+			.on_progress = resync_progress,
+			.on_done = resync_done,
+			.arg = &s->ctx[i],
+		};
+
+		if (r->in_sync || !r->up || s->jobs[i])
+			continue;
+		s->jobs[i] = resync_start(s->vol, &o);
+	}
 }
 
 static void replica_state(struct repl_client *c, bool up, int err, void *arg)
@@ -208,6 +295,7 @@ static int build_engine(struct served *s)
 		.min_replicas = (unsigned)s->rec.min_replicas,
 		.write_timeout_ms = cm->opts.write_timeout_ms,
 		.on_isr_remove = isr_remove,
+		.on_receiving_lost = receiving_lost,
 		.extents_store = extents_store,
 		.arg = s,
 	};
@@ -221,6 +309,10 @@ static int build_engine(struct served *s)
 			return -ENOMEM;
 		}
 		reps[i]->in_sync = s->rec.placement[i].state == CLUSTER_REPLICA_IN_SYNC;
+		/* A resync checkpoint stays valid only if the replica gets every
+		 * write from now on: send them from the start. */
+		reps[i]->receiving = !reps[i]->in_sync &&
+				     s->rec.placement[i].rebuild_done > 0;
 	}
 	s->vol = vol_new_replicated(&cfg, cm->loop, reps, n);
 	if (!s->vol) {
@@ -293,6 +385,7 @@ static void export_ready_volumes(struct cluster_mode *cm)
 	for (struct served *s = cm->served; s; s = s->next) {
 		s->waited_ticks++;
 		maybe_export(s);
+		start_resyncs(s);
 	}
 }
 

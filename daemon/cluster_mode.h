@@ -25,6 +25,7 @@ struct cluster_mode_opts {
 	const char *http_addr;    /* advertised, may be NULL */
 	uint64_t write_timeout_ms;
 	uint64_t io_timeout_ms;
+	uint64_t resync_rate_bps;  /* 0: unlimited */
 };
 
 /* Open the metadata store, register the node, start the replica service

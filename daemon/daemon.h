@@ -26,6 +26,7 @@ struct daemon_opts {
 	const char *listen_repl;
 	uint64_t write_timeout_ms;
 	uint64_t io_timeout_ms;
+	uint64_t resync_rate_bps;
 };
 
 /* What /readyz reports. */

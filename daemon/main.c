@@ -10,13 +10,15 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "parse.h"
 
 static const char usage[] =
 	"usage: triplexd --data-dir DIR [--listen-unix PATH] [--listen-tcp HOST:PORT]\n"
 	"                [--listen-http HOST:PORT] [--pid-file FILE]\n"
 	"                [--log-level error|warn|info|debug]\n"
 	"       cluster mode: --meta sqlite:FILE --node-id ID --zone ZONE [--rack RACK]\n"
-	"                --listen-repl HOST:PORT [--write-timeout-ms MS] [--io-timeout-ms MS]\n";
+	"                --listen-repl HOST:PORT [--write-timeout-ms MS] [--io-timeout-ms MS]\n"
+	"                [--resync-rate BYTES_PER_S (default 256M, 0: no cap)]\n";
 
 /* Split "host:port", "[v6]:port" or ":port" into host (empty: any) and
  * *port (points into spec). Returns 0 or -EINVAL. */
@@ -81,6 +83,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		{ "listen-repl", required_argument, NULL, 'r' },
 		{ "write-timeout-ms", required_argument, NULL, 'W' },
 		{ "io-timeout-ms", required_argument, NULL, 'I' },
+		{ "resync-rate", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -115,6 +118,16 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 					"to 3600000, got '%s'\n", argv[optind - 1], optarg);
 				return -1;
 			}
+			break;
+		case 'S':
+			if (parse_size(optarg, &o->resync_rate_bps) < 0 &&
+			    strcmp(optarg, "0") != 0) {
+				fprintf(stderr, "triplexd: --resync-rate wants bytes per "
+					"second (e.g. 200M, 0 for no cap), got '%s'\n", optarg);
+				return -1;
+			}
+			if (!strcmp(optarg, "0"))
+				o->resync_rate_bps = 0;
 			break;
 		case 'h': fputs(usage, stdout); exit(0);
 		default:
@@ -158,6 +171,7 @@ static int start_cluster(struct daemon *d)
 		.http_addr = o->listen_http,
 		.write_timeout_ms = o->write_timeout_ms,
 		.io_timeout_ms = o->io_timeout_ms,
+		.resync_rate_bps = o->resync_rate_bps,
 	};
 
 	if (!o->meta)
@@ -290,6 +304,7 @@ int main(int argc, char **argv)
 	int code;
 
 	memset(&d, 0, sizeof d);
+	d.opts.resync_rate_bps = 256u << 20;
 	if (parse_args(argc, argv, &d.opts) < 0)
 		return 2;
 	code = run(&d);

@@ -58,6 +58,13 @@ static void local_done(struct store_req *sreq, int res)
 	io->done(io, res);
 }
 
+static void crcs_task(struct loop_task *t)
+{
+	struct rep_io *io = (struct rep_io *)((char *)t - offsetof(struct rep_io, task));
+
+	io->done(io, store_crcs(io->rep->store, io->off, io->len, io->crcs));
+}
+
 static void submit_local(struct replica *r, struct rep_io *io)
 {
 	unsigned f = (io->flags & REP_FUA ? STORE_FUA : 0) |
@@ -72,6 +79,10 @@ static void submit_local(struct replica *r, struct rep_io *io)
 	case REP_TRIM: store_trim(r->store, s, io->off, io->len, f); break;
 	case REP_ZERO: store_zero(r->store, s, io->off, io->len, f); break;
 	case REP_FLUSH: store_flush(r->store, s); break;
+	case REP_CRCS:  /* from memory: complete on the loop's next turn */
+		io->task.fn = crcs_task;
+		loop_defer(store_loop(r->store), &io->task);
+		break;
 	}
 }
 
@@ -85,7 +96,7 @@ static void remote_done(struct repl_client_io *cio, int res)
 static const uint16_t remote_ops[] = {
 	[REP_READ] = REPL_OP_READ, [REP_WRITE] = REPL_OP_WRITE,
 	[REP_TRIM] = REPL_OP_TRIM, [REP_ZERO] = REPL_OP_ZERO,
-	[REP_FLUSH] = REPL_OP_FLUSH,
+	[REP_FLUSH] = REPL_OP_FLUSH, [REP_CRCS] = REPL_OP_CRCS,
 };
 
 static void fail_task(struct loop_task *t)

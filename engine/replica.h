@@ -12,7 +12,7 @@
 #include "repl_client.h"
 #include "store.h"
 
-enum rep_op { REP_READ, REP_WRITE, REP_TRIM, REP_ZERO, REP_FLUSH };
+enum rep_op { REP_READ, REP_WRITE, REP_TRIM, REP_ZERO, REP_FLUSH, REP_CRCS };
 
 enum rep_flag {
 	REP_FUA = 1,
@@ -44,6 +44,7 @@ struct replica {
 	bool near;          /* on this node (through the service): read first */
 	bool up;            /* reachable: local always, remote when connected */
 	bool in_sync;       /* member of the volume's in-sync set */
+	bool receiving;     /* not in sync, but sent every write (resync) */
 	struct store *store;            /* local */
 	struct repl_client *client;     /* remote; NULL if its node is unknown */
 	struct loop *loop;

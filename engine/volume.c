@@ -1,4 +1,5 @@
 #include "volume.h"
+#include "volume_int.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -11,24 +12,7 @@
 #define BLK STORE_BLOCK
 #define WAIT_TICK_MS 200
 
-struct vol {
-	char *name;
-	uint64_t size;
-	struct loop *loop;
-	struct rangelock lock;
-	struct vol_stats stats;
-	unsigned inflight;
-	struct replica *reps[VOL_MAX_REPLICAS];
-	unsigned nreps;
-	unsigned min_replicas;
-	uint64_t write_timeout_ms;
-	vol_isr_remove_fn *on_isr_remove;
-	struct store *(*extents_store)(void *arg);
-	void *arg;
-	struct store *owned_store;   /* vol_new's store, closed by vol_free */
-	struct vol_req *waiting;     /* writes waiting for a replica */
-	struct loop_timer wait_timer;
-};
+
 
 /*
  * A request runs as a list of steps. Each step may issue I/O (returning
@@ -75,6 +59,7 @@ struct vol *vol_new_replicated(const struct vol_config *cfg, struct loop *loop,
 	v->min_replicas = cfg->min_replicas ? cfg->min_replicas : 1;
 	v->write_timeout_ms = cfg->write_timeout_ms ? cfg->write_timeout_ms : 30000;
 	v->on_isr_remove = cfg->on_isr_remove;
+	v->on_receiving_lost = cfg->on_receiving_lost;
 	v->extents_store = cfg->extents_store;
 	v->arg = cfg->arg;
 	memcpy(v->reps, reps, nreps * sizeof *reps);
@@ -318,10 +303,24 @@ static bool issue_fanout(struct vol_req *r, enum rep_op op, uint64_t off,
 		r->err = -EIO;
 		return false;
 	}
+	/* Replicas being resynced get every write too, but their answer does
+	 * not decide the client's. */
 	for (unsigned i = 0; i < v->nreps; i++)
-		if (r->need & (1u << i))
+		if ((r->need & (1u << i)) || v->reps[i]->receiving)
 			submit_to(r, i);
 	return true;
+}
+
+/* A replica being resynced missed a write: whatever it copied so far can
+ * no longer be trusted, and the hook records that before the write is
+ * acknowledged (the resync checkpoint goes back to 0). */
+static void receiving_lost(struct vol *v, struct replica *rp)
+{
+	rp->receiving = false;
+	log_warn("volume %s: replica %s missed a write during resync",
+		 v->name, rp->node);
+	if (v->on_receiving_lost)
+		v->on_receiving_lost(v, rp, v->arg);
 }
 
 /* Drop failed replicas from the in-sync set while it stays at or above
@@ -387,10 +386,13 @@ static void fanout_done(struct rep_io *io, int res)
 	struct vol_req *r = io->priv;
 	unsigned i = (unsigned)(io - r->sub);
 
-	if (res == 0)
+	if (res == 0) {
 		r->need &= ~(1u << i);
-	else
+	} else {
 		io->rep->errors++;
+		if (!io->rep->in_sync && io->rep->receiving)
+			receiving_lost(r->vol, io->rep);
+	}
 	if (--r->pending == 0)
 		fanout_settle(r);
 }

@@ -93,6 +93,9 @@ struct vol_config {
 	unsigned min_replicas;      /* default 1 for a single replica */
 	uint64_t write_timeout_ms;  /* default 30 s */
 	vol_isr_remove_fn *on_isr_remove;
+	/* Called (return value ignored) when a replica being resynced failed a
+	 * write: its resync must start over. May be NULL. */
+	vol_isr_remove_fn *on_receiving_lost;
 	/* A store to answer BLOCK_STATUS from when no replica is local
 	 * (read-only use); NULL or returning NULL: all data. */
 	struct store *(*extents_store)(void *arg);

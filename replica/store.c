@@ -301,3 +301,8 @@ size_t store_recovered_regions(const struct store *s,
 	*regs = s->recovered;
 	return s->nrecovered;
 }
+
+struct loop *store_loop(const struct store *s)
+{
+	return s->io->loop;
+}

@@ -86,6 +86,8 @@ int store_open(const char *dir, struct store_io *io, struct store **out);
 void store_close(struct store *s);
 
 uint64_t store_size(const struct store *s);
+/* The loop the store's I/O completes on. */
+struct loop *store_loop(const struct store *s);
 const struct store_stats *store_get_stats(const struct store *s);
 /* true if O_DIRECT was refused by the filesystem and buffered I/O is used */
 bool store_is_buffered(const struct store *s);

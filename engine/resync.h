@@ -1,0 +1,54 @@
+/*
+ * Bringing a replica back in sync while the volume serves I/O (invariant 7).
+ *
+ * The job walks the volume in 1 MiB chunks. For each chunk it takes the
+ * range lock exclusively (client writes to that chunk wait, nothing older
+ * can overwrite anything newer), asks the source and the target for their
+ * stored CRC-32C of every block, and copies only the blocks that differ,
+ * verified on the way. A returning replica thus moves only what changed
+ * while it was away; a new, empty replica gets every block that is not
+ * zero. From the start of the job the target also receives every client
+ * write (replica->receiving), so chunks already copied stay current. Copies
+ * are paced to rate_bps so that client latency stays bounded.
+ */
+#ifndef TRIPLEX_RESYNC_H
+#define TRIPLEX_RESYNC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "volume.h"
+
+#define RESYNC_CHUNK (1u << 20)
+
+struct resync;
+
+struct resync_stats {
+	uint64_t bytes_compared;   /* ranges whose checksums were compared */
+	uint64_t bytes_copied;     /* data moved to the target */
+	uint64_t pos;              /* next offset to process */
+};
+
+struct resync_opts {
+	unsigned target;           /* replica index in the volume */
+	uint64_t from;             /* resume point (a checkpoint), bytes */
+	uint64_t rate_bps;         /* copy bandwidth cap, 0: none */
+	/* Every RESYNC_CHECKPOINT_EVERY bytes: persist pos (may be NULL). */
+	void (*on_progress)(struct resync *job, uint64_t pos, void *arg);
+	/* Once: 0 when the target holds every block of the source and has
+	 * flushed it; -errno otherwise. The job is freed after it returns. */
+	void (*on_done)(struct resync *job, int res, void *arg);
+	void *arg;
+};
+
+#define RESYNC_CHECKPOINT_EVERY (64u << 20)
+
+/* Start a job; NULL if out of memory or no in-sync source is connected. */
+struct resync *resync_start(struct vol *v, const struct resync_opts *opts);
+
+/* Stop at the next step; on_done then runs with -ECANCELED. */
+void resync_cancel(struct resync *job);
+
+const struct resync_stats *resync_get_stats(const struct resync *job);
+
+#endif
