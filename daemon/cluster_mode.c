@@ -12,6 +12,7 @@
 #include "log.h"
 #include "repl_client.h"
 #include "repl_service.h"
+#include "reconcile.h"
 #include "resync.h"
 #include "volume.h"
 
@@ -36,6 +37,7 @@ struct served {
 	struct cluster_volume rec;
 	struct vol *vol;
 	bool exported;
+	bool reconciling, reconciled;
 	unsigned waited_ticks;
 	struct rep_ctx ctx[CLUSTER_MAX_REPLICAS];
 	struct resync *jobs[CLUSTER_MAX_REPLICAS];
@@ -332,28 +334,81 @@ static unsigned in_sync_up(struct vol *v)
 	return n;
 }
 
-/* Export once every in-sync replica is connected, so that the first writes
- * do not drop replicas that were only still connecting; after
- * EXPORT_WAIT_TICKS, export with whatever is up (min_replicas still
- * holds: writes wait for missing replicas or drop them durably). */
-static void maybe_export(struct served *s)
+static void export_now(struct served *s)
 {
-	unsigned up = in_sync_up(s->vol);
-	int ret;
+	int ret = nbd_server_add_export(s->cm->nbd, s->vol);
 
-	if (s->exported)
-		return;
-	if (up < vol_in_sync_count(s->vol) && s->waited_ticks < EXPORT_WAIT_TICKS)
-		return;
-	ret = nbd_server_add_export(s->cm->nbd, s->vol);
 	if (ret < 0) {
 		log_error("volume %s: cannot export: %s", s->rec.name, strerror(-ret));
 		return;
 	}
 	s->exported = true;
 	log_info("volume %s: exported at epoch %llu, %u of %d replicas in sync "
-		 "and connected", s->rec.name, (unsigned long long)s->rec.epoch, up,
-		 s->rec.nplacement);
+		 "and connected", s->rec.name, (unsigned long long)s->rec.epoch,
+		 in_sync_up(s->vol), s->rec.nplacement);
+}
+
+static void reconciled(int res, uint64_t copied, void *arg)
+{
+	struct served *s = arg;
+
+	s->reconciling = false;
+	if (res < 0) {
+		log_warn("volume %s: reconcile incomplete (%s), retrying",
+			 s->rec.name, strerror(-res));
+		return;
+	}
+	log_info("volume %s: replicas reconciled, %llu bytes copied", s->rec.name,
+		 (unsigned long long)copied);
+	s->reconciled = true;
+	export_now(s);
+}
+
+/* An in-sync replica that is not connected cannot be reconciled: it leaves
+ * the in-sync set before we serve, or we wait (min_replicas). */
+static bool drop_unreachable(struct served *s)
+{
+	for (unsigned i = 0; i < vol_nreplicas(s->vol); i++) {
+		struct replica *r = vol_replica(s->vol, i);
+
+		if (!r->in_sync || r->up)
+			continue;
+		if (vol_in_sync_count(s->vol) <= (unsigned)s->rec.min_replicas ||
+		    isr_remove(s->vol, r, s) < 0)
+			return false;
+		r->in_sync = false;
+		log_warn("volume %s: replica %s unreachable at attach, left the "
+			 "in-sync set", s->rec.name, r->node);
+	}
+	return true;
+}
+
+/* Serve once every in-sync replica is connected (or EXPORT_WAIT_TICKS
+ * passed) and, for a volume that was served before (epoch > 1), once the
+ * regions that may have had writes in flight agree on every in-sync
+ * replica (invariant 4). */
+static void maybe_export(struct served *s)
+{
+	unsigned up = in_sync_up(s->vol);
+	int ret;
+
+	if (s->exported || s->reconciling)
+		return;
+	if (up < vol_in_sync_count(s->vol) && s->waited_ticks < EXPORT_WAIT_TICKS)
+		return;
+	if (s->rec.epoch <= 1 || s->reconciled) {
+		export_now(s);
+		return;
+	}
+	if (!drop_unreachable(s))
+		return;
+	s->reconciling = true;
+	ret = reconcile_start(s->vol, reconciled, s);
+	if (ret < 0) {
+		s->reconciling = false;
+		log_warn("volume %s: cannot reconcile yet: %s", s->rec.name,
+			 strerror(-ret));
+	}
 }
 
 static void serve(struct cluster_mode *cm, const struct cluster_volume *rec)

@@ -485,6 +485,16 @@ static void copy_crcs(struct repl_client_io *io, const uint8_t *p)
 		io->crcs[i] = le32toh(io->crcs[i]);
 }
 
+static void copy_dirty(struct repl_client_io *io, const uint8_t *p, uint32_t len)
+{
+	uint64_t *out = io->buf;
+
+	memcpy(out, p, len);
+	for (uint32_t i = 0; i < len / 8; i++)
+		out[i] = le64toh(out[i]);
+	io->got = len;
+}
+
 static void opened(struct repl_client *c, struct repl_client_io *io, int res)
 {
 	if (res < 0) {
@@ -534,6 +544,9 @@ static bool reply_fits(const struct repl_client_io *io, const struct repl_rep *r
 		return false;
 	if (rep->status < 0 || io->op == REPL_OP_HELLO)
 		return rep->payload_len <= 64;
+	if (io->op == REPL_OP_DIRTY)
+		return rep->payload_len >= 8 && rep->payload_len % 8 == 0 &&
+		       rep->payload_len <= io->cap && rep->payload_len <= RBUF_SIZE - 40;
 	return rep->payload_len == expected_payload(io);
 }
 
@@ -581,6 +594,8 @@ static int parse_one(struct repl_client *c)
 			 (unsigned long long)rep.epoch);
 	if (rep.status == 0 && (io->op == REPL_OP_READ || io->op == REPL_OP_CRCS))
 		copy_crcs(io, c->rbuf + c->rpos + 40);
+	if (rep.status == 0 && io->op == REPL_OP_DIRTY)
+		copy_dirty(io, c->rbuf + c->rpos + 40, rep.payload_len);
 	c->rpos += head;
 	if (rep.status == 0 && io->op == REPL_OP_READ) {
 		c->reading = io;

@@ -29,8 +29,11 @@ struct repl_client_io {
 	uint32_t flags;     /* REPL_FLAG_* */
 	uint64_t offset;
 	uint32_t length;
-	void *buf;          /* READ: receives data; WRITE: data to send */
+	void *buf;          /* READ: receives data; WRITE: data to send;
+			       DIRTY: receives u64 region size then offsets */
 	uint32_t *crcs;     /* READ, CRCS: receive; WRITE: send */
+	uint32_t cap;       /* DIRTY: bytes buf can take */
+	uint32_t got;       /* DIRTY: bytes received */
 
 	/* Private to the client. */
 	struct repl_client_io *next;

@@ -65,6 +65,17 @@ static void crcs_task(struct loop_task *t)
 	io->done(io, store_crcs(io->rep->store, io->off, io->len, io->crcs));
 }
 
+static void dirty_task(struct loop_task *t)
+{
+	struct rep_io *io = (struct rep_io *)((char *)t - offsetof(struct rep_io, task));
+	uint64_t *out = io->buf;
+	size_t max = io->cap / 8 - 1;
+	size_t n = store_dirty_regions(io->rep->store, out + 1, max, &out[0]);
+
+	io->got = (uint32_t)((n + 1) * 8);
+	io->done(io, n > max ? -EOVERFLOW : 0);
+}
+
 static void submit_local(struct replica *r, struct rep_io *io)
 {
 	unsigned f = (io->flags & REP_FUA ? STORE_FUA : 0) |
@@ -83,6 +94,10 @@ static void submit_local(struct replica *r, struct rep_io *io)
 		io->task.fn = crcs_task;
 		loop_defer(store_loop(r->store), &io->task);
 		break;
+	case REP_DIRTY:
+		io->task.fn = dirty_task;
+		loop_defer(store_loop(r->store), &io->task);
+		break;
 	}
 }
 
@@ -90,6 +105,7 @@ static void remote_done(struct repl_client_io *cio, int res)
 {
 	struct rep_io *io = cio->priv;
 
+	io->got = cio->got;
 	io->done(io, res);
 }
 
@@ -97,6 +113,7 @@ static const uint16_t remote_ops[] = {
 	[REP_READ] = REPL_OP_READ, [REP_WRITE] = REPL_OP_WRITE,
 	[REP_TRIM] = REPL_OP_TRIM, [REP_ZERO] = REPL_OP_ZERO,
 	[REP_FLUSH] = REPL_OP_FLUSH, [REP_CRCS] = REPL_OP_CRCS,
+	[REP_DIRTY] = REPL_OP_DIRTY,
 };
 
 static void fail_task(struct loop_task *t)
@@ -125,6 +142,7 @@ static void submit_remote(struct replica *r, struct rep_io *io)
 	c->length = (uint32_t)io->len;
 	c->buf = io->buf;
 	c->crcs = io->crcs;
+	c->cap = io->cap;
 	repl_client_submit(r->client, c);
 }
 

@@ -12,7 +12,8 @@
 #include "repl_client.h"
 #include "store.h"
 
-enum rep_op { REP_READ, REP_WRITE, REP_TRIM, REP_ZERO, REP_FLUSH, REP_CRCS };
+enum rep_op { REP_READ, REP_WRITE, REP_TRIM, REP_ZERO, REP_FLUSH, REP_CRCS,
+	      REP_DIRTY };
 
 enum rep_flag {
 	REP_FUA = 1,
@@ -29,8 +30,10 @@ struct rep_io {
 	enum rep_op op;
 	unsigned flags;
 	uint64_t off, len;
-	void *buf;          /* READ: receives; WRITE: sends */
+	void *buf;          /* READ: receives; WRITE: sends; DIRTY: u64
+			       region size, then region offsets */
 	uint32_t *crcs;     /* READ: receives; WRITE: sends */
+	uint32_t cap, got;  /* DIRTY: bytes buf can take, bytes received */
 	union {
 		struct store_req sreq;
 		struct repl_client_io cio;

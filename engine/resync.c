@@ -22,6 +22,8 @@ struct resync {
 	unsigned pending;
 	int err;
 	uint64_t copied_in_chunk;
+	uint64_t *ranges;
+	size_t ri;
 	struct rl_entry lock;
 	struct rep_io io_src, io_dst;
 	struct loop_task task;
@@ -38,14 +40,24 @@ struct resync {
 static void next_chunk(struct resync *job);
 static void copy_next(struct resync *job);
 
+/* The target still gets every write: it is in sync (reconcile) or
+ * receiving (resync). */
+static bool target_ok(const struct resync *job)
+{
+	return job->dst->in_sync || job->dst->receiving;
+}
+
 static void job_end(struct resync *job, int res)
 {
-	job->dst->receiving = res == 0 && job->dst->receiving;
+	/* Success: the caller makes the target in sync right away, in this
+	 * same turn, so no write falls between the two. */
+	job->dst->receiving = false;
 	if (res < 0 && res != -ECANCELED)
 		log_warn("volume %s: resync of %s stopped at %llu: %s", job->v->name,
 			 job->dst->node, (unsigned long long)job->stats.pos,
 			 strerror(-res));
 	job->opts.on_done(job, res, job->opts.arg);
+	free(job->ranges);
 	free(job->buf);
 	free(job);
 }
@@ -159,7 +171,7 @@ static void copy_next(struct resync *job)
 {
 	unsigned n = chunk_blocks(job), i = job->idx, j;
 
-	if (job->cancelled || !job->dst->receiving) {
+	if (job->cancelled || !target_ok(job)) {
 		fail(job, job->cancelled ? -ECANCELED : -EIO);
 		return;
 	}
@@ -214,19 +226,38 @@ static void chunk_locked(struct rl_entry *e)
 	replica_submit(job->dst, &job->io_dst);
 }
 
+/* Reconcile mode: move pos into the next listed range; false at the end. */
+static bool seek_range(struct resync *job, uint64_t *limit)
+{
+	uint64_t len = job->opts.range_len;
+
+	while (job->ri < job->opts.nranges && job->stats.pos >= job->ranges[job->ri] + len)
+		job->ri++;
+	if (job->ri == job->opts.nranges)
+		return false;
+	if (job->stats.pos < job->ranges[job->ri])
+		job->stats.pos = job->ranges[job->ri];
+	*limit = job->ranges[job->ri] + len;
+	return true;
+}
+
 static void next_chunk(struct resync *job)
 {
-	if (job->cancelled || !job->dst->receiving || !job->src->in_sync) {
+	uint64_t limit = job->v->size;
+
+	if (job->cancelled || !target_ok(job) || !job->src->in_sync) {
 		job_end(job, job->cancelled ? -ECANCELED : -EIO);
 		return;
 	}
-	if (job->stats.pos >= job->v->size) {
+	if ((job->ranges && !seek_range(job, &limit)) || job->stats.pos >= job->v->size) {
 		finish(job);
 		return;
 	}
+	if (limit > job->v->size)
+		limit = job->v->size;
 	job->end = job->stats.pos + RESYNC_CHUNK;
-	if (job->end > job->v->size)
-		job->end = job->v->size;
+	if (job->end > limit)
+		job->end = limit;
 	job->lock.grant = chunk_locked;
 	if (rl_acquire(&job->v->lock, &job->lock, job->stats.pos / BLK,
 		       job->end / BLK, true))
@@ -273,8 +304,20 @@ struct resync *resync_start(struct vol *v, const struct resync_opts *opts)
 	job->stats.pos = opts->from / RESYNC_CHUNK * RESYNC_CHUNK;
 	job->task.fn = task_fn;
 	job->pace.fn = pace_fn;
+	if (opts->ranges) {
+		job->ranges = malloc(opts->nranges * sizeof *job->ranges + 1);
+		if (!job->ranges) {
+			free(job->buf);
+			free(job);
+			return NULL;
+		}
+		memcpy(job->ranges, opts->ranges, opts->nranges * sizeof *job->ranges);
+		job->opts.ranges = job->ranges;
+		job->stats.pos = 0;
+	}
 	/* From now on the target gets every client write. */
-	job->dst->receiving = true;
+	if (!job->dst->in_sync)
+		job->dst->receiving = true;
 	log_info("volume %s: resync of %s from %s starting at %llu", v->name,
 		 job->dst->node, src->node, (unsigned long long)job->stats.pos);
 	loop_defer(v->loop, &job->task);

@@ -39,6 +39,11 @@ struct resync_opts {
 	 * flushed it; -errno otherwise. The job is freed after it returns. */
 	void (*on_done)(struct resync *job, int res, void *arg);
 	void *arg;
+	/* Reconcile mode: only these ranges (sorted offsets, each range_len
+	 * bytes), and the target may be in sync. NULL: the whole volume. */
+	const uint64_t *ranges;
+	size_t nranges;
+	uint64_t range_len;
 };
 
 #define RESYNC_CHECKPOINT_EVERY (64u << 20)
