@@ -14,6 +14,7 @@
 #include "repl_service.h"
 #include "reconcile.h"
 #include "resync.h"
+#include "scrub.h"
 #include "volume.h"
 
 #define TICK_MS 1000
@@ -38,6 +39,7 @@ struct served {
 	struct vol *vol;
 	bool exported;
 	bool reconciling, reconciled;
+	bool scrubbing;
 	unsigned waited_ticks;
 	struct rep_ctx ctx[CLUSTER_MAX_REPLICAS];
 	struct resync *jobs[CLUSTER_MAX_REPLICAS];
@@ -167,6 +169,61 @@ static void resync_done(struct resync *job, int res, void *arg)
 	r->in_sync = true;
 	log_info("volume %s: replica %s is in sync again (%u in sync)", s->rec.name,
 		 r->node, vol_in_sync_count(s->vol));
+}
+
+/* Scrub requests travel through the metadata store: triplexctl puts
+ * {"state":"requested"} under /triplex/scrub/NAME, the engine answers with
+ * "running", then "done" or "failed" and the report. */
+static void scrub_key(const struct served *s, char *key, size_t len)
+{
+	snprintf(key, len, "/triplex/scrub/%s", s->rec.name);
+}
+
+static void scrub_put(struct served *s, const char *state, const struct scrub_report *r)
+{
+	char key[128], val[512];
+	int n = snprintf(val, sizeof val, "{\"state\":\"%s\"", state);
+
+	if (r)
+		n += snprintf(val + n, sizeof val - (size_t)n,
+			      ",\"bytes_scrubbed\":%llu,\"blocks_checked\":%llu,"
+			      "\"bad_blocks\":%llu,\"mismatched_blocks\":%llu,"
+			      "\"repaired_blocks\":%llu,\"unrepaired_blocks\":%llu",
+			      (unsigned long long)r->bytes_scrubbed,
+			      (unsigned long long)r->blocks_checked,
+			      (unsigned long long)r->bad_blocks,
+			      (unsigned long long)r->mismatched_blocks,
+			      (unsigned long long)r->repaired_blocks,
+			      (unsigned long long)r->unrepaired_blocks);
+	snprintf(val + n, sizeof val - (size_t)n, "}");
+	scrub_key(s, key, sizeof key);
+	meta_put(s->cm->meta, key, val, strlen(val), -1, 0, NULL);
+}
+
+static void scrubbed(int res, const struct scrub_report *r, void *arg)
+{
+	struct served *s = arg;
+
+	s->scrubbing = false;
+	scrub_put(s, res == 0 ? "done" : "failed", r);
+}
+
+static void maybe_scrub(struct served *s)
+{
+	struct meta_kv kv = { 0 };
+	char key[128];
+
+	if (!s->exported || s->scrubbing)
+		return;
+	scrub_key(s, key, sizeof key);
+	if (meta_get(s->cm->meta, key, &kv) < 0)
+		return;
+	if (kv.value && strstr((const char *)kv.value, "\"requested\"")) {
+		scrub_put(s, "running", NULL);
+		s->scrubbing = scrub_start(s->vol, s->cm->opts.resync_rate_bps,
+					   scrubbed, s) == 0;
+	}
+	meta_kv_clear(&kv);
 }
 
 /* Resync every connected replica that is not in sync and has no job. */
@@ -441,6 +498,7 @@ static void export_ready_volumes(struct cluster_mode *cm)
 		s->waited_ticks++;
 		maybe_export(s);
 		start_resyncs(s);
+		maybe_scrub(s);
 	}
 }
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "cluster.h"
 #include "ctl.h"
@@ -302,6 +303,54 @@ static int volume_delete(int argc, char **argv)
 	return 0;
 }
 
+static void sleep_100ms(void)
+{
+	struct timespec ts = { 0, 100000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Ask the volume's engine to scrub it and wait for the report. */
+static int volume_scrub(int argc, char **argv)
+{
+	static const char req[] = "{\"state\":\"requested\"}";
+	struct vol_args a = { 0 };
+	struct meta *m;
+	char key[128];
+	int ret = 1;
+
+	if (parse_vol_args(argc, argv, &a, true) || ctl_meta_open(a.meta, &m))
+		return 1;
+	snprintf(key, sizeof key, "/triplex/scrub/%s", a.name);
+	if (meta_put(m, key, req, sizeof req - 1, -1, 0, NULL) < 0) {
+		meta_close(m);
+		return ctl_fail("cannot request a scrub of '%s'", a.name);
+	}
+	fprintf(stderr, "scrub of %s requested; waiting for the engine\n", a.name);
+	for (int i = 0; i < 6000; i++) {  /* 10 minutes */
+		struct meta_kv kv = { 0 };
+		const char *v;
+
+		sleep_100ms();
+		if (meta_get(m, key, &kv) < 0)
+			continue;
+		v = (const char *)kv.value;
+		if (v && (strstr(v, "\"done\"") || strstr(v, "\"failed\""))) {
+			puts(v);
+			ret = strstr(v, "\"done\"") && strstr(v, "\"unrepaired_blocks\":0") ? 0 : 1;
+			meta_kv_clear(&kv);
+			meta_close(m);
+			if (ret)
+				return ctl_fail("scrub of '%s' did not repair everything", a.name);
+			return 0;
+		}
+		meta_kv_clear(&kv);
+	}
+	meta_close(m);
+	return ctl_fail("scrub of '%s': no answer from its engine in 10 minutes "
+			"(is the volume attached?)", a.name);
+}
+
 static const struct ctl_cmd subcommands[] = {
 	{ "create", volume_create, "create a volume" },
 	{ "list", volume_list, "list volumes" },
@@ -309,6 +358,7 @@ static const struct ctl_cmd subcommands[] = {
 	{ "attach", volume_attach, "serve a volume from a node (new epoch)" },
 	{ "replace", volume_replace, "move a replica to another node" },
 	{ "delete", volume_delete, "delete a volume's record" },
+	{ "scrub", volume_scrub, "compare and repair every replica, print the report" },
 };
 
 int volume_main(int argc, char **argv)
@@ -317,6 +367,6 @@ int volume_main(int argc, char **argv)
 		if (!strcmp(argv[1], subcommands[i].name))
 			return subcommands[i].fn(argc - 1, argv + 1);
 	return ctl_fail("%s volume command%s%s (one of: create, list, show, "
-			"attach, replace, delete)", argc >= 2 ? "unknown" : "missing",
+			"attach, replace, delete, scrub)", argc >= 2 ? "unknown" : "missing",
 			argc >= 2 ? " " : "", argc >= 2 ? argv[1] : "");
 }

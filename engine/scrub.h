@@ -1,0 +1,30 @@
+/*
+ * Scrub: read every block of every in-sync replica (each replica verifies
+ * its data against its stored checksum), compare the checksums across
+ * replicas, and rewrite every copy that is bad or disagrees with the
+ * majority from a good one. Chunk by chunk under the range lock, so client
+ * writes are never overwritten with older data.
+ */
+#ifndef TRIPLEX_SCRUB_H
+#define TRIPLEX_SCRUB_H
+
+#include <stdint.h>
+
+#include "volume.h"
+
+struct scrub_report {
+	uint64_t bytes_scrubbed;
+	uint64_t blocks_checked;      /* blocks x replicas */
+	uint64_t bad_blocks;          /* a replica's data failed its checksum */
+	uint64_t mismatched_blocks;   /* replicas disagreed on a good block */
+	uint64_t repaired_blocks;     /* copies rewritten */
+	uint64_t unrepaired_blocks;   /* no good copy, or the rewrite failed */
+};
+
+typedef void scrub_done_fn(int res, const struct scrub_report *rep, void *arg);
+
+/* Start scrubbing the whole volume; done runs once from the loop.
+ * Returns 0 or -errno. */
+int scrub_start(struct vol *v, uint64_t rate_bps, scrub_done_fn *done, void *arg);
+
+#endif
