@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""Summarise bench/run.sh's fio JSON: table on stdout, results.csv, plot.dat.
+"""Summarise bench/run.sh's fio JSON: table on stdout, results.csv, plot.dat,
+and, when triplex-3rep ran, issue 3's three-replica targets (targets.csv).
 
 usage: report.py OUTDIR "SERVER..." "JOB..."
 """
@@ -8,7 +9,10 @@ import json
 import os
 import sys
 
-PEERS = ("nbdkit-nocache", "qemu-nbd")  # the no-cache peers triplexd is held to
+PEERS = ("nbdkit-nocache", "qemu-nbd")  # the no-cache peers triplex is held to
+REP3 = "triplex-3rep"
+MIB = 1024.0
+NA_REBUILD = "n/a (rebuild not built)"
 
 
 def load(path):
@@ -24,6 +28,7 @@ def metrics(outdir, server, job):
     clat = side["clat_ns"]
     pct = clat.get("percentile", {})
     return {
+        "ios": side["total_ios"],
         "iops": side["iops"],
         "mbps": side["bw_bytes"] / 1e6,
         "lat_mean_us": clat["mean"] / 1e3,
@@ -47,7 +52,7 @@ def main():
         best = max(peers) if peers else None
         for s in servers:
             m = res[(s, j)]
-            ratio = m[key] / best if (s == "triplexd" and best) else None
+            ratio = m[key] / best if (s.startswith("triplex") and best) else None
             rows.append((j, s, m, ratio))
 
     hdr = "%-18s %-15s %10s %9s %10s %10s %8s" % (
@@ -62,8 +67,8 @@ def main():
         print("%-18s %-15s %10.0f %9.1f %10.1f %10.1f %8s" % (
             j, s, m["iops"], m["mbps"], m["lat_mean_us"], m["lat_p99_us"],
             "%.2fx" % ratio if ratio is not None else ""))
-    print("\n'vs peer' = triplexd / the better of %s (IOPS for 4k jobs, MB/s for 1M)."
-          % " and ".join(PEERS))
+    print("\n'vs peer' = triplexd or triplex-3rep / the better of %s (IOPS for 4k"
+          " jobs, MB/s for 1M)." % " and ".join(PEERS))
     print("nbdkit-cache serves from the page cache: a reference, not a peer.")
 
     with open(os.path.join(outdir, "results.csv"), "w", newline="") as f:
@@ -75,6 +80,9 @@ def main():
                         "%.1f" % m["lat_mean_us"], "%.1f" % m["lat_p99_us"],
                         "%.3f" % ratio if ratio is not None else ""])
 
+    if REP3 in servers:
+        replicated(outdir, jobs, res)
+
     # plot.dat: block 0 = 4k jobs (IOPS), block 1 = 1M jobs (MB/s).
     with open(os.path.join(outdir, "plot.dat"), "w") as f:
         for block, (want, key) in enumerate(((False, "iops"), (True, "mbps"))):
@@ -85,6 +93,147 @@ def main():
                 if ("-1m" in j) == want:
                     f.write(j + " " + " ".join("%.1f" % res[(s, j)][key]
                                                for s in servers) + "\n")
+
+
+def sample(outdir, name):
+    path = os.path.join(outdir, "raw", "%s.%s.sample.json" % (REP3, name))
+    if not os.path.exists(path):
+        return None
+    return {n["id"]: n for n in json.load(open(path))["nodes"]}
+
+
+def cpu(node):
+    """CPU seconds: /metrics (getrusage, us resolution), else /proc ticks."""
+    v = node.get("cpu_s_metrics")
+    return v if v is not None else node["cpu_s_proc"]
+
+
+def cpu_per_io(outdir, job, res):
+    """Daemon CPU across one fio run of JOB on the three-replica volume.
+
+    Returns (cpu_s per node, requests the engine node served in the same
+    window, fio's completed I/Os) or None when the samples are missing."""
+    before, after = sample(outdir, job + ".before"), sample(outdir, job + ".after")
+    if not before or not after or (REP3, job) not in res:
+        return None
+    per_node = {i: cpu(after[i]) - cpu(before[i]) for i in sorted(after)}
+    # The engine node (volume attached there) counts every NBD request; the
+    # window includes fio's ramp, like the CPU sample.
+    served = None
+    for i in sorted(after):
+        a, b = after[i].get("nbd_requests"), before[i].get("nbd_requests")
+        if a is not None and b is not None and a - b > 0:
+            served = (served or 0) + (a - b)
+    return per_node, served, res[(REP3, job)]["ios"]
+
+
+def verdict(value, target, higher_is_better):
+    if value is None:
+        return "n/a"
+    ok = value >= target if higher_is_better else value <= target
+    return "met" if ok else "MISSED"
+
+
+def replicated(outdir, jobs, res):
+    """Issue 3's targets for the three-replica volume."""
+    runtime = int(os.environ.get("BENCH_RUNTIME", "0") or 0)
+    ramp = int(os.environ.get("BENCH_RAMP", "0") or 0)
+    rows = []  # (figure, value text, target text, verdict, note)
+
+    def peer_best(job, key, pick):
+        got = [(res[(p, job)][key], p) for p in PEERS if (p, job) in res]
+        return pick(got) if got else (None, None)
+
+    for job, what, target in (("randwrite-4k-qd32", "4k randwrite QD32 IOPS vs peer", 0.6),
+                              ("randread-4k-qd32", "4k randread QD32 IOPS vs peer", 1.0)):
+        best, peer = peer_best(job, "iops", max)
+        if (REP3, job) not in res or not best:
+            rows.append((what, "n/a", ">= %.1fx" % target, "n/a",
+                         "job or peers not run"))
+            continue
+        r = res[(REP3, job)]["iops"] / best
+        rows.append((what, "%.2fx" % r, ">= %.1fx" % target, verdict(r, target, True),
+                     "%.0f vs %s %.0f" % (res[(REP3, job)]["iops"], peer, best)))
+
+    job = "randwrite-4k-qd1"
+    best, peer = peer_best(job, "lat_p99_us", min)
+    if (REP3, job) in res and best:
+        r = res[(REP3, job)]["lat_p99_us"] / best
+        rows.append(("4k randwrite QD1 p99 vs peer", "%.2fx" % r, "<= 2.0x",
+                     verdict(r, 2.0, False), "%.0f us vs %s %.0f us (the lower peer p99)"
+                     % (res[(REP3, job)]["lat_p99_us"], peer, best)))
+    else:
+        rows.append(("4k randwrite QD1 p99 vs peer", "n/a", "<= 2.0x", "n/a",
+                     "job or peers not run"))
+
+    c = cpu_per_io(outdir, "randwrite-4k-qd32", res)
+    if c:
+        per_node, served, fio_ios = c
+        total = sum(per_node.values())
+        split = " + ".join("%s %.2f" % (i, v) for i, v in per_node.items())
+        if served:
+            us = total / served * 1e6
+            rows.append(("daemon CPU per replicated 4k write", "%.1f us" % us, "<= 100 us",
+                         verdict(us, 100, False),
+                         "%.2f s CPU (%s) / %d writes served in the same window"
+                         % (total, split, served)))
+        us_fio = total / fio_ios * 1e6 if fio_ios else None
+        rows.append(("  same, / fio's completed writes",
+                     "%.1f us" % us_fio if us_fio else "n/a", "(info)", "",
+                     "/ %d writes fio counted after its %d s ramp: CPU window is "
+                     "%d+%d s, I/O window %d s, so this overstates"
+                     % (fio_ios, ramp, ramp, runtime, runtime)))
+    else:
+        rows.append(("daemon CPU per replicated 4k write", "n/a", "<= 100 us", "n/a",
+                     "randwrite-4k-qd32 not run"))
+
+    pre, end = sample(outdir, "prefill"), sample(outdir, "end")
+    if pre and end:
+        for i in sorted(end):
+            peak = max(pre[i]["hwm_kib"], end[i]["hwm_kib"]) / MIB
+            rows.append(("peak RSS %s (VmHWM)" % i, "%.1f MiB" % peak, "<= 55 MiB",
+                         verdict(peak, 55, False),
+                         "prefill %.1f MiB, fio jobs %.1f MiB, RSS at end %.1f MiB"
+                         % (pre[i]["hwm_kib"] / MIB, end[i]["hwm_kib"] / MIB,
+                            end[i]["rss_kib"] / MIB)))
+    else:
+        rows.append(("peak RSS per daemon", "n/a", "<= 55 MiB", "n/a", "no samples"))
+
+    rows.append(("rebuild bandwidth vs seqwrite", NA_REBUILD, ">= 80%", "n/a", ""))
+    rows.append(("4k randwrite p99 during rebuild", NA_REBUILD, "(report)", "n/a", ""))
+
+    print("\nthree-replica volume (triplex-3rep), issue 3 targets:")
+    hdr = "%-36s %-24s %-10s %-7s %s" % ("figure", "measured", "target", "verdict", "detail")
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rows:
+        print(("%-36s %-24s %-10s %-7s %s" % r).rstrip())
+
+    # CPU per I/O for every job, for the record.
+    lines = []
+    for job in jobs:
+        c = cpu_per_io(outdir, job, res)
+        if not c or not c[1]:
+            continue
+        per_node, served, _ = c
+        total = sum(per_node.values())
+        after = sample(outdir, job + ".after")
+        lines.append("  %-18s %7.1f us/request  (%s; %d requests, %.2f s CPU)"
+                     "  RSS after: %s MiB" % (
+            job, total / served * 1e6,
+            ", ".join("%s %.1f" % (i, v / served * 1e6) for i, v in per_node.items()),
+            served, total,
+            "/".join("%.0f" % (after[i]["rss_kib"] / MIB) for i in sorted(after))))
+    if lines:
+        print("\ndaemon CPU per NBD request, summed over n1 (engine) + n2 + n3,"
+              " in fio's whole run (ramp included), and n1/n2/n3 RSS after the job:")
+        print("\n".join(lines))
+
+    with open(os.path.join(outdir, "targets.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["figure", "measured", "target", "verdict", "detail"])
+        for r in rows:
+            w.writerow([x.strip() for x in r])
 
 
 if __name__ == "__main__":

@@ -620,6 +620,14 @@ size_t cluster_mode_volumes(const struct cluster_mode *cm)
 	return cm->nserved;
 }
 
+struct vol *cluster_mode_vol(const struct cluster_mode *cm, size_t i)
+{
+	for (const struct served *s = cm->served; s; s = s->next, i--)
+		if (i == 0)
+			return s->vol;
+	return NULL;
+}
+
 void cluster_mode_stop(struct cluster_mode *cm)
 {
 	if (!cm)

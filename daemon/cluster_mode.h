@@ -41,7 +41,9 @@ void cluster_mode_stop(struct cluster_mode *cm);
 /* Free everything, once the loop has stopped. */
 void cluster_mode_free(struct cluster_mode *cm);
 
-/* Volumes served and whether every one of them is ready (for /readyz). */
+/* Volumes whose engine runs here, and the i-th of them (NULL past the
+ * end), for metrics. */
 size_t cluster_mode_volumes(const struct cluster_mode *cm);
+struct vol *cluster_mode_vol(const struct cluster_mode *cm, size_t i);
 
 #endif

@@ -45,6 +45,8 @@ struct vol_metric {
 
 static uint64_t vol_size_of(const struct vol *v) { return vol_size(v); }
 static uint64_t vol_inflight_of(const struct vol *v) { return vol_inflight(v); }
+static uint64_t vol_replicas_of(const struct vol *v) { return vol_nreplicas(v); }
+static uint64_t vol_in_sync_of(const struct vol *v) { return vol_in_sync_count(v); }
 
 static const char H_VREQ[] = "Client requests the engine completed, by kind.";
 static const char H_SREQ[] = "Requests the replica store completed, by kind.";
@@ -68,6 +70,18 @@ static const struct vol_metric vol_metrics[] = {
 	  "Blocks the engine found not matching their CRC-32C.", NULL, VS(csum_errors) },
 	{ "triplex_volume_io_errors_total", C, "Requests that failed with an I/O error.",
 	  NULL, VS(io_errors) },
+	{ "triplex_volume_replicas", G, "Replicas of the volume.", NULL,
+	  FN(vol_replicas_of) },
+	{ "triplex_volume_in_sync_replicas", G, "Replicas in the in-sync set.", NULL,
+	  FN(vol_in_sync_of) },
+	{ "triplex_volume_repairs_total", C,
+	  "Bad copies rewritten from a good replica after a read.", NULL, VS(repairs) },
+	{ "triplex_volume_isr_removals_total", C,
+	  "Replicas dropped from the in-sync set after a failed write.", NULL,
+	  VS(isr_removals) },
+	{ "triplex_volume_write_waits_total", C,
+	  "Writes that waited because fewer than min_replicas had them.", NULL,
+	  VS(write_waits) },
 	{ "triplex_store_requests_total", C, H_SREQ, "read", SS(reads) },
 	{ "triplex_store_requests_total", C, H_SREQ, "write", SS(writes) },
 	{ "triplex_store_requests_total", C, H_SREQ, "flush", SS(flushes) },
@@ -156,14 +170,27 @@ static uint64_t vol_value(const struct vol_metric *m, struct vol *v)
 	return m->fn(v);
 }
 
+/* The local volumes, then those whose engine runs here in cluster mode. */
+static struct vol *volume_at(struct daemon *d, size_t i)
+{
+	if (i < d->nvols)
+		return d->vols[i];
+	return d->cluster ? cluster_mode_vol(d->cluster, i - d->nvols) : NULL;
+}
+
 static void emit_vol_row(FILE *f, const struct vol_metric *m, struct daemon *d)
 {
-	for (size_t i = 0; i < d->nvols; i++) {
+	struct vol *v;
+
+	for (size_t i = 0; (v = volume_at(d, i)); i++) {
+		/* A cluster volume's replicas are behind the replica service. */
+		if (m->src == SRC_STORE && !vol_store(v))
+			continue;
 		fprintf(f, "%s{volume=\"", m->name);
-		label_value(f, vol_name(d->vols[i]));
+		label_value(f, vol_name(v));
 		if (m->op)
 			fprintf(f, "\",op=\"%s", m->op);
-		fprintf(f, "\"} %" PRIu64 "\n", vol_value(m, d->vols[i]));
+		fprintf(f, "\"} %" PRIu64 "\n", vol_value(m, v));
 	}
 }
 
@@ -245,7 +272,8 @@ static int on_metrics(void *arg, FILE *f)
 
 	scalar(f, "triplex_ready", G, "1 when /readyz answers 200.",
 	      d->state == DAEMON_READY);
-	scalar(f, "triplex_volumes", G, "Volumes served.", (double)d->nvols);
+	scalar(f, "triplex_volumes", G, "Volumes served.",
+	       (double)(d->nvols + (d->cluster ? cluster_mode_volumes(d->cluster) : 0)));
 	emit_volumes(f, d);
 	emit_u64_table(f, nbd_metrics, sizeof nbd_metrics / sizeof nbd_metrics[0],
 		       nbd_server_get_stats(d->nbd));

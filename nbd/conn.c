@@ -25,7 +25,7 @@
 #define MAX_INFLIGHT 128
 #define MAX_IOV 64
 #define DIRECT_RECV_MIN (64u * 1024)  /* payloads this large skip rbuf */
-#define KEEP_BUF_MAX (1u << 20)       /* larger request buffers are freed */
+#define KEEP_BUF_MAX (128u * 1024)    /* larger request buffers are freed */
 #define MAX_EXTENTS 256
 
 enum conn_phase { PH_HANDSHAKE, PH_TRANSMISSION };

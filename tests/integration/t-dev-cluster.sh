@@ -50,6 +50,17 @@ for n in n1 n2 n3; do
 done
 log "32 MiB written through n1 is identical on n1, n2 and n3"
 
+# The engine's node reports the volume and its replicas in /metrics.
+http=$(json '[n["http"] for n in d["nodes"] if n["id"]=="n1"][0]')
+curl -sf "http://$http/metrics" >"$T/metrics" || fail "no /metrics on n1"
+grep -qx 'triplex_volume_in_sync_replicas{volume="demo"} 3' "$T/metrics" ||
+	fail "metrics do not show 3 in-sync replicas of demo"
+grep -q '^triplex_volume_write_bytes_total{volume="demo"} [1-9]' "$T/metrics" ||
+	fail "metrics do not count demo's writes"
+if command -v promtool >/dev/null; then
+	promtool check metrics <"$T/metrics" || fail "promtool rejects the metrics"
+fi
+
 ctl dev down --dir "$D" || fail "dev down failed"
 for pid in $(json '" ".join(str(n["pid"]) for n in d["nodes"])'); do
 	! kill -0 "$pid" 2>/dev/null || fail "node pid $pid still running after dev down"
