@@ -255,6 +255,8 @@ static void replica_state(struct repl_client *c, bool up, int err, void *arg)
 	if (!v)
 		return;
 	r = vol_replica(v, ctx->idx);
+	if (r->client != c)
+		return;  /* a replica that `volume replace` retired */
 	if (up) {
 		ctx->opened_once = true;
 		vol_replica_up(v, r);
@@ -502,12 +504,37 @@ static void export_ready_volumes(struct cluster_mode *cm)
 	}
 }
 
-static bool is_served(const struct cluster_mode *cm, const char *name)
+static struct served *find_served(const struct cluster_mode *cm, const char *name)
 {
-	for (const struct served *s = cm->served; s; s = s->next)
+	for (struct served *s = cm->served; s; s = s->next)
 		if (strcmp(s->rec.name, name) == 0)
-			return true;
-	return false;
+			return s;
+	return NULL;
+}
+
+/* `volume replace` moved a replica to another node: connect to the new one
+ * (not in sync, so it is rebuilt by the resync on a later tick). */
+static void refresh_placement(struct served *s, const struct cluster_volume *rec)
+{
+	if (rec->epoch != s->rec.epoch || rec->nplacement != s->rec.nplacement)
+		return;  /* a new engine took over, or a layout we do not follow */
+	for (unsigned i = 0; i < (unsigned)rec->nplacement; i++) {
+		struct replica *r;
+
+		if (!strcmp(rec->placement[i].node, s->rec.placement[i].node))
+			continue;
+		if (s->jobs[i])
+			resync_cancel(s->jobs[i]);
+		s->rec.placement[i] = rec->placement[i];
+		r = make_replica(s, i);
+		if (!r || vol_replace_replica(s->vol, i, r) < 0) {
+			replica_free(r);
+			log_error("volume %s: cannot connect the new replica on %s",
+				  s->rec.name, rec->placement[i].node);
+			continue;
+		}
+		r->in_sync = false;
+	}
 }
 
 static void poll_attachments(struct cluster_mode *cm)
@@ -517,10 +544,17 @@ static void poll_attachments(struct cluster_mode *cm)
 
 	if (cluster_volume_list(cm->meta, &vols, &n) < 0)
 		return;
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(vols[i].attached, cm->node.id) == 0 &&
-		    !is_served(cm, vols[i].name))
+	for (size_t i = 0; i < n; i++) {
+		struct served *s;
+
+		if (strcmp(vols[i].attached, cm->node.id) != 0)
+			continue;
+		s = find_served(cm, vols[i].name);
+		if (!s)
 			serve(cm, &vols[i]);
+		else if (s->exported)
+			refresh_placement(s, &vols[i]);
+	}
 	free(vols);
 }
 

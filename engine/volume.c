@@ -87,6 +87,8 @@ void vol_free(struct vol *v)
 		return;
 	for (unsigned i = 0; i < v->nreps; i++)
 		replica_free(v->reps[i]);
+	for (unsigned i = 0; i < v->nretired; i++)
+		replica_free(v->retired[i]);
 	store_close(v->owned_store);
 	free(v->name);
 	free(v);
@@ -434,6 +436,18 @@ static void arm_wait_timer(struct vol *v)
 {
 	v->wait_timer.fn = wait_tick;
 	loop_timer_arm(v->loop, &v->wait_timer, WAIT_TICK_MS);
+}
+
+int vol_replace_replica(struct vol *v, unsigned i, struct replica *r)
+{
+	if (i >= v->nreps || v->nretired == sizeof v->retired / sizeof v->retired[0])
+		return -ENOSPC;
+	v->reps[i]->in_sync = false;
+	v->reps[i]->receiving = false;
+	v->retired[v->nretired++] = v->reps[i];
+	v->reps[i] = r;
+	log_info("volume %s: replica %u is now on %s", v->name, i, r->node);
+	return 0;
 }
 
 void vol_replica_up(struct vol *v, struct replica *r)

@@ -121,6 +121,11 @@ unsigned vol_in_sync_count(const struct vol *v);
 /* Requests started and not yet done. */
 unsigned vol_inflight(const struct vol *v);
 
+/* Put a new replica at index i (the placement moved it to another node).
+ * The old one may still have requests in flight: it is kept until
+ * vol_free. Returns 0, or -ENOSPC when too many were replaced already. */
+int vol_replace_replica(struct vol *v, unsigned i, struct replica *r);
+
 /* A replica's connection came back: writes waiting for it are retried. */
 void vol_replica_up(struct vol *v, struct replica *r);
 

@@ -21,6 +21,8 @@ struct vol {
 	void *arg;
 	struct store *owned_store;   /* vol_new's store, closed by vol_free */
 	struct vol_req *waiting;     /* writes waiting for a replica */
+	struct replica *retired[2 * VOL_MAX_REPLICAS];  /* replaced, freed last */
+	unsigned nretired;
 	struct loop_timer wait_timer;
 };
 
