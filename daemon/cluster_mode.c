@@ -40,6 +40,7 @@ struct served {
 	bool exported;
 	bool reconciling, reconciled;
 	bool scrubbing;
+	bool fenced;        /* another node or epoch owns it now */
 	unsigned waited_ticks;
 	struct rep_ctx ctx[CLUSTER_MAX_REPLICAS];
 	struct resync *jobs[CLUSTER_MAX_REPLICAS];
@@ -497,6 +498,8 @@ static void serve(struct cluster_mode *cm, const struct cluster_volume *rec)
 static void export_ready_volumes(struct cluster_mode *cm)
 {
 	for (struct served *s = cm->served; s; s = s->next) {
+		if (s->fenced)
+			continue;
 		s->waited_ticks++;
 		maybe_export(s);
 		start_resyncs(s);
@@ -507,9 +510,52 @@ static void export_ready_volumes(struct cluster_mode *cm)
 static struct served *find_served(const struct cluster_mode *cm, const char *name)
 {
 	for (struct served *s = cm->served; s; s = s->next)
-		if (strcmp(s->rec.name, name) == 0)
+		if (!s->fenced && strcmp(s->rec.name, name) == 0)
 			return s;
 	return NULL;
+}
+
+/* The volume was attached elsewhere (or again, with a newer epoch): stop
+ * offering it and refuse new requests. The replicas already refuse this
+ * engine's epoch; the engine stays allocated for connections that still
+ * point at it. */
+static void fence_served(struct served *s, const char *why)
+{
+	s->fenced = true;
+	nbd_server_hide_export(s->cm->nbd, s->rec.name);
+	vol_fence(s->vol);
+	for (unsigned i = 0; i < CLUSTER_MAX_REPLICAS; i++)
+		if (s->jobs[i])
+			resync_cancel(s->jobs[i]);
+	log_warn("volume %s: no longer served here at epoch %llu: %s", s->rec.name,
+		 (unsigned long long)s->rec.epoch, why);
+}
+
+static const struct cluster_volume *find_rec(const struct cluster_volume *vols,
+					     size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(vols[i].name, name))
+			return &vols[i];
+	return NULL;
+}
+
+static void fence_lost(struct cluster_mode *cm, const struct cluster_volume *vols,
+		       size_t n)
+{
+	for (struct served *s = cm->served; s; s = s->next) {
+		const struct cluster_volume *rec;
+
+		if (s->fenced)
+			continue;
+		rec = find_rec(vols, n, s->rec.name);
+		if (!rec)
+			fence_served(s, "the volume was deleted");
+		else if (strcmp(rec->attached, cm->node.id))
+			fence_served(s, "attached to another node");
+		else if (rec->epoch != s->rec.epoch)
+			fence_served(s, "attached again with a newer epoch");
+	}
 }
 
 /* `volume replace` moved a replica to another node: connect to the new one
@@ -544,6 +590,7 @@ static void poll_attachments(struct cluster_mode *cm)
 
 	if (cluster_volume_list(cm->meta, &vols, &n) < 0)
 		return;
+	fence_lost(cm, vols, n);
 	for (size_t i = 0; i < n; i++) {
 		struct served *s;
 
@@ -651,14 +698,21 @@ fail:
 
 size_t cluster_mode_volumes(const struct cluster_mode *cm)
 {
-	return cm->nserved;
+	size_t n = 0;
+
+	for (const struct served *s = cm->served; s; s = s->next)
+		n += !s->fenced;
+	return n;
 }
 
 struct vol *cluster_mode_vol(const struct cluster_mode *cm, size_t i)
 {
-	for (const struct served *s = cm->served; s; s = s->next, i--)
-		if (i == 0)
+	for (const struct served *s = cm->served; s; s = s->next) {
+		if (s->fenced)
+			continue;
+		if (i-- == 0)
 			return s->vol;
+	}
 	return NULL;
 }
 

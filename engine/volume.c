@@ -438,6 +438,11 @@ static void arm_wait_timer(struct vol *v)
 	loop_timer_arm(v->loop, &v->wait_timer, WAIT_TICK_MS);
 }
 
+void vol_fence(struct vol *v)
+{
+	v->fenced = true;
+}
+
 int vol_replace_replica(struct vol *v, unsigned i, struct replica *r)
 {
 	if (i >= v->nreps || v->nretired == sizeof v->retired / sizeof v->retired[0])
@@ -725,7 +730,7 @@ void vol_submit(struct vol *v, struct vol_req *r, enum vol_op op,
 	r->lock.granted = false;
 	v->inflight++;
 	count(v, r);
-	ret = prepare(r);
+	ret = v->fenced ? -ESTALE : prepare(r);
 	if (ret < 0 || (len == 0 && op != VOL_FLUSH)) {
 		finish_later(r, ret);
 		return;

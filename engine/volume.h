@@ -126,6 +126,10 @@ unsigned vol_inflight(const struct vol *v);
  * vol_free. Returns 0, or -ENOSPC when too many were replaced already. */
 int vol_replace_replica(struct vol *v, unsigned i, struct replica *r);
 
+/* Another engine owns the volume now: every new request fails with
+ * -ESTALE (requests in flight are refused by the replicas' epochs). */
+void vol_fence(struct vol *v);
+
 /* A replica's connection came back: writes waiting for it are retried. */
 void vol_replica_up(struct vol *v, struct replica *r);
 

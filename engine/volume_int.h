@@ -23,6 +23,7 @@ struct vol {
 	struct vol_req *waiting;     /* writes waiting for a replica */
 	struct replica *retired[2 * VOL_MAX_REPLICAS];  /* replaced, freed last */
 	unsigned nretired;
+	bool fenced;                 /* another engine took over: refuse I/O */
 	struct loop_timer wait_timer;
 };
 

@@ -22,11 +22,11 @@ static const struct nbd_export *export_find(void *ctx, const char *name)
 {
 	struct nbd_server *s = ctx;
 
-	/* The default export ("") is the first volume. */
-	if (name[0] == '\0')
-		return s->nexports ? &s->exports[0] : NULL;
+	/* The default export ("") is the first volume. Hidden exports (a
+	 * volume this node no longer serves) have no volume. */
 	for (size_t i = 0; i < s->nexports; i++)
-		if (strcmp(s->exports[i].name, name) == 0)
+		if (s->exports[i].volume &&
+		    (name[0] == '\0' || strcmp(s->exports[i].name, name) == 0))
 			return &s->exports[i];
 	return NULL;
 }
@@ -35,7 +35,26 @@ static const struct nbd_export *export_at(void *ctx, size_t i)
 {
 	struct nbd_server *s = ctx;
 
-	return i < s->nexports ? &s->exports[i] : NULL;
+	for (size_t k = 0; k < s->nexports; k++)
+		if (s->exports[k].volume && i-- == 0)
+			return &s->exports[k];
+	return NULL;
+}
+
+static struct nbd_export *export_slot(struct nbd_server *s, const char *name)
+{
+	for (size_t i = 0; i < s->nexports; i++)
+		if (strcmp(s->exports[i].name, name) == 0)
+			return &s->exports[i];
+	return NULL;
+}
+
+void nbd_server_hide_export(struct nbd_server *s, const char *name)
+{
+	struct nbd_export *e = export_slot(s, name);
+
+	if (e)
+		e->volume = NULL;
 }
 
 static void export_fill(struct nbd_export *e, struct vol *v)
@@ -77,8 +96,16 @@ fail:
 
 int nbd_server_add_export(struct nbd_server *s, struct vol *v)
 {
-	if (export_find(s, vol_name(v)) && vol_name(v)[0])
+	struct nbd_export *e = export_slot(s, vol_name(v));
+
+	/* Connections copied the volume pointer when they chose the export,
+	 * so a hidden slot can take the new volume of the same name. */
+	if (e && e->volume)
 		return -EEXIST;
+	if (e) {
+		export_fill(e, v);
+		return 0;
+	}
 	if (s->nexports == NBD_MAX_EXPORTS)
 		return -ENOSPC;
 	export_fill(&s->exports[s->nexports], v);

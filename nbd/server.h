@@ -30,6 +30,10 @@ struct nbd_server *nbd_server_new(struct loop *loop, struct vol **vols,
  * -EEXIST if its name is taken, -ENOSPC past NBD_MAX_EXPORTS. */
 int nbd_server_add_export(struct nbd_server *s, struct vol *v);
 
+/* Stop offering an export to new connections (the node lost the volume).
+ * Connections already using it keep their volume until they close. */
+void nbd_server_hide_export(struct nbd_server *s, const char *name);
+
 /* Listen on a Unix socket path (replaced if it exists) or a TCP host and
  * port. Return 0 or -errno. */
 int nbd_server_listen_unix(struct nbd_server *s, const char *path);
