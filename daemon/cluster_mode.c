@@ -260,6 +260,10 @@ static void replica_state(struct repl_client *c, bool up, int err, void *arg)
 		return;  /* a replica that `volume replace` retired */
 	if (up) {
 		ctx->opened_once = true;
+		if (r->near) {  /* reads may now skip the socketpair */
+			r->read_store = repl_service_store(ctx->s->cm->svc, ctx->s->rec.id);
+			r->epoch = ctx->s->rec.epoch;
+		}
 		vol_replica_up(v, r);
 		maybe_export(ctx->s);
 	} else {

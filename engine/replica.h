@@ -34,6 +34,7 @@ struct rep_io {
 			       region size, then region offsets */
 	uint32_t *crcs;     /* READ: receives; WRITE: sends */
 	uint32_t cap, got;  /* DIRTY: bytes buf can take, bytes received */
+	bool verified;      /* READ: checked by a store in this process */
 	union {
 		struct store_req sreq;
 		struct repl_client_io cio;
@@ -51,6 +52,10 @@ struct replica {
 	struct store *store;            /* local */
 	struct repl_client *client;     /* remote; NULL if its node is unknown */
 	struct loop *loop;
+	/* The engine's own replica: reads go straight to the store that the
+	 * replica service holds, as long as its epoch is still ours. */
+	struct store *read_store;
+	uint64_t epoch;
 	uint64_t errors;
 };
 

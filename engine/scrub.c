@@ -157,7 +157,7 @@ static void read_done(struct rep_io *io, int res)
 	unsigned i = (unsigned)(io - sc->io);
 
 	/* Data from another node is checked here too (invariant 6). */
-	if (res == 0 && !io->rep->local) {
+	if (res == 0 && !io->verified) {
 		for (uint64_t b = 0; b < io->len / BLK; b++)
 			if (crc32c((uint8_t *)io->buf + b * BLK, BLK) != io->crcs[b])
 				res = -STORE_ECSUM;

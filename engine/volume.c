@@ -247,7 +247,7 @@ static void read_done(struct rep_io *io, int res)
 	unsigned i = (unsigned)r->read_from;
 
 	/* Data that crossed the network is checked here again (invariant 6). */
-	if (res == 0 && !io->rep->local && !verify(io))
+	if (res == 0 && !io->verified && !verify(io))
 		res = -STORE_ECSUM;
 	if (res == 0) {
 		if (!(r->bad && start_repair(r)))
