@@ -8,9 +8,20 @@ usage: cluster.py uri DEVDIR              print the volume's nbd+unix URI
                                           served, VmRSS and VmHWM
        cluster.py reset-hwm DEVDIR        reset every daemon's VmHWM
                                           (echo 5 > /proc/PID/clear_refs)
+       cluster.py node DEVDIR ID FIELD    print one field of node ID
+       cluster.py set-pid DEVDIR ID PID   record a restarted node's pid in
+                                          cluster.json (for dev down, sample)
+       cluster.py state ID                print node ID's placement state from
+                                          `triplexctl volume show --json` on stdin
+       cluster.py resync-log LOG OFFSET ID  the engine log's resync lines for
+                                          replica ID from byte OFFSET on, as
+                                          JSON: first and last start, done
+                                          time (epoch ms), bytes copied
 """
+import calendar
 import json
 import os
+import re
 import sys
 import time
 import urllib.request
@@ -80,11 +91,84 @@ def sample(devdir):
     return {"time": time.time(), "nodes": nodes}
 
 
+def node(devdir, nid):
+    for n in cluster(devdir)["nodes"]:
+        if n["id"] == nid:
+            return n
+    raise SystemExit("no node %s in %s/cluster.json" % (nid, devdir))
+
+
+def set_pid(devdir, nid, pid):
+    path = os.path.join(devdir, "cluster.json")
+    c = cluster(devdir)
+    for n in c["nodes"]:
+        if n["id"] == nid:
+            n["pid"] = pid
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(c, f, indent=2)
+    os.replace(tmp, path)
+
+
+LOG_TS = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)\.(\d{3})Z ")
+
+
+def epoch_ms(line):
+    m = LOG_TS.match(line)
+    if not m:
+        return None
+    y, mo, d, h, mi, s, ms = (int(x) for x in m.groups())
+    return calendar.timegm((y, mo, d, h, mi, s)) * 1000 + ms
+
+
+def resync_log(path, offset, nid):
+    """Resync lines for replica NID in the engine's log from byte OFFSET."""
+    out = {"node": nid, "starts": [], "stops": [], "done_ms": None,
+           "bytes_compared": None, "bytes_copied": None, "source": None}
+    start_re = re.compile(r"resync of %s from (\S+) starting at (\d+)" % re.escape(nid))
+    done_re = re.compile(r"resync of %s done: (\d+) bytes compared, (\d+) copied"
+                         % re.escape(nid))
+    stop_re = re.compile(r"resync of %s stopped at (\d+): (.*)" % re.escape(nid))
+    with open(path, "rb") as f:
+        f.seek(offset)
+        for raw in f:
+            line = raw.decode(errors="replace").rstrip("\n")
+            t = epoch_ms(line)
+            if t is None:
+                continue
+            m = start_re.search(line)
+            if m and out["done_ms"] is None:
+                out["starts"].append({"ms": t, "from": int(m.group(2))})
+                out["source"] = m.group(1)
+                continue
+            m = stop_re.search(line)
+            if m and out["done_ms"] is None:
+                out["stops"].append({"ms": t, "at": int(m.group(1)), "why": m.group(2)})
+                continue
+            m = done_re.search(line)
+            if m and out["done_ms"] is None:
+                out["done_ms"] = t
+                out["bytes_compared"] = int(m.group(1))
+                out["bytes_copied"] = int(m.group(2))
+    out["first_start_ms"] = out["starts"][0]["ms"] if out["starts"] else None
+    out["last_start_ms"] = out["starts"][-1]["ms"] if out["starts"] else None
+    return out
+
+
 def main():
     if len(sys.argv) < 3:
         raise SystemExit(__doc__)
     cmd, devdir = sys.argv[1], sys.argv[2]
-    if cmd == "uri":
+    if cmd == "state":
+        v = json.load(sys.stdin)
+        print([p["state"] for p in v["placement"] if p["node"] == devdir][0])
+    elif cmd == "resync-log" and len(sys.argv) == 5:
+        print(json.dumps(resync_log(devdir, int(sys.argv[3]), sys.argv[4])))
+    elif cmd == "node" and len(sys.argv) == 5:
+        print(node(devdir, sys.argv[3])[sys.argv[4]])
+    elif cmd == "set-pid" and len(sys.argv) == 5:
+        set_pid(devdir, sys.argv[3], int(sys.argv[4]))
+    elif cmd == "uri":
         print(uri(devdir))
     elif cmd == "pids":
         print(" ".join(str(n["pid"]) for n in cluster(devdir)["nodes"]))

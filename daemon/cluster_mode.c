@@ -97,10 +97,14 @@ static void maybe_export(struct served *s);
 static int isr_remove(struct vol *v, struct replica *r, void *arg)
 {
 	struct served *s = arg;
+	struct cluster_volume out;
 	int ret = cluster_volume_set_replica_state(s->cm->meta, s->rec.name, r->node,
 						   CLUSTER_REPLICA_OUT_OF_SYNC, 0,
-						   s->rec.epoch, NULL);
+						   s->rec.epoch, &out);
 
+	/* Keep our copy of the placement current: checkpoints write it back. */
+	if (ret == 0)
+		memcpy(s->rec.placement, out.placement, sizeof s->rec.placement);
 	if (ret < 0)
 		log_error("volume %s: cannot record replica %s out of sync: %s",
 			  s->rec.name, r->node, strerror(-ret));
@@ -528,6 +532,15 @@ static void fence_served(struct served *s, const char *why)
 	s->fenced = true;
 	nbd_server_hide_export(s->cm->nbd, s->rec.name);
 	vol_fence(s->vol);
+	/* Stop reconnecting to replicas that refuse our epoch anyway. */
+	for (unsigned i = 0; i < vol_nreplicas(s->vol); i++) {
+		struct replica *r = vol_replica(s->vol, i);
+
+		repl_client_free(r->client);
+		r->client = NULL;
+		r->up = false;
+		r->read_store = NULL;
+	}
 	for (unsigned i = 0; i < CLUSTER_MAX_REPLICAS; i++)
 		if (s->jobs[i])
 			resync_cancel(s->jobs[i]);

@@ -52,6 +52,7 @@ struct repl_client {
 	struct loop_task task;
 	bool task_queued;
 	uint64_t backoff_ms;
+	uint64_t retry_at_ms;             /* DOWN: no connect before this */
 	uint64_t next_req_id;
 
 	uint8_t *rbuf;
@@ -273,7 +274,11 @@ static void on_timer(struct loop_timer *t)
 		return;
 	}
 	if (c->state == ST_DOWN) {
-		start_connect(c);
+		/* The request tick may fire before the backoff has passed. */
+		if (now_ms() < c->retry_at_ms)
+			loop_timer_arm(c->loop, &c->timer, c->retry_at_ms - now_ms());
+		else
+			start_connect(c);
 		return;
 	}
 	if (deadline_passed(c)) {
@@ -307,6 +312,7 @@ static void finish_close(struct repl_client *c)
 	}
 	c->state = ST_DOWN;
 	c->rpos = c->rlen = 0;
+	c->retry_at_ms = now_ms() + c->backoff_ms;
 	c->timer.fn = on_timer;
 	loop_timer_arm(c->loop, &c->timer, c->backoff_ms);
 	c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;

@@ -50,6 +50,8 @@ int store_sb_write_slot(int fd, const struct store_sb *sb, int slot);
 /* Check every block of the regions the AL marks dirty, fix suspect blocks'
  * crcs from the data, then clear the AL (synchronous, at open). */
 int store_recover(struct store *s, bool was_clean);
+/* Re-derive the checksums of [off, off+len) from the data on disk. */
+void store_recheck_range(struct store *s, uint64_t off, uint64_t len);
 
 /* Request state machines (store_rw.c). */
 void store_req_fail(struct store *s, struct store_req *r, int kind, int res);

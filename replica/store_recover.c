@@ -142,3 +142,26 @@ int store_recover(struct store *s, bool was_clean)
 			 (unsigned long long)s->stats.suspect_blocks);
 	return ret;
 }
+
+/* After a failed write, trim or zero: the in-memory checksums of the range
+ * were updated when it was issued, but the data may not have landed. Make
+ * them describe the data on disk again, so that the replica neither fails
+ * reads of blocks it holds nor claims blocks it does not (a resync
+ * compares these checksums). Synchronous; only on this rare path. */
+void store_recheck_range(struct store *s, uint64_t off, uint64_t len)
+{
+	char *buf;
+
+	if (posix_memalign((void **)&buf, STORE_BLOCK, RECOVER_CHUNK) != 0)
+		return;
+	log_warn("store: a write to [%llu, +%llu) failed: checksums re-read "
+		 "from the data", (unsigned long long)off, (unsigned long long)len);
+	for (uint64_t end = off + len; off < end; off += RECOVER_CHUNK) {
+		size_t n = end - off < RECOVER_CHUNK ? end - off : RECOVER_CHUNK;
+
+		if (read_full(s->dfd, buf, n, off) < 0 ||
+		    check_blocks(s, buf, off / STORE_BLOCK, n / STORE_BLOCK) < 0)
+			break;
+	}
+	free(buf);
+}

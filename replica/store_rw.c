@@ -243,6 +243,8 @@ static void req_finish(struct store_req *r)
 {
 	struct store *s = r->store;
 
+	if (r->error < 0 && r->error != -STORE_ECSUM)
+		store_recheck_range(s, r->off, r->len);
 	al_end(&s->al, first_region(r), last_region(r), ++s->seq);
 	if (r->error == 0 && r->kind == SK_WRITE) {
 		s->stats.writes++;
