@@ -23,6 +23,9 @@
 
 #define RBUF_SIZE (256u * 1024)
 #define MAX_INFLIGHT 128
+/* Data buffered for requests in flight, per connection: bounds memory when
+ * a client sends many large requests at once. */
+#define MAX_INFLIGHT_BYTES (8u << 20)
 #define MAX_IOV 64
 #define DIRECT_RECV_MIN (64u * 1024)  /* payloads this large skip rbuf */
 #define KEEP_BUF_MAX (128u * 1024)    /* larger request buffers are freed */
@@ -42,6 +45,7 @@ struct creq {
 	size_t hdr_len;
 	uint8_t *data;
 	size_t data_len;
+	size_t charged;          /* bytes counted in conn->inflight_bytes */
 };
 
 struct conn {
@@ -67,6 +71,7 @@ struct conn {
 	struct nbd_session sess;
 	struct vol *vol;
 	unsigned inflight;       /* requests between parse and reply sent */
+	size_t inflight_bytes;   /* their data buffers */
 	struct creq *free_reqs;
 	struct creq *payload;    /* a WRITE still receiving its data */
 	uint32_t payload_have;
@@ -212,6 +217,8 @@ static void creq_put(struct conn *c, struct creq *r)
 	r->next = c->free_reqs;
 	c->free_reqs = r;
 	c->inflight--;
+	c->inflight_bytes -= r->charged;
+	r->charged = 0;
 }
 
 static int creq_reserve(struct creq *r, size_t bytes)
@@ -501,6 +508,10 @@ static void start_request(struct conn *c, const struct nbd_req *q)
 		return;
 	}
 	r->req = *q;
+	if (q->type == NBD_CMD_READ || q->type == NBD_CMD_WRITE) {
+		r->charged = vol_span(q->offset, q->count);
+		c->inflight_bytes += r->charged;
+	}
 	err = c->srv->shutting_down ? NBD_ESHUTDOWN : nbd_req_check(q, &c->sess);
 	if (nbd_req_payload_len(q) == 0) {
 		dispatch(c, r, err);
@@ -516,6 +527,13 @@ static void start_request(struct conn *c, const struct nbd_req *q)
 	c->payload_have = 0;
 }
 
+/* Flow control: stop reading requests until replies go out. */
+static bool conn_full(const struct conn *c)
+{
+	return c->inflight >= MAX_INFLIGHT ||
+	       (c->inflight > 0 && c->inflight_bytes >= MAX_INFLIGHT_BYTES);
+}
+
 /* Parse as many requests from rbuf as flow control allows. */
 static void parse_transmission(struct conn *c)
 {
@@ -528,7 +546,7 @@ static void parse_transmission(struct conn *c)
 				return;
 			continue;
 		}
-		if (c->inflight >= MAX_INFLIGHT || c->rlen - c->rpos < 28)
+		if (conn_full(c) || c->rlen - c->rpos < 28)
 			return;
 		if (nbd_req_decode(c->rbuf + c->rpos, &q) < 0) {
 			conn_close(c, "bad request magic");
@@ -591,7 +609,7 @@ static void arm_recv(struct conn *c)
 
 	if (c->recv_armed || c->closing || c->disc)
 		return;
-	if (c->phase == PH_TRANSMISSION && !c->payload && c->inflight >= MAX_INFLIGHT)
+	if (c->phase == PH_TRANSMISSION && !c->payload && conn_full(c))
 		return;  /* flow control: resumes when a reply goes out */
 	if (c->phase == PH_HANDSHAKE && c->hsout.len > 0)
 		return;  /* finish answering before reading more options */
