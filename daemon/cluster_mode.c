@@ -739,7 +739,16 @@ void cluster_mode_stop(struct cluster_mode *cm)
 		return;
 	cm->stopping = true;
 	cluster_node_unregister(cm->meta, cm->lease);
+	/* Let go of every replica connection while the loop still runs. */
+	for (struct served *s = cm->served; s; s = s->next)
+		if (!s->fenced)
+			fence_served(s, "shutting down");
 	repl_service_shutdown(cm->svc, NULL, NULL);
+}
+
+bool cluster_mode_idle(const struct cluster_mode *cm)
+{
+	return !cm || (repl_service_drained(cm->svc) && repl_client_live() == 0);
 }
 
 void cluster_mode_free(struct cluster_mode *cm)

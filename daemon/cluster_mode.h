@@ -8,6 +8,8 @@
 #ifndef TRIPLEX_CLUSTER_MODE_H
 #define TRIPLEX_CLUSTER_MODE_H
 
+#include <stdbool.h>
+
 #include "loop.h"
 #include "server.h"
 #include "store_io.h"
@@ -37,6 +39,10 @@ struct cluster_mode *cluster_mode_start(struct loop *loop, struct store_io *io,
 
 /* Unregister and stop the poller and the replica service (shutdown). */
 void cluster_mode_stop(struct cluster_mode *cm);
+
+/* After cluster_mode_stop: true once no replica connection, in either
+ * direction, is left (the loop may stop). */
+bool cluster_mode_idle(const struct cluster_mode *cm);
 
 /* Free everything, once the loop has stopped. */
 void cluster_mode_free(struct cluster_mode *cm);

@@ -47,6 +47,7 @@ struct daemon {
 	int sig_fd;
 	struct signalfd_siginfo sig_info;
 	struct loop_timer stop_timer;
+	struct loop_timer idle_timer;
 	int exit_code;
 	enum daemon_state state;
 	struct http_server *http;

@@ -19,12 +19,25 @@ static void force_stop(struct loop_timer *t)
 	loop_stop(&d->loop);
 }
 
+static void wait_idle(struct loop_timer *t)
+{
+	struct daemon *d = (struct daemon *)((char *)t - offsetof(struct daemon, idle_timer));
+
+	if (!cluster_mode_idle(d->cluster)) {
+		loop_timer_arm(&d->loop, &d->idle_timer, 10);
+		return;
+	}
+	log_info("shutdown: all connections closed");
+	loop_stop(&d->loop);
+}
+
+/* NBD clients are gone; replica connections may still be closing. */
 static void drained(void *arg)
 {
 	struct daemon *d = arg;
 
-	log_info("shutdown: all connections closed");
-	loop_stop(&d->loop);
+	d->idle_timer.fn = wait_idle;
+	wait_idle(&d->idle_timer);
 }
 
 static void on_signal(struct loop_op *op, int res, uint32_t flags)

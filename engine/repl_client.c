@@ -148,6 +148,13 @@ static void complete(struct repl_client *c, struct repl_client_io *io, int res)
 	io->done(io, res);
 }
 
+static unsigned live_clients;  /* allocated and not yet freed */
+
+unsigned repl_client_live(void)
+{
+	return live_clients;
+}
+
 static bool ops_armed(const struct repl_client *c)
 {
 	return c->conn_armed || c->recv_armed || c->send_armed;
@@ -158,6 +165,7 @@ static void maybe_free(struct repl_client *c)
 {
 	if (!c->freeing || ops_armed(c) || c->timer.armed || c->task_queued)
 		return;
+	live_clients--;
 	free(c->rbuf);
 	free(c);
 }
@@ -724,6 +732,7 @@ struct repl_client *repl_client_new(struct loop *loop,
 		c->opts.io_timeout_ms = 5000;
 	if (!opts->connect_fd && resolve(c, opts->addr) < 0)
 		goto fail;
+	live_clients++;
 	start_connect(c);
 	return c;
 fail:

@@ -72,6 +72,9 @@ void repl_client_submit(struct repl_client *c, struct repl_client_io *io);
 
 bool repl_client_is_up(const struct repl_client *c);
 
+/* Clients not yet freed in this process (shutdown waits for 0). */
+unsigned repl_client_live(void);
+
 /* Stop: fail what is in flight, close, and free once the kernel has let go
  * of every buffer (from the loop). */
 void repl_client_free(struct repl_client *c);

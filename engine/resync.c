@@ -4,41 +4,61 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 #include "volume_int.h"
 
 #define BLK STORE_BLOCK
 #define CHUNK_BLOCKS (RESYNC_CHUNK / BLK)
+/* Chunks worked on at once: hides the round trips of one chunk (checksums,
+ * read, write) behind the others'. */
+#define LANES 4
 
-struct resync {
-	struct vol *v;
-	struct resync_opts opts;
-	struct resync_stats stats;
-	struct replica *src, *dst;
-	bool cancelled;
-	uint64_t end;                  /* end of the current chunk */
+struct resync;
+
+/* One chunk in progress. */
+struct lane {
+	struct resync *job;
+	bool busy;
+	uint64_t pos, end;             /* the chunk */
 	unsigned idx, run_end;         /* block indexes in the chunk */
 	unsigned pending;
 	int err;
-	uint64_t copied_in_chunk;
-	uint64_t *ranges;
-	size_t ri;
+	uint64_t copied;
 	struct rl_entry lock;
 	struct rep_io io_src, io_dst;
-	struct loop_task task;
-	struct loop_timer pace;
 	uint8_t *buf;
 	uint32_t src_crcs[CHUNK_BLOCKS];
 	uint32_t dst_crcs[CHUNK_BLOCKS];
 	uint32_t copy_crcs[CHUNK_BLOCKS];
 };
 
+struct resync {
+	struct vol *v;
+	struct resync_opts opts;
+	struct resync_stats stats;
+	struct replica *src, *dst;
+	bool cancelled, stopping, finishing;
+	bool task_queued;
+	int err;
+	uint64_t next;                 /* next offset to hand to a lane */
+	uint64_t t0_ms;                /* start, for pacing */
+	uint64_t checkpointed;
+	uint64_t *ranges;
+	size_t ri;
+	unsigned busy;
+	struct loop_task task;
+	struct loop_timer pace;
+	struct rep_io io_flush;
+	struct lane lanes[LANES];
+};
+
 #define JOB_OF(ptr, field) \
 	((struct resync *)((char *)(ptr) - offsetof(struct resync, field)))
 
-static void next_chunk(struct resync *job);
-static void copy_next(struct resync *job);
+static void fill_lanes(struct resync *job);
+static void copy_next(struct lane *ln);
 
 /* The target still gets every write: it is in sync (reconcile) or
  * receiving (resync). */
@@ -47,33 +67,25 @@ static bool target_ok(const struct resync *job)
 	return job->dst->in_sync || job->dst->receiving;
 }
 
+static void job_free(struct resync *job)
+{
+	for (unsigned i = 0; i < LANES; i++)
+		free(job->lanes[i].buf);
+	free(job->ranges);
+	free(job);
+}
+
 static void job_end(struct resync *job, int res)
 {
 	/* Success: the caller makes the target in sync right away, in this
 	 * same turn, so no write falls between the two. */
 	job->dst->receiving = false;
 	if (res < 0 && res != -ECANCELED)
-		log_warn("volume %s: resync of %s stopped at %llu: %s", job->v->name,
+		log_warn("volume %s: resync of %s stopped near %llu: %s", job->v->name,
 			 job->dst->node, (unsigned long long)job->stats.pos,
 			 strerror(-res));
 	job->opts.on_done(job, res, job->opts.arg);
-	free(job->ranges);
-	free(job->buf);
-	free(job);
-}
-
-static void release_chunk(struct resync *job)
-{
-	if (job->lock.granted) {
-		job->lock.granted = false;
-		rl_release(&job->v->lock, &job->lock);
-	}
-}
-
-static void fail(struct resync *job, int res)
-{
-	release_chunk(job);
-	job_end(job, res);
+	job_free(job);
 }
 
 /* --- finishing: flush the target, then report --------------------------- */
@@ -93,179 +105,268 @@ static void flushed(struct rep_io *io, int res)
 	job_end(job, 0);
 }
 
-static void finish(struct resync *job)
+/* Every lane is idle: stop with the first error, or flush and finish. */
+static void settle(struct resync *job)
 {
-	job->io_dst = (struct rep_io){ .done = flushed, .priv = job, .op = REP_FLUSH };
-	replica_submit(job->dst, &job->io_dst);
-}
-
-/* --- one chunk --------------------------------------------------------------- */
-
-static unsigned chunk_blocks(const struct resync *job)
-{
-	return (unsigned)((job->end - job->stats.pos) / BLK);
-}
-
-static void chunk_done(struct resync *job)
-{
-	uint64_t before = job->stats.pos;
-	uint64_t delay_ms = 0;
-
-	release_chunk(job);
-	job->stats.bytes_compared += job->end - job->stats.pos;
-	job->stats.pos = job->end;
-	if (job->opts.on_progress &&
-	    before / RESYNC_CHECKPOINT_EVERY != job->stats.pos / RESYNC_CHECKPOINT_EVERY)
-		job->opts.on_progress(job, job->stats.pos, job->opts.arg);
-	if (job->opts.rate_bps && job->copied_in_chunk)
-		delay_ms = job->copied_in_chunk * 1000 / job->opts.rate_bps;
-	if (delay_ms) {
-		loop_timer_arm(job->v->loop, &job->pace, delay_ms);
-	} else {
-		loop_defer(job->v->loop, &job->task);
+	/* A pending task or timer still points at the job: end after it. */
+	if (job->busy > 0 || job->finishing || job->task_queued || job->pace.armed)
+		return;
+	job->finishing = true;
+	if (job->stopping) {
+		job_end(job, job->cancelled ? -ECANCELED : job->err ? job->err : -EIO);
+		return;
 	}
+	job->stats.pos = job->v->size;
+	job->io_flush = (struct rep_io){ .done = flushed, .priv = job, .op = REP_FLUSH };
+	replica_submit(job->dst, &job->io_flush);
+}
+
+/* --- lanes ------------------------------------------------------------------ */
+
+static void lane_release(struct lane *ln)
+{
+	if (ln->lock.granted) {
+		ln->lock.granted = false;
+		rl_release(&ln->job->v->lock, &ln->lock);
+	}
+}
+
+/* Lowest offset still being worked on: everything below it is done. */
+static uint64_t low_water(const struct resync *job)
+{
+	uint64_t low = job->next;
+
+	for (unsigned i = 0; i < LANES; i++)
+		if (job->lanes[i].busy && job->lanes[i].pos < low)
+			low = job->lanes[i].pos;
+	return low;
+}
+
+static void queue_fill(struct resync *job)
+{
+	if (job->task_queued)
+		return;
+	job->task_queued = true;
+	loop_defer(job->v->loop, &job->task);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Hand out more work now, or when the bytes copied so far are due at the
+ * job's rate (all lanes together). */
+static void pace(struct resync *job)
+{
+	uint64_t due, now = now_ms();
+
+	if (!job->opts.rate_bps || job->stopping) {
+		queue_fill(job);
+		return;
+	}
+	due = job->t0_ms + job->stats.bytes_copied * 1000 / job->opts.rate_bps;
+	if (due > now)
+		loop_timer_arm(job->v->loop, &job->pace, due - now);
+	else
+		queue_fill(job);
+}
+
+static void lane_done(struct lane *ln, int res)
+{
+	struct resync *job = ln->job;
+
+	lane_release(ln);
+	ln->busy = false;
+	job->busy--;
+	if (res < 0 && !job->stopping) {
+		job->stopping = true;
+		job->err = res;
+	}
+	if (res == 0)
+		job->stats.bytes_compared += ln->end - ln->pos;
+	job->stats.pos = low_water(job);
+	if (job->opts.on_progress &&
+	    job->stats.pos / RESYNC_CHECKPOINT_EVERY != job->checkpointed / RESYNC_CHECKPOINT_EVERY) {
+		job->checkpointed = job->stats.pos;
+		job->opts.on_progress(job, job->stats.pos, job->opts.arg);
+	}
+	pace(job);
 }
 
 static void wrote(struct rep_io *io, int res)
 {
-	struct resync *job = io->priv;
+	struct lane *ln = io->priv;
+	uint64_t bytes = (uint64_t)(ln->run_end - ln->idx) * BLK;
 
 	if (res < 0) {
-		fail(job, res);
+		lane_done(ln, res);
 		return;
 	}
-	job->stats.bytes_copied += (uint64_t)(job->run_end - job->idx) * BLK;
-	job->copied_in_chunk += (uint64_t)(job->run_end - job->idx) * BLK;
-	job->idx = job->run_end;
-	copy_next(job);
+	ln->job->stats.bytes_copied += bytes;
+	ln->copied += bytes;
+	ln->idx = ln->run_end;
+	copy_next(ln);
 }
 
-static bool verify_run(struct resync *job, unsigned n)
+static bool verify_run(const struct lane *ln, unsigned n)
 {
 	for (unsigned i = 0; i < n; i++)
-		if (crc32c(job->buf + (size_t)i * BLK, BLK) != job->copy_crcs[i])
+		if (crc32c(ln->buf + (size_t)i * BLK, BLK) != ln->copy_crcs[i])
 			return false;
 	return true;
 }
 
 static void read_src(struct rep_io *io, int res)
 {
-	struct resync *job = io->priv;
-	unsigned n = job->run_end - job->idx;
+	struct lane *ln = io->priv;
+	unsigned n = ln->run_end - ln->idx;
 
-	if (res == 0 && !verify_run(job, n))
+	if (res == 0 && !io->verified && !verify_run(ln, n))
 		res = -STORE_ECSUM;
 	if (res < 0) {
-		fail(job, res);
+		lane_done(ln, res);
 		return;
 	}
-	job->io_dst = (struct rep_io){ .done = wrote, .priv = job, .op = REP_WRITE,
-				       .off = job->stats.pos + (uint64_t)job->idx * BLK,
-				       .len = (uint64_t)n * BLK, .buf = job->buf,
-				       .crcs = job->copy_crcs };
-	replica_submit(job->dst, &job->io_dst);
+	ln->io_dst = (struct rep_io){ .done = wrote, .priv = ln, .op = REP_WRITE,
+				      .off = ln->pos + (uint64_t)ln->idx * BLK,
+				      .len = (uint64_t)n * BLK, .buf = ln->buf,
+				      .crcs = ln->copy_crcs };
+	replica_submit(ln->job->dst, &ln->io_dst);
 }
 
 /* Copy the next run of blocks whose checksums differ. */
-static void copy_next(struct resync *job)
+static void copy_next(struct lane *ln)
 {
-	unsigned n = chunk_blocks(job), i = job->idx, j;
+	struct resync *job = ln->job;
+	unsigned n = (unsigned)((ln->end - ln->pos) / BLK), i = ln->idx, j;
 
-	if (job->cancelled || !target_ok(job)) {
-		fail(job, job->cancelled ? -ECANCELED : -EIO);
+	if (job->cancelled || job->stopping || !target_ok(job)) {
+		lane_done(ln, job->cancelled ? -ECANCELED : -EIO);
 		return;
 	}
-	while (i < n && job->src_crcs[i] == job->dst_crcs[i])
+	while (i < n && ln->src_crcs[i] == ln->dst_crcs[i])
 		i++;
 	if (i == n) {
-		chunk_done(job);
+		lane_done(ln, 0);
 		return;
 	}
-	for (j = i; j < n && job->src_crcs[j] != job->dst_crcs[j]; j++)
+	for (j = i; j < n && ln->src_crcs[j] != ln->dst_crcs[j]; j++)
 		;
-	job->idx = i;
-	job->run_end = j;
-	job->io_src = (struct rep_io){ .done = read_src, .priv = job, .op = REP_READ,
-				       .off = job->stats.pos + (uint64_t)i * BLK,
-				       .len = (uint64_t)(j - i) * BLK, .buf = job->buf,
-				       .crcs = job->copy_crcs };
-	replica_submit(job->src, &job->io_src);
+	ln->idx = i;
+	ln->run_end = j;
+	ln->io_src = (struct rep_io){ .done = read_src, .priv = ln, .op = REP_READ,
+				      .off = ln->pos + (uint64_t)i * BLK,
+				      .len = (uint64_t)(j - i) * BLK, .buf = ln->buf,
+				      .crcs = ln->copy_crcs };
+	replica_submit(job->src, &ln->io_src);
 }
 
 static void got_crcs(struct rep_io *io, int res)
 {
-	struct resync *job = io->priv;
+	struct lane *ln = io->priv;
 
-	if (res < 0 && job->err == 0)
-		job->err = res;
-	if (--job->pending > 0)
+	if (res < 0 && ln->err == 0)
+		ln->err = res;
+	if (--ln->pending > 0)
 		return;
-	if (job->err < 0) {
-		fail(job, job->err);
+	if (ln->err < 0) {
+		lane_done(ln, ln->err);
 		return;
 	}
-	job->idx = 0;
-	copy_next(job);
+	ln->idx = 0;
+	copy_next(ln);
 }
 
 static void chunk_locked(struct rl_entry *e)
 {
-	struct resync *job = JOB_OF(e, lock);
-	uint64_t len = job->end - job->stats.pos;
+	struct lane *ln = (struct lane *)((char *)e - offsetof(struct lane, lock));
+	uint64_t len = ln->end - ln->pos;
 
-	job->err = 0;
-	job->pending = 2;
-	job->copied_in_chunk = 0;
-	job->io_src = (struct rep_io){ .done = got_crcs, .priv = job, .op = REP_CRCS,
-				       .off = job->stats.pos, .len = len,
-				       .crcs = job->src_crcs };
-	job->io_dst = (struct rep_io){ .done = got_crcs, .priv = job, .op = REP_CRCS,
-				       .off = job->stats.pos, .len = len,
-				       .crcs = job->dst_crcs };
-	replica_submit(job->src, &job->io_src);
-	replica_submit(job->dst, &job->io_dst);
+	ln->err = 0;
+	ln->pending = 2;
+	ln->io_src = (struct rep_io){ .done = got_crcs, .priv = ln, .op = REP_CRCS,
+				      .off = ln->pos, .len = len, .crcs = ln->src_crcs };
+	ln->io_dst = (struct rep_io){ .done = got_crcs, .priv = ln, .op = REP_CRCS,
+				      .off = ln->pos, .len = len, .crcs = ln->dst_crcs };
+	replica_submit(ln->job->src, &ln->io_src);
+	replica_submit(ln->job->dst, &ln->io_dst);
 }
 
-/* Reconcile mode: move pos into the next listed range; false at the end. */
+/* --- handing out chunks --------------------------------------------------- */
+
+/* Reconcile mode: move next into the next listed range; false at the end. */
 static bool seek_range(struct resync *job, uint64_t *limit)
 {
 	uint64_t len = job->opts.range_len;
 
-	while (job->ri < job->opts.nranges && job->stats.pos >= job->ranges[job->ri] + len)
+	while (job->ri < job->opts.nranges && job->next >= job->ranges[job->ri] + len)
 		job->ri++;
 	if (job->ri == job->opts.nranges)
 		return false;
-	if (job->stats.pos < job->ranges[job->ri])
-		job->stats.pos = job->ranges[job->ri];
+	if (job->next < job->ranges[job->ri])
+		job->next = job->ranges[job->ri];
 	*limit = job->ranges[job->ri] + len;
 	return true;
 }
 
-static void next_chunk(struct resync *job)
+/* The next chunk to work on; false when there is none. */
+static bool take_chunk(struct resync *job, uint64_t *pos, uint64_t *end)
 {
 	uint64_t limit = job->v->size;
 
-	if (job->cancelled || !target_ok(job) || !job->src->in_sync) {
-		job_end(job, job->cancelled ? -ECANCELED : -EIO);
-		return;
-	}
-	if ((job->ranges && !seek_range(job, &limit)) || job->stats.pos >= job->v->size) {
-		finish(job);
-		return;
-	}
+	if ((job->ranges && !seek_range(job, &limit)) || job->next >= job->v->size)
+		return false;
 	if (limit > job->v->size)
 		limit = job->v->size;
-	job->end = job->stats.pos + RESYNC_CHUNK;
-	if (job->end > limit)
-		job->end = limit;
-	job->lock.grant = chunk_locked;
-	if (rl_acquire(&job->v->lock, &job->lock, job->stats.pos / BLK,
-		       job->end / BLK, true))
-		chunk_locked(&job->lock);
+	*pos = job->next;
+	*end = *pos + RESYNC_CHUNK < limit ? *pos + RESYNC_CHUNK : limit;
+	job->next = *end;
+	return true;
 }
 
-static void task_fn(struct loop_task *t) { next_chunk(JOB_OF(t, task)); }
-static void pace_fn(struct loop_timer *t) { next_chunk(JOB_OF(t, pace)); }
+static void start_lane(struct resync *job, struct lane *ln, uint64_t pos, uint64_t end)
+{
+	ln->busy = true;
+	ln->pos = pos;
+	ln->end = end;
+	ln->copied = 0;
+	job->busy++;
+	ln->lock.grant = chunk_locked;
+	if (rl_acquire(&job->v->lock, &ln->lock, pos / BLK, end / BLK, true))
+		chunk_locked(&ln->lock);
+}
+
+static void fill_lanes(struct resync *job)
+{
+	if (job->cancelled || !target_ok(job) || !job->src->in_sync) {
+		job->stopping = true;
+		if (!job->err)
+			job->err = job->cancelled ? -ECANCELED : -EIO;
+	}
+	for (unsigned i = 0; i < LANES && !job->stopping; i++) {
+		uint64_t pos, end;
+
+		if (job->lanes[i].busy)
+			continue;
+		if (!take_chunk(job, &pos, &end))
+			break;
+		start_lane(job, &job->lanes[i], pos, end);
+	}
+	settle(job);
+}
+
+static void task_fn(struct loop_task *t)
+{
+	struct resync *job = JOB_OF(t, task);
+
+	job->task_queued = false;
+	fill_lanes(job);
+}
+static void pace_fn(struct loop_timer *t) { fill_lanes(JOB_OF(t, pace)); }
 
 /* The source: the engine's own in-sync replica if it is connected. */
 static struct replica *pick_source(struct vol *v, unsigned target)
@@ -285,42 +386,54 @@ static struct replica *pick_source(struct vol *v, unsigned target)
 	return best;
 }
 
+static struct resync *job_alloc(const struct resync_opts *opts)
+{
+	struct resync *job = calloc(1, sizeof *job);
+
+	if (!job)
+		return NULL;
+	for (unsigned i = 0; i < LANES; i++) {
+		job->lanes[i].job = job;
+		if (posix_memalign((void **)&job->lanes[i].buf, BLK, RESYNC_CHUNK) != 0) {
+			job->lanes[i].buf = NULL;
+			job_free(job);
+			return NULL;
+		}
+	}
+	if (opts->ranges) {
+		job->ranges = malloc(opts->nranges * sizeof *job->ranges + 1);
+		if (!job->ranges) {
+			job_free(job);
+			return NULL;
+		}
+		memcpy(job->ranges, opts->ranges, opts->nranges * sizeof *job->ranges);
+	}
+	return job;
+}
+
 struct resync *resync_start(struct vol *v, const struct resync_opts *opts)
 {
 	struct replica *src = pick_source(v, opts->target);
 	struct resync *job;
 
-	if (!src || opts->target >= v->nreps)
+	if (!src || opts->target >= v->nreps || !(job = job_alloc(opts)))
 		return NULL;
-	job = calloc(1, sizeof *job);
-	if (!job || posix_memalign((void **)&job->buf, BLK, RESYNC_CHUNK) != 0) {
-		free(job);
-		return NULL;
-	}
 	job->v = v;
 	job->opts = *opts;
+	job->opts.ranges = job->ranges;
 	job->src = src;
 	job->dst = v->reps[opts->target];
-	job->stats.pos = opts->from / RESYNC_CHUNK * RESYNC_CHUNK;
+	job->next = opts->ranges ? 0 : opts->from / RESYNC_CHUNK * RESYNC_CHUNK;
+	job->stats.pos = job->checkpointed = job->next;
+	job->t0_ms = now_ms();
 	job->task.fn = task_fn;
 	job->pace.fn = pace_fn;
-	if (opts->ranges) {
-		job->ranges = malloc(opts->nranges * sizeof *job->ranges + 1);
-		if (!job->ranges) {
-			free(job->buf);
-			free(job);
-			return NULL;
-		}
-		memcpy(job->ranges, opts->ranges, opts->nranges * sizeof *job->ranges);
-		job->opts.ranges = job->ranges;
-		job->stats.pos = 0;
-	}
 	/* From now on the target gets every client write. */
 	if (!job->dst->in_sync)
 		job->dst->receiving = true;
 	log_info("volume %s: resync of %s from %s starting at %llu", v->name,
 		 job->dst->node, src->node, (unsigned long long)job->stats.pos);
-	loop_defer(v->loop, &job->task);
+	queue_fill(job);
 	return job;
 }
 
