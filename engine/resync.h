@@ -1,7 +1,7 @@
 /*
  * Bringing a replica back in sync while the volume serves I/O (invariant 7).
  *
- * The job walks the volume in 1 MiB chunks. For each chunk it takes the
+ * The job walks the volume in 1 MiB chunks, four at a time. For each it takes the
  * range lock exclusively (client writes to that chunk wait, nothing older
  * can overwrite anything newer), asks the source and the target for their
  * stored CRC-32C of every block, and copies only the blocks that differ,
