@@ -123,26 +123,43 @@ int cluster_node_get(struct meta *m, const char *id, struct cluster_node *out)
 	return r;
 }
 
-int cluster_node_list(struct meta *m, struct cluster_node **out, size_t *n)
+/* Decode every record under prefix into an array of elem-sized records;
+ * records that do not decode are skipped (decode logs why). */
+static int list_records(struct meta *m, const char *prefix, size_t elem,
+			int (*decode)(const struct meta_kv *kv, void *rec),
+			void **out, size_t *n)
 {
 	struct meta_kv *kvs;
 	size_t nkv;
-	int r = meta_list(m, CLUSTER_NODES_PREFIX, &kvs, &nkv);
+	char *recs;
+	int r = meta_list(m, prefix, &kvs, &nkv);
 
 	*out = NULL;
 	*n = 0;
 	if (r < 0)
 		return r;
-	*out = calloc(nkv + 1, sizeof **out);
-	if (!*out) {
+	recs = calloc(nkv + 1, elem);
+	if (!recs) {
 		meta_kv_free_array(kvs, nkv);
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < nkv; i++)
-		if (node_from_kv(&kvs[i], &(*out)[*n]) == 0)
+		if (decode(&kvs[i], recs + *n * elem) == 0)
 			(*n)++;
 	meta_kv_free_array(kvs, nkv);
+	*out = recs;
 	return 0;
+}
+
+static int decode_node(const struct meta_kv *kv, void *rec)
+{
+	return node_from_kv(kv, rec);
+}
+
+int cluster_node_list(struct meta *m, struct cluster_node **out, size_t *n)
+{
+	return list_records(m, CLUSTER_NODES_PREFIX, sizeof **out, decode_node,
+			    (void **)out, n);
 }
 
 /* ---- volume records ------------------------------------------------- */
@@ -187,27 +204,16 @@ int cluster_volume_get(struct meta *m, const char *name,
 	return r;
 }
 
+static int decode_volume(const struct meta_kv *kv, void *rec)
+{
+	return volume_from_kv(kv, rec);
+}
+
 int cluster_volume_list(struct meta *m, struct cluster_volume **out,
 			size_t *n)
 {
-	struct meta_kv *kvs;
-	size_t nkv;
-	int r = meta_list(m, CLUSTER_VOLUMES_PREFIX, &kvs, &nkv);
-
-	*out = NULL;
-	*n = 0;
-	if (r < 0)
-		return r;
-	*out = calloc(nkv + 1, sizeof **out);
-	if (!*out) {
-		meta_kv_free_array(kvs, nkv);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < nkv; i++)
-		if (volume_from_kv(&kvs[i], &(*out)[*n]) == 0)
-			(*n)++;
-	meta_kv_free_array(kvs, nkv);
-	return 0;
+	return list_records(m, CLUSTER_VOLUMES_PREFIX, sizeof **out,
+			    decode_volume, (void **)out, n);
 }
 
 /* Write v under its key with expect_rev; v->mod_rev becomes the new one. */
