@@ -28,10 +28,10 @@ echo "== fio: 4 KiB random writes with crc32c verify, then random reads (10 s ea
 fio --name=demo --ioengine=nbd --uri="$uri" --rw=randwrite --bs=4k \
 	--iodepth=32 --size=256M --time_based --runtime=10 --verify=crc32c \
 	--verify_backlog=1024 --group_reporting --output-format=json \
-	>"$dir/fio-write.json"
+	--output="$dir/fio-write.json" >/dev/null
 fio --name=demo --ioengine=nbd --uri="$uri" --rw=randread --bs=4k \
 	--iodepth=32 --size=256M --time_based --runtime=10 --group_reporting \
-	--output-format=json >"$dir/fio-read.json"
+	--output-format=json --output="$dir/fio-read.json" >/dev/null
 /usr/bin/python3 - "$dir" <<'PY'
 import json, sys
 d = sys.argv[1]
