@@ -25,6 +25,7 @@ echo "== volume demo: three replicas in zones a, b and c, served by n1"
 TRIPLEX_META="sqlite:$dir/meta.db" "$bin/triplexctl" volume list
 nbdinfo "$uri" | sed -n '1,6p'
 echo "== fio: 4 KiB random writes with crc32c verify, then random reads (10 s each)"
+cd "$dir"  # fio leaves its verify state file in the current directory
 fio --name=demo --ioengine=nbd --uri="$uri" --rw=randwrite --bs=4k \
 	--iodepth=32 --size=256M --time_based --runtime=10 --verify=crc32c \
 	--verify_backlog=1024 --group_reporting --output-format=json \
