@@ -60,7 +60,6 @@ struct cluster_mode {
 	unsigned ticks;
 	bool stopping;
 	struct served *served;
-	size_t nserved;
 };
 
 /* --- node registration ------------------------------------------------- */
@@ -497,7 +496,6 @@ static void serve(struct cluster_mode *cm, const struct cluster_volume *rec)
 	}
 	s->next = cm->served;
 	cm->served = s;
-	cm->nserved++;
 	log_info("volume %s: attached here at epoch %llu, %d replica(s), "
 		 "%u in sync", rec->name, (unsigned long long)rec->epoch,
 		 rec->nplacement, vol_in_sync_count(s->vol));

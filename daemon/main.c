@@ -278,8 +278,6 @@ static int run(struct daemon *d)
 	ret = loop_run(&d->loop);
 	if (ret < 0)
 		log_error("event loop failed: %s", strerror(-ret));
-	else
-		d->exit_code = d->exit_code ? d->exit_code : 0;
 	/* Volumes are closed only after a clean drain: nothing in flight. */
 	if (ret == 0 && d->exit_code == 0)
 		daemon_close_volumes(d);

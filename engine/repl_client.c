@@ -65,7 +65,6 @@ struct repl_client {
 	struct repl_client_io *waitq_head, *waitq_tail;
 	struct repl_client_io *failq;    /* completed with failq_err later */
 	size_t head_sent;
-	unsigned nsend;                   /* ios in the armed sendmsg */
 	struct iovec iov[MAX_IOV];
 	struct msghdr msg;
 

@@ -76,8 +76,6 @@ struct conn {
 	struct creq *payload;    /* a WRITE still receiving its data */
 	uint32_t payload_have;
 	struct creq *sendq_head, *sendq_tail;
-	struct creq *sending[MAX_IOV];
-	unsigned nsending;
 	size_t head_sent;        /* bytes of sendq_head already sent */
 	struct iovec iov[MAX_IOV];
 	struct msghdr msg;
