@@ -2,6 +2,7 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,15 +30,32 @@ static int open_at(int dirfd, const char *name, int flags)
 	return fd < 0 ? -errno : fd;
 }
 
-/* Create name in dirfd with size bytes (sparse) and make it durable. */
-static int create_file(int dirfd, const char *name, uint64_t size)
+/* Allocate [0, len) of fd unless the filesystem cannot (tmpfs-like). */
+static int reserve(int fd, uint64_t len)
+{
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)len) == 0 ||
+	    errno == EOPNOTSUPP)
+		return 0;
+	return -errno;
+}
+
+/* Create name in dirfd with size bytes and make it durable. The data file
+ * is sparse; the small crc and al files are allocated up front so that a
+ * full filesystem fails data writes only, never the writes that record
+ * what happened to them. */
+static int create_file(int dirfd, const char *name, uint64_t size,
+		       bool allocate)
 {
 	int fd = open_at(dirfd, name, O_RDWR | O_CREAT | O_EXCL);
 	int ret = 0;
 
 	if (fd < 0)
 		return fd;
-	if (ftruncate(fd, (off_t)size) < 0 || fsync(fd) < 0)
+	if (ftruncate(fd, (off_t)size) < 0)
+		ret = -errno;
+	if (ret == 0 && allocate)
+		ret = reserve(fd, size);
+	if (ret == 0 && fsync(fd) < 0)
 		ret = -errno;
 	close(fd);
 	return ret;
@@ -59,6 +77,8 @@ static int create_meta(int dirfd, uint64_t size)
 	/* Slot 1 stays zero (invalid) until the first superblock update. */
 	ret = ftruncate(fd, 2 * STORE_SB_SLOT) < 0 ? -errno : 0;
 	if (ret == 0)
+		ret = reserve(fd, 2 * STORE_SB_SLOT);
+	if (ret == 0)
 		ret = store_sb_write_slot(fd, &sb, 0);
 	close(fd);
 	return ret;
@@ -70,12 +90,12 @@ static int create_files(int dirfd, uint64_t size)
 	int ret;
 
 	/* A zero crc entry means "zero block", so sparse files are valid. */
-	ret = create_file(dirfd, "data", size);
+	ret = create_file(dirfd, "data", size, false);
 	if (ret == 0)
-		ret = create_file(dirfd, "crc", nblocks * 4);
+		ret = create_file(dirfd, "crc", nblocks * 4, true);
 	if (ret == 0)
 		ret = create_file(dirfd, "al",
-				  al_file_len(size, STORE_REGION_SHIFT));
+				  al_file_len(size, STORE_REGION_SHIFT), true);
 	/* meta last: a directory without it is not a volume. */
 	if (ret == 0)
 		ret = create_meta(dirfd, size);
@@ -156,6 +176,20 @@ static int file_size_at_least(int fd, uint64_t want, const char *name)
 	return 0;
 }
 
+/* Stores created before the crc and al files were allocated up front get
+ * them allocated now; a full filesystem only earns a warning here. */
+static void reserve_old(struct store *s)
+{
+	int ret = reserve(s->cfd, s->nblocks * 4);
+
+	if (ret == 0)
+		ret = reserve(s->afd, al_file_len(s->size, s->sb.region_shift));
+	if (ret < 0)
+		log_warn("store: cannot allocate the crc and al files (%s): "
+			 "a full filesystem may fail checksum updates",
+			 strerror(-ret));
+}
+
 static int load_crcs(struct store *s)
 {
 	size_t len = s->nblocks * 4, done = 0;
@@ -190,6 +224,8 @@ static int load(struct store *s)
 	ret = file_size_at_least(s->dfd, s->size, "data");
 	if (ret == 0)
 		ret = load_crcs(s);
+	if (ret == 0)
+		reserve_old(s);
 	if (ret == 0)
 		ret = file_size_at_least(
 			s->afd, al_file_len(s->size, s->sb.region_shift), "al");

@@ -38,6 +38,8 @@ int store_crcs(const struct store *s, uint64_t off, uint64_t len,
 	if (off % STORE_BLOCK || len % STORE_BLOCK || off > s->size ||
 	    len > s->size - off)
 		return -EINVAL;
+	if (s->broken)
+		return s->broken;
 	for (uint64_t i = 0; i < len / STORE_BLOCK; i++)
 		out[i] = store_crc_get(s, off / STORE_BLOCK + i);
 	return 0;

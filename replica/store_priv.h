@@ -33,6 +33,9 @@ struct store {
 	struct store_stats stats;
 	struct store_extent *recovered; /* regions recovery found dirty */
 	size_t nrecovered;
+	/* Nonzero (-errno) once a failed write left checksums that may not
+	 * describe the data: every request fails with it until reopened. */
+	int broken;
 };
 
 /* Stored form <-> crc. */

@@ -143,25 +143,57 @@ int store_recover(struct store *s, bool was_clean)
 	return ret;
 }
 
+/* Re-derive [b, b+n) from the data in buf: every in-memory crc is set,
+ * then the chunk's crc entries are persisted with one write. */
+static int recheck_chunk(struct store *s, const char *buf, uint64_t b,
+			 uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i++) {
+		uint32_t c = crc32c(buf + i * STORE_BLOCK, STORE_BLOCK);
+
+		if (c != store_crc_get(s, b + i))
+			s->stats.suspect_blocks++;
+		store_crc_set(s, b + i, c);
+	}
+	if (pwrite(s->cfd, &s->crc[b], n * 4, (off_t)(b * 4)) != (ssize_t)(n * 4))
+		return errno ? -errno : -EIO;
+	return 0;
+}
+
 /* After a failed write, trim or zero: the in-memory checksums of the range
  * were updated when it was issued, but the data may not have landed. Make
  * them describe the data on disk again, so that the replica neither fails
  * reads of blocks it holds nor claims blocks it does not (a resync
- * compares these checksums). Synchronous; only on this rare path. */
+ * compares these checksums). If that is impossible the store is broken:
+ * every request fails until it is reopened, when the activity log (not
+ * cleared, since no flush can succeed) has recovery redo this range.
+ * Synchronous; only on this rare path. */
 void store_recheck_range(struct store *s, uint64_t off, uint64_t len)
 {
 	char *buf;
+	int ret = 0;
 
-	if (posix_memalign((void **)&buf, STORE_BLOCK, RECOVER_CHUNK) != 0)
+	if (posix_memalign((void **)&buf, STORE_BLOCK, RECOVER_CHUNK) != 0) {
+		s->broken = -ENOMEM;
 		return;
+	}
 	log_warn("store: a write to [%llu, +%llu) failed: checksums re-read "
 		 "from the data", (unsigned long long)off, (unsigned long long)len);
-	for (uint64_t end = off + len; off < end; off += RECOVER_CHUNK) {
+	for (uint64_t end = off + len; off < end && ret == 0;
+	     off += RECOVER_CHUNK) {
 		size_t n = end - off < RECOVER_CHUNK ? end - off : RECOVER_CHUNK;
 
-		if (read_full(s->dfd, buf, n, off) < 0 ||
-		    check_blocks(s, buf, off / STORE_BLOCK, n / STORE_BLOCK) < 0)
-			break;
+		errno = 0;
+		ret = read_full(s->dfd, buf, n, off);
+		if (ret == 0)
+			ret = recheck_chunk(s, buf, off / STORE_BLOCK,
+					    n / STORE_BLOCK);
 	}
 	free(buf);
+	if (ret < 0) {
+		s->broken = -EIO;
+		log_error("store: cannot re-derive checksums after a failed "
+			  "write (%s): every request fails until the replica "
+			  "is reopened", strerror(-ret));
+	}
 }

@@ -58,6 +58,22 @@ static bool range_ok(const struct store *s, uint64_t off, uint64_t len)
 	       off <= s->size && len <= s->size - off;
 }
 
+/* Complete r at once if it cannot run: a bad range, nothing to do, or a
+ * broken store. */
+static bool refuse(struct store *s, struct store_req *r, uint64_t off,
+		   uint64_t len)
+{
+	if (!range_ok(s, off, len))
+		req_defer(r, -EINVAL);
+	else if (s->broken)
+		req_defer(r, s->broken);
+	else if (len == 0)
+		req_defer(r, 0);
+	else
+		return false;
+	return true;
+}
+
 /* One failed step; the request finishes when its last op is back. */
 static void req_op_end(struct store_req *r, int res)
 {
@@ -181,10 +197,8 @@ void store_read(struct store *s, struct store_req *r, uint64_t off,
 	req_init(s, r, SK_READ, off, len, 0);
 	r->buf = buf;
 	r->crcs = crcs;
-	if (!range_ok(s, off, len) || len == 0) {
-		req_defer(r, len == 0 && range_ok(s, off, len) ? 0 : -EINVAL);
+	if (refuse(s, r, off, len))
 		return;
-	}
 	r->pending = 1;
 	r->op[0].cb = data_done;
 	data_submit(r);
@@ -272,10 +286,8 @@ void store_write(struct store *s, struct store_req *r, uint64_t off,
 	req_init(s, r, SK_WRITE, off, len, flags);
 	r->buf = (void *)buf;
 	r->crcs = (uint32_t *)crcs;
-	if (!range_ok(s, off, len) || len == 0) {
-		req_defer(r, len == 0 && range_ok(s, off, len) ? 0 : -EINVAL);
+	if (refuse(s, r, off, len))
 		return;
-	}
 	if (!write_crcs_ok(buf, len, crcs)) {
 		log_warn("store: write at %llu refused: data does not match "
 			 "its checksum", (unsigned long long)off);
@@ -289,10 +301,8 @@ static void zero_start(struct store *s, struct store_req *r, int kind,
 		       uint64_t off, uint64_t len, unsigned flags)
 {
 	req_init(s, r, kind, off, len, flags);
-	if (!range_ok(s, off, len) || len == 0) {
-		req_defer(r, len == 0 && range_ok(s, off, len) ? 0 : -EINVAL);
+	if (refuse(s, r, off, len))
 		return;
-	}
 	r->step = kind == SK_ZERO && (flags & STORE_NO_HOLE) ? ZS_ZERO_RANGE
 							      : ZS_PUNCH;
 	req_admit(r);
@@ -378,7 +388,10 @@ void store_flush(struct store *s, struct store_req *r)
 {
 	req_init(s, r, SK_FLUSH, 0, 0, 0);
 	r->seq = ++s->seq;
-	sync_both(r);
+	if (s->broken)
+		req_defer(r, s->broken);
+	else
+		sync_both(r);
 }
 
 static void flush_finish(struct store_req *r)

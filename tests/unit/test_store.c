@@ -595,6 +595,48 @@ static void test_errors(void **state)
 	free(out);
 }
 
+/* A failed write leaves every block's checksum describing the data on
+ * disk (a resync trusts them); when the data cannot be read back to check,
+ * the store refuses everything until it is reopened. */
+static void test_failed_write_recheck(void **state)
+{
+	struct ctx *c = *state;
+	const uint64_t len = 64 * B;
+	char *old = block_alloc(len), *new = block_alloc(len);
+	uint32_t got[64], want[64];
+	char data[128];
+
+	fill(old, len, 1);
+	fill(new, len, 2);
+	assert_int_equal(do_write(c, MiB, len, old, 0), 0);
+	assert_int_equal(do_flush(c), 0);
+	/* The data write fails (after the AL write). */
+	store_io_sim_fail(c->sim, SIM_WRITE, 1, 1, ENOSPC);
+	assert_int_equal(do_write(c, MiB, len, new, 0), -ENOSPC);
+	crc32c_blocks(old, len, want);
+	assert_int_equal(store_crcs(c->s, MiB, len, got), 0);
+	assert_memory_equal(got, want, sizeof want);
+	assert_int_equal(do_read(c, MiB, len, new, NULL), 0);
+	assert_memory_equal(new, old, len);
+
+	/* Now the data file cannot be read back after a failed write. */
+	assert_int_equal(do_flush(c), 0);
+	snprintf(data, sizeof data, "%s/data", c->vol);
+	assert_int_equal(truncate(data, 0), 0);
+	store_io_sim_fail(c->sim, SIM_WRITE, 1, 1, ENOSPC);
+	assert_int_equal(do_write(c, MiB, len, new, 0), -ENOSPC);
+	assert_int_equal(store_crcs(c->s, MiB, len, got), -EIO);
+	assert_int_equal(do_read(c, MiB, B, new, NULL), -EIO);
+	assert_int_equal(do_write(c, 0, B, old, 0), -EIO);
+	assert_int_equal(do_flush(c), -EIO);
+	assert_int_equal(truncate(data, (off_t)VOL_SIZE), 0);
+	store_close(c->s);
+	ctx_open(c);
+	assert_int_equal(do_write(c, 0, B, old, 0), 0);
+	free(old);
+	free(new);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -624,6 +666,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup_sim,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_failed_write_recheck,
+						setup_sim, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
