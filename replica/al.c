@@ -9,6 +9,7 @@
 #include "store_priv.h"
 
 #define AL_PAGE 4096u
+#define AL_AHEAD 8u    /* regions marked at once for a sequential stream */
 
 size_t al_file_len(uint64_t size, unsigned region_shift)
 {
@@ -112,21 +113,46 @@ static void al_kick(struct al *al)
 	loop_defer(al->io->loop, &al->task);
 }
 
+static void al_mark(struct al *al, uint32_t i)
+{
+	struct al_region *g = &al->reg[i];
+
+	g->state = AL_MARKING;
+	g->round = al->next_round;
+	al_set_bit(al, i, true);
+	al->sync_next = true;
+}
+
+/* A write that needs region `last` while the region before it is in use
+ * is probably sequential (a resync, a copy): mark the next regions in the
+ * same round, so such a stream waits for one AL sync per AL_AHEAD regions
+ * instead of one per region. The price is a few more regions to check
+ * after a crash, and a lazy clearing write after the next flush. */
+static void al_mark_ahead(struct al *al, uint32_t first, uint32_t last)
+{
+	uint32_t end = last + AL_AHEAD < al->nregions ? last + AL_AHEAD
+						      : al->nregions;
+
+	if (first == 0 || al->reg[first - 1].state == AL_CLEAN)
+		return;
+	for (uint32_t i = last + 1; i < end; i++)
+		if (al->reg[i].state == AL_CLEAN)
+			al_mark(al, i);
+}
+
 int al_begin(struct al *al, struct store_req *r, uint32_t first,
 	     uint32_t last)
 {
 	uint64_t need = 0;
 
+	if (al->reg[last].state == AL_CLEAN)
+		al_mark_ahead(al, first, last);
 	for (uint32_t i = first; i <= last; i++) {
 		struct al_region *g = &al->reg[i];
 
 		g->inflight++;
-		if (g->state == AL_CLEAN) {
-			g->state = AL_MARKING;
-			g->round = al->next_round;
-			al_set_bit(al, i, true);
-			al->sync_next = true;
-		}
+		if (g->state == AL_CLEAN)
+			al_mark(al, i);
 		if (g->state == AL_MARKING && g->round > need)
 			need = g->round;
 	}

@@ -189,6 +189,16 @@ static void test_dirty(void **state)
 	assert_int_equal(offs[1], 77);
 	assert_int_equal(do_flush(c), 0);
 	assert_int_equal(store_dirty_regions(c->s, offs, 8, &rs), 0);
+	/* Region 1 right after region 0 looks sequential: the regions after
+	 * it are marked in the same round (here up to the last one). */
+	assert_int_equal(do_write(c, REGION - B, B, 5), 0);
+	assert_int_equal(store_dirty_regions(c->s, offs, 8, &rs), 1);
+	assert_int_equal(do_write(c, REGION, B, 5), 0);
+	assert_int_equal(store_dirty_regions(c->s, offs, 8, &rs), 4);
+	assert_int_equal(offs[3], 3 * REGION);
+	/* A flush forgets the ones no write touched, too. */
+	assert_int_equal(do_flush(c), 0);
+	assert_int_equal(store_dirty_regions(c->s, offs, 8, &rs), 0);
 }
 
 static void test_dirty_recovered(void **state)
