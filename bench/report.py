@@ -305,6 +305,17 @@ def rebuild_rows(outdir, res):
                      "%.0f MB/s: %.0f MiB copied from %s in %.2f s (n1 --resync-rate 0)"
                      " vs %.0f MB/s fio io_uring direct 1M QD8 write, same filesystem%s"
                      % (mbps, r["bytes_copied"] / 2**20, r["source"], secs, seq, restarts)))
+        copyf = os.path.join(raw, "copy-baseline.json")
+        if os.path.exists(copyf):
+            jobs = load(copyf)["jobs"]
+            rd = next(j["read"] for j in jobs if j["jobname"] == "copy-read")
+            wr = next(j["write"] for j in jobs if j["jobname"] == "copy-write")
+            ceil = min(rd["bw_bytes"], wr["bw_bytes"]) / 1e6
+            rows.append(("  rebuild vs copy ceiling", "%.0f%%" % (mbps / ceil * 100),
+                         "(info)", "", "%.0f MB/s vs %.0f MB/s: fio reading a 1 GiB file"
+                         " (%.0f MB/s) while writing a sparse one (%.0f MB/s), 1M QD4"
+                         " each, same filesystem: all replicas share this disk"
+                         % (mbps, ceil, rd["bw_bytes"] / 1e6, wr["bw_bytes"] / 1e6)))
     else:
         rows.append(("rebuild bandwidth vs seqwrite", NA_REBUILD, ">= 80%", "n/a", ""))
 

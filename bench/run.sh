@@ -28,7 +28,10 @@
 #   BENCH_REBUILD_TIMEOUT=300  seconds a rebuild may take before giving up
 # Rebuild phase (triplex-3rep, after its jobs; raw/triplex-3rep.rebuild-*):
 #   1. sequential write bandwidth of this filesystem: fio io_uring, direct,
-#      1M writes at QD8 over a 1 GiB file in BENCH_TMPDIR;
+#      1M writes at QD8 over a 1 GiB file in BENCH_TMPDIR; and the copy
+#      ceiling: that file read while a sparse 1 GiB file is written, both
+#      1M at QD4, at once (a rebuild with every replica on this one disk
+#      cannot beat the slower of the two);
 #   2. p99 during a rebuild: n3 is stopped (SIGTERM), its replica directory
 #      deleted, and it is restarted with its original command line (n1, the
 #      engine, at its default rate cap); fio's 4k randwrite QD1 (no ramp,
@@ -183,7 +186,7 @@ start() {
 	triplex-3rep)
 		DEV_DIR=$WORK/dev
 		rm -rf "$DEV_DIR" "$BENCH_OUT"/raw/triplex-3rep.*.sample.json \
-			"$BENCH_OUT"/raw/triplex-3rep.rebuild* "$BENCH_OUT"/raw/seqwrite-baseline.json
+			"$BENCH_OUT"/raw/triplex-3rep.rebuild* "$BENCH_OUT"/raw/seqwrite-baseline.json "$BENCH_OUT"/raw/copy-baseline.json
 		TRIPLEXD=$TPXD "$TPXCTL" dev up --dir "$DEV_DIR" \
 			--size "$BENCH_SIZE" >>"$log" 2>&1 ||
 			die "triplexctl dev up failed: $(tail -5 "$log")"
@@ -323,7 +326,17 @@ rebuild_phase() {
 		--name=seqwrite-baseline --filename="$WORK/seqwrite.img" --ioengine=io_uring \
 		--direct=1 --rw=write --bs=1M --iodepth=8 --size=1G ||
 		die "fio sequential write baseline failed (see $raw/seqwrite-baseline.json)"
-	rm -f "$WORK/seqwrite.img"
+	# The copy ceiling: what a rebuild does to this one disk, without
+	# triplex: read a written 1 GiB file while writing a sparse one, both
+	# 1M at QD4 (a rebuild's 4 lanes), at once.
+	echo "bench:   copy ceiling (read + sparse write at once) of the same filesystem" >&2
+	truncate -s 1G "$WORK/copy-target.img"
+	timeout 300 fio --output-format=json --output="$raw/copy-baseline.json" \
+		--ioengine=io_uring --direct=1 --bs=1M --iodepth=4 --size=1G \
+		--name=copy-read --filename="$WORK/seqwrite.img" --rw=read \
+		--name=copy-write --filename="$WORK/copy-target.img" --rw=write --fallocate=none ||
+		die "fio copy baseline failed (see $raw/copy-baseline.json)"
+	rm -f "$WORK/seqwrite.img" "$WORK/copy-target.img"
 
 	# p99 during rebuilds at n1's default rate cap.  Repeated (3 at most)
 	# while the rebuilds together covered less than BENCH_RUNTIME s of fio.
