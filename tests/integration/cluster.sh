@@ -312,6 +312,90 @@ wait_acks() {
 		_acks_at_least "$1" "$2"
 }
 
+# cluster_copied K NODE [OFFSET]: bytes node K's engine copied to NODE in
+# the resyncs its log reports done (from byte OFFSET of the log on).
+cluster_copied() {
+	tail -c +$((${3:-0} + 1)) "$(cluster_log "$1")" |
+		sed -n "s/.*resync of $2 done: [0-9]* bytes compared, \([0-9]*\) copied.*/\1/p" |
+		awk '{s += $1} END {print s + 0}'
+}
+
+# checker_load NS URI LOG ARGS...: start checker.py write against URI
+# with the fault tests' usual load (60 s at most, 4096 blocks, 16 in
+# flight on 2 connections, 10 % sub-block writes, a FLUSH every 200) plus
+# ARGS, in the background: in network namespace NS, or here if NS is "-".
+# Output goes to $T/write.out and $T/write.err; CHECKER_PID is its pid.
+checker_load() {
+	local ns=$1 uri=$2 wlog=$3
+	shift 3
+	local cmd=(/usr/bin/python3 "$CHECKER" write --uri "$uri" --log "$wlog"
+		--duration 60 --blocks 4096 --inflight 16 --connections 2
+		--sub-block-fraction 0.1 --flush-every 200
+		--seed "${TPX_CHECKER_SEED:-$RANDOM}" "$@")
+	if [[ $ns == - ]]; then
+		"${cmd[@]}" >"$T/write.out" 2>"$T/write.err" &
+		CHECKER_PID=$!
+	else
+		netns_bg "$ns" "${cmd[@]}" >"$T/write.out" 2>"$T/write.err"
+		CHECKER_PID=$NETNS_BG_PID
+	fi
+	on_exit "kill -TERM $CHECKER_PID"
+}
+
+# fio helpers: a second load beside the checker, verified by fio itself.
+# fio_load NAME K SIZE: through node K's Unix socket, write every 4 KiB
+# block of NAME's first SIZE bytes once in random order, each with a
+# crc32c verify header (16 in flight, writes capped at 1500/s so that it
+# runs for a few seconds, long enough for a fault to land in it), then read
+# them all back and check them; in the background, FIO_PID.
+fio_load() {
+	local name=$1 k=$2 size=$3
+	cat >"$T/fio-$name.fio" <<JOB
+[global]
+ioengine=nbd
+uri=$(cluster_uri "$name" "$k")
+bs=4k
+iodepth=16
+rw=randwrite
+size=$size
+verify=crc32c
+verify_fatal=1
+verify_dump=0
+verify_state_save=0
+randrepeat=1
+
+[load]
+rate_iops=0,1500
+JOB
+	(cd "$T" && exec timeout 300 fio --output-format=json --output="$T/fio-load.json" \
+		"$T/fio-$name.fio") &
+	FIO_PID=$!
+	on_exit "kill -TERM $FIO_PID"
+	FIO_SIZE=$size
+}
+
+_fio_size_bytes() { numfmt --from=iec "${FIO_SIZE^^}"; }
+
+# fio_load_wait: wait for fio_load's fio (bounded by its timeout); fail
+# unless it wrote and verified every block without an error.
+fio_load_wait() {
+	local rc=0
+	wait "$FIO_PID" || rc=$?
+	((rc == 0)) || fail "fio load exited $rc: $(grep -m3 -iE 'verify|error' "$T/fio-load.json" || true)"
+	fio_check "$T/fio-load.json" "$(_fio_size_bytes)" "$(_fio_size_bytes)" 1
+}
+
+# fio_verify NAME K: read fio_load's blocks of NAME back through node K
+# and check every one against its verify header.
+fio_verify() {
+	local name=$1 k=$2 out=$T/fio-verify-$2.json
+	sed -i "s|^uri=.*|uri=$(cluster_uri "$name" "$k")|" "$T/fio-$name.fio"
+	(cd "$T" && timeout 300 fio --output-format=json --output="$out" --verify_only \
+		"$T/fio-$name.fio") ||
+		fail "fio verify through n$k failed: $(grep -m3 -iE 'verify|error' "$out" || true)"
+	fio_check "$out" - "$(_fio_size_bytes)" 1
+}
+
 # checker_stop PID: SIGTERM the checker, wait (bounded), fail if it exited
 # non-zero.
 checker_stop() {

@@ -312,3 +312,27 @@ sha() {
 }
 
 log "server=$TPX_SERVER build=$TPX_BUILD tmp=$T"
+
+# fio_check OUT WRITE READ [JOBS]: fail unless fio's JSON in OUT has JOBS
+# jobs (when given), none with an error, each having written WRITE and
+# read READ bytes ("-" skips that check).
+fio_check() {
+	/usr/bin/python3 - "$@" <<'PY' || fail "fio run $1 reported errors"
+import json, sys
+out, want_w, want_r = sys.argv[1:4]
+raw = open(out).read()
+res = json.loads(raw[raw.index("{"):])      # fio may print notes first
+jobs, bad = res["jobs"], []
+if len(sys.argv) > 4 and len(jobs) != int(sys.argv[4]):
+    bad.append("%d jobs ran, expected %s" % (len(jobs), sys.argv[4]))
+for j in jobs:
+    if j["error"]:
+        bad.append("%s: error %d" % (j["jobname"], j["error"]))
+    for kind, want in (("write", want_w), ("read", want_r)):
+        if want != "-" and j[kind]["io_bytes"] != int(want):
+            bad.append("%s: %s %d bytes, expected %s" % (j["jobname"], kind, j[kind]["io_bytes"], want))
+for b in bad:
+    print("  -", b, file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
+}

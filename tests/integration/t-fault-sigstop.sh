@@ -24,13 +24,7 @@ cluster_attach vol n1
 cluster_wait_export vol 1
 
 WLOG=$T/checker.log
-/usr/bin/python3 "$CHECKER" write --uri "$(cluster_uri vol 1)" --log "$WLOG" \
-	--duration 60 --blocks 4096 --inflight 16 --connections 2 \
-	--sub-block-fraction 0.1 --flush-every 200 --op-timeout 25 \
-	--drain-timeout 25 --seed "${TPX_CHECKER_SEED:-$RANDOM}" \
-	>"$T/write.out" 2>"$T/write.err" &
-CHECKER_PID=$!
-on_exit "kill -TERM $CHECKER_PID"
+checker_load - "$(cluster_uri vol 1)" "$WLOG" --op-timeout 25 --drain-timeout 25
 wait_acks "$WLOG" 3000 30
 
 cluster_freeze 3
