@@ -3,7 +3,7 @@
  *
  * States: DOWN (waiting for the backoff timer) -> CONNECTING -> OPENING
  * (HELLO and OPEN sent) -> UP. Any error returns to DOWN after failing
- * every request in flight. Requests are kept on two lists: sendq (not yet
+ * every request in flight. Requests are kept on two queues: sendq (not yet
  * fully sent) and waitq (sent, waiting for a reply); a reply is matched by
  * req_id in waitq.
  */
@@ -28,7 +28,6 @@
 /* Holds reply headers, checksums and small data; large READ data is
  * received straight into the caller's buffer. */
 #define RBUF_SIZE (256u * 1024)
-#define MAX_IOV 64
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 2000
 #define TICK_MS 250
@@ -61,12 +60,9 @@ struct repl_client {
 	uint32_t reading_have;
 	bool recv_direct;
 
-	struct repl_client_io *sendq_head, *sendq_tail;
+	struct sendq sendq;
 	struct repl_client_io *waitq_head, *waitq_tail;
 	struct repl_client_io *failq;    /* completed with failq_err later */
-	size_t head_sent;
-	struct iovec iov[MAX_IOV];
-	struct msghdr msg;
 
 	/* HELLO and OPEN, sent first on each connection. */
 	struct repl_client_io hello, open;
@@ -88,6 +84,11 @@ static uint64_t now_ms(void)
 
 #define CLIENT_OF(ptr, field) \
 	((struct repl_client *)((char *)(ptr) - offsetof(struct repl_client, field)))
+
+static struct repl_client_io *io_of(struct sendq_msg *m)
+{
+	return (struct repl_client_io *)((char *)m - offsetof(struct repl_client_io, sq));
+}
 
 /* --- queues ----------------------------------------------------------- */
 
@@ -198,6 +199,7 @@ static void queue_task(struct repl_client *c)
 static void fail_all(struct repl_client *c, int err)
 {
 	struct repl_client_io *io = c->reading;
+	struct sendq_msg *m;
 
 	/* A READ whose buffer the armed recv is filling is failed only when
 	 * that recv returns (on_recv): the kernel still writes into it. */
@@ -208,9 +210,8 @@ static void fail_all(struct repl_client *c, int err)
 
 	while ((io = q_pop(&c->waitq_head, &c->waitq_tail)))
 		complete(c, io, err);
-	while ((io = q_pop(&c->sendq_head, &c->sendq_tail)))
-		complete(c, io, err);
-	c->head_sent = 0;
+	while ((m = sendq_pop(&c->sendq)))
+		complete(c, io_of(m), err);
 }
 
 /* --- encoding ------------------------------------------------------------ */
@@ -250,7 +251,13 @@ static void enqueue(struct repl_client *c, struct repl_client_io *io)
 	io->req_id = ++c->next_req_id;
 	io->deadline_ms = now_ms() + c->opts.io_timeout_ms;
 	encode(c, io);
-	q_push(&c->sendq_head, &c->sendq_tail, io);
+	if (io->op == REPL_OP_WRITE)
+		sendq_msg_set(&io->sq, io->hdr, sizeof io->hdr, io->crcs,
+			      io->length / 4096 * 4, io->buf, io->length);
+	else
+		sendq_msg_set(&io->sq, io->hdr, sizeof io->hdr, io->buf,
+			      payload_len(io), NULL, 0);
+	sendq_push(&c->sendq, &io->sq);
 }
 
 /* --- timer: reconnects and request deadlines --------------------------- */
@@ -266,8 +273,8 @@ static bool deadline_passed(struct repl_client *c)
 	for (struct repl_client_io *io = c->waitq_head; io; io = io->next)
 		if (now >= io->deadline_ms)
 			return true;
-	for (struct repl_client_io *io = c->sendq_head; io; io = io->next)
-		if (now >= io->deadline_ms)
+	for (struct sendq_msg *m = c->sendq.head; m; m = m->next)
+		if (now >= io_of(m)->deadline_ms)
 			return true;
 	return false;
 }
@@ -294,7 +301,8 @@ static void on_timer(struct loop_timer *t)
 		conn_lost(c, -ETIMEDOUT);
 		return;
 	}
-	if (c->waitq_head || c->sendq_head || c->reading || c->state != ST_UP)
+	if (c->waitq_head || !sendq_empty(&c->sendq) || c->reading ||
+	    c->state != ST_UP)
 		loop_timer_arm(c->loop, &c->timer, TICK_MS);
 }
 
@@ -406,31 +414,12 @@ static void start_connect(struct repl_client *c)
 
 /* --- sending ---------------------------------------------------------------- */
 
-static size_t wire_len(const struct repl_client_io *io)
-{
-	return 64 + payload_len(io);
-}
-
-static void add_iov(struct repl_client *c, unsigned *n, const void *p, size_t len,
-		    size_t *skip)
-{
-	if (len == 0)
-		return;
-	if (*skip >= len) {
-		*skip -= len;
-		return;
-	}
-	c->iov[*n].iov_base = (char *)p + *skip;
-	c->iov[*n].iov_len = len - *skip;
-	*skip = 0;
-	(*n)++;
-}
-
 static void on_send(struct loop_op *op, int res, uint32_t flags)
 {
 	struct repl_client *c = CLIENT_OF(op, send_op);
-	size_t done;
+	struct sendq_msg *m;
 
+	(void)flags;
 	c->send_armed = false;
 	if (c->freeing || (c->state != ST_UP && c->state != ST_OPENING)) {
 		op_done_maybe_close(c);
@@ -440,40 +429,22 @@ static void on_send(struct loop_op *op, int res, uint32_t flags)
 		conn_lost(c, res);
 		return;
 	}
-	done = (size_t)res + c->head_sent;
-	while (c->sendq_head && done >= wire_len(c->sendq_head)) {
-		struct repl_client_io *io = q_pop(&c->sendq_head, &c->sendq_tail);
-
-		done -= wire_len(io);
-		q_push(&c->waitq_head, &c->waitq_tail, io);
-	}
-	c->head_sent = done;
+	sendq_advance(&c->sendq, (size_t)res);
+	while ((m = sendq_pop_sent(&c->sendq)))
+		q_push(&c->waitq_head, &c->waitq_tail, io_of(m));
 	arm_send(c);
 }
 
+/* Gather every queued request into one sendmsg. */
 static void arm_send(struct repl_client *c)
 {
 	struct io_uring_sqe *sqe;
-	size_t skip = c->head_sent;
-	unsigned n = 0;
 
-	if (c->send_armed || !c->sendq_head)
+	if (c->send_armed || !sendq_prepare(&c->sendq))
 		return;
-	for (struct repl_client_io *io = c->sendq_head; io && n + 3 <= MAX_IOV; io = io->next) {
-		add_iov(c, &n, io->hdr, 64, &skip);
-		if (io->op == REPL_OP_WRITE) {
-			add_iov(c, &n, io->crcs, io->length / 4096 * 4, &skip);
-			add_iov(c, &n, io->buf, io->length, &skip);
-		} else {
-			add_iov(c, &n, io->buf, payload_len(io), &skip);
-		}
-	}
-	memset(&c->msg, 0, sizeof c->msg);
-	c->msg.msg_iov = c->iov;
-	c->msg.msg_iovlen = n;
 	c->send_op.cb = on_send;
 	sqe = loop_get_sqe(c->loop, &c->send_op);
-	io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
+	io_uring_prep_sendmsg(sqe, c->fd, &c->sendq.msg, MSG_NOSIGNAL);
 	c->send_armed = true;
 }
 

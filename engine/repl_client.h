@@ -13,6 +13,7 @@
 #ifndef TRIPLEX_REPL_CLIENT_H
 #define TRIPLEX_REPL_CLIENT_H
 
+#include "sendq.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -36,7 +37,8 @@ struct repl_client_io {
 	uint32_t got;       /* DIRTY: bytes received */
 
 	/* Private to the client. */
-	struct repl_client_io *next;
+	struct repl_client_io *next;  /* waitq or failq */
+	struct sendq_msg sq;          /* while not wholly sent */
 	uint64_t req_id;
 	uint64_t deadline_ms;
 	uint8_t hdr[64];

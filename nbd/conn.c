@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sendq.h"
 #include "request.h"
 #include "server_int.h"
 
@@ -26,7 +27,6 @@
 /* Data buffered for requests in flight, per connection: bounds memory when
  * a client sends many large requests at once. */
 #define MAX_INFLIGHT_BYTES (8u << 20)
-#define MAX_IOV 64
 #define DIRECT_RECV_MIN (64u * 1024)  /* payloads this large skip rbuf */
 #define KEEP_BUF_MAX (128u * 1024)    /* larger request buffers are freed */
 #define MAX_EXTENTS 256
@@ -37,7 +37,8 @@ enum conn_phase { PH_HANDSHAKE, PH_TRANSMISSION };
 struct creq {
 	struct vol_req vr;
 	struct conn *c;
-	struct creq *next;
+	struct creq *next;       /* free list */
+	struct sendq_msg sq;     /* the reply, while queued on the socket */
 	struct nbd_req req;
 	uint8_t *buf;
 	size_t cap;
@@ -75,10 +76,9 @@ struct conn {
 	struct creq *free_reqs;
 	struct creq *payload;    /* a WRITE still receiving its data */
 	uint32_t payload_have;
-	struct creq *sendq_head, *sendq_tail;
-	size_t head_sent;        /* bytes of sendq_head already sent */
-	struct iovec iov[MAX_IOV];
-	struct msghdr msg;
+	struct sendq sendq;      /* replies, in completion order */
+	struct iovec hs_iov;     /* the handshake's bytes in flight */
+	struct msghdr hs_msg;
 };
 
 static void conn_pump(struct conn *c);
@@ -136,16 +136,17 @@ static void conn_free_task(struct loop_task *t)
 	conn_free((struct conn *)((char *)t - offsetof(struct conn, free_task)));
 }
 
+static struct creq *creq_of(struct sendq_msg *m)
+{
+	return (struct creq *)((char *)m - offsetof(struct creq, sq));
+}
+
 static void drop_sendq(struct conn *c)
 {
-	while (c->sendq_head) {
-		struct creq *r = c->sendq_head;
+	struct sendq_msg *m;
 
-		c->sendq_head = r->next;
-		creq_put(c, r);
-	}
-	c->sendq_tail = NULL;
-	c->head_sent = 0;
+	while ((m = sendq_pop(&c->sendq)))
+		creq_put(c, creq_of(m));
 }
 
 /* Free once closing and nothing is pending; always from a loop task so
@@ -180,7 +181,8 @@ static void conn_close(struct conn *c, const char *why)
 /* DISC or shutdown: close once every reply has been sent. */
 static void conn_close_when_idle(struct conn *c)
 {
-	if (c->inflight == 0 && !c->send_armed && !c->sendq_head && !c->payload)
+	if (c->inflight == 0 && !c->send_armed && sendq_empty(&c->sendq) &&
+	    !c->payload)
 		conn_close(c, "idle");
 }
 
@@ -240,19 +242,10 @@ static void queue_reply(struct conn *c, struct creq *r)
 		conn_maybe_free(c);
 		return;
 	}
-	r->next = NULL;
-	if (c->sendq_tail)
-		c->sendq_tail->next = r;
-	else
-		c->sendq_head = r;
-	c->sendq_tail = r;
+	sendq_msg_set(&r->sq, r->hdr, r->hdr_len, r->data, r->data_len, NULL, 0);
+	sendq_push(&c->sendq, &r->sq);
 	c->srv->stats.requests++;
 	conn_arm_send(c);
-}
-
-static size_t creq_wire_len(const struct creq *r)
-{
-	return r->hdr_len + r->data_len;
 }
 
 static void on_send(struct loop_op *op, int res, uint32_t flags)
@@ -267,17 +260,11 @@ static void on_send(struct loop_op *op, int res, uint32_t flags)
 		nbd_outbuf_consume(&c->hsout, done);
 		c->hs_sending = 0;
 	} else {
-		done += c->head_sent;
-		while (c->sendq_head && done >= creq_wire_len(c->sendq_head)) {
-			struct creq *r = c->sendq_head;
+		struct sendq_msg *m;
 
-			done -= creq_wire_len(r);
-			c->sendq_head = r->next;
-			if (!c->sendq_head)
-				c->sendq_tail = NULL;
-			creq_put(c, r);
-		}
-		c->head_sent = done;
+		sendq_advance(&c->sendq, done);
+		while ((m = sendq_pop_sent(&c->sendq)))
+			creq_put(c, creq_of(m));
 	}
 	if (c->closing) {
 		conn_maybe_free(c);
@@ -287,50 +274,32 @@ static void on_send(struct loop_op *op, int res, uint32_t flags)
 	conn_pump(c);
 }
 
-static void add_iov(struct conn *c, unsigned *n, void *p, size_t len, size_t *skip)
-{
-	if (*skip >= len) {
-		*skip -= len;
-		return;
-	}
-	c->iov[*n].iov_base = (char *)p + *skip;
-	c->iov[*n].iov_len = len - *skip;
-	*skip = 0;
-	(*n)++;
-}
-
-/* Gather every queued reply (up to MAX_IOV pieces) into one sendmsg. */
+/* The handshake's pending bytes, or every queued reply gathered into one
+ * sendmsg. */
 static void conn_arm_send(struct conn *c)
 {
 	struct io_uring_sqe *sqe;
-	unsigned n = 0;
+	struct msghdr *msg = &c->hs_msg;
 
 	if (c->send_armed || c->closing)
 		return;
 	if (c->hsout.len > 0) {
 		c->hs_sending = c->hsout.len;
-		c->iov[n].iov_base = c->hsout.data;
-		c->iov[n++].iov_len = c->hsout.len;
+		c->hs_iov.iov_base = c->hsout.data;
+		c->hs_iov.iov_len = c->hsout.len;
+		memset(msg, 0, sizeof *msg);
+		msg->msg_iov = &c->hs_iov;
+		msg->msg_iovlen = 1;
+	} else if (sendq_prepare(&c->sendq)) {
+		msg = &c->sendq.msg;
 	} else {
-		size_t skip = c->head_sent;
-
-		for (struct creq *r = c->sendq_head; r && n + 2 <= MAX_IOV; r = r->next) {
-			add_iov(c, &n, r->hdr, r->hdr_len, &skip);
-			if (r->data_len)
-				add_iov(c, &n, r->data, r->data_len, &skip);
-		}
-	}
-	if (n == 0) {
 		if (c->disc || c->srv->shutting_down)
 			conn_close_when_idle(c);
 		return;
 	}
-	memset(&c->msg, 0, sizeof c->msg);
-	c->msg.msg_iov = c->iov;
-	c->msg.msg_iovlen = n;
 	c->send_op.cb = on_send;
 	sqe = loop_get_sqe(c->srv->loop, &c->send_op);
-	io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
+	io_uring_prep_sendmsg(sqe, c->fd, msg, MSG_NOSIGNAL);
 	c->send_armed = true;
 }
 

@@ -27,7 +27,6 @@
 #define RBUF_SIZE (256u * 1024)
 #define MAX_INFLIGHT 128
 #define MAX_INFLIGHT_BYTES (32u << 20)
-#define MAX_IOV 96                    /* a reply takes up to 3 */
 #define DIRECT_RECV_MIN (64u * 1024)  /* payload pieces this large skip rbuf */
 #define KEEP_BUF_MAX (1u << 20)       /* larger request buffers are freed */
 
@@ -51,10 +50,7 @@ struct rconn {
 	struct rreq *free_reqs;
 	struct rreq *payload;    /* a request still receiving its payload */
 	uint32_t payload_have;
-	struct rreq *sendq_head, *sendq_tail;
-	size_t head_sent;        /* bytes of sendq_head already sent */
-	struct iovec iov[MAX_IOV];
-	struct msghdr msg;
+	struct sendq sendq;      /* replies, in completion order */
 };
 
 static void conn_pump(struct rconn *c);
@@ -103,16 +99,17 @@ static void conn_free_task(struct loop_task *t)
 	conn_free((struct rconn *)((char *)t - offsetof(struct rconn, free_task)));
 }
 
+static struct rreq *rreq_of(struct sendq_msg *m)
+{
+	return (struct rreq *)((char *)m - offsetof(struct rreq, sq));
+}
+
 static void drop_sendq(struct rconn *c)
 {
-	while (c->sendq_head) {
-		struct rreq *r = c->sendq_head;
+	struct sendq_msg *m;
 
-		c->sendq_head = r->next;
-		rreq_put(c, r);
-	}
-	c->sendq_tail = NULL;
-	c->head_sent = 0;
+	while ((m = sendq_pop(&c->sendq)))
+		rreq_put(c, rreq_of(m));
 }
 
 /* Free once closing and nothing is pending; always from a loop task so
@@ -145,7 +142,8 @@ static void conn_close(struct rconn *c, const char *why)
 
 static void conn_close_when_idle(struct rconn *c)
 {
-	if (c->inflight == 0 && !c->send_armed && !c->sendq_head && !c->payload)
+	if (c->inflight == 0 && !c->send_armed && sendq_empty(&c->sendq) &&
+	    !c->payload)
 		conn_close(c, "done");
 }
 
@@ -244,11 +242,6 @@ void rreq_drop(struct rreq *r)
 	conn_after_put(c);
 }
 
-static size_t rreq_wire_len(const struct rreq *r)
-{
-	return sizeof r->hdr + r->out_len[0] + r->out_len[1];
-}
-
 void rreq_reply(struct rreq *r, int status, uint64_t epoch)
 {
 	struct rconn *c = r->c;
@@ -271,12 +264,9 @@ void rreq_reply(struct rreq *r, int status, uint64_t epoch)
 	}
 	rep.payload_len = (uint32_t)(r->out_len[0] + r->out_len[1]);
 	repl_rep_encode(&rep, r->hdr);
-	r->next = NULL;
-	if (c->sendq_tail)
-		c->sendq_tail->next = r;
-	else
-		c->sendq_head = r;
-	c->sendq_tail = r;
+	sendq_msg_set(&r->sq, r->hdr, sizeof r->hdr, r->out[0], r->out_len[0],
+		      r->out[1], r->out_len[1]);
+	sendq_push(&c->sendq, &r->sq);
 	conn_arm_send(c);
 }
 
@@ -286,22 +276,15 @@ static void on_send(struct loop_op *op, int res, uint32_t flags)
 {
 	struct rconn *c = conn_of(op, offsetof(struct rconn, send_op));
 	size_t done = res > 0 ? (size_t)res : 0;
+	struct sendq_msg *m;
 
 	c->send_armed = false;
 	if (res < 0 && res != -EINTR && res != -EAGAIN)
 		conn_close(c, "send failed");
 	c->svc->stats.bytes_out += done;
-	done += c->head_sent;
-	while (c->sendq_head && done >= rreq_wire_len(c->sendq_head)) {
-		struct rreq *r = c->sendq_head;
-
-		done -= rreq_wire_len(r);
-		c->sendq_head = r->next;
-		if (!c->sendq_head)
-			c->sendq_tail = NULL;
-		rreq_put(c, r);
-	}
-	c->head_sent = done;
+	sendq_advance(&c->sendq, done);
+	while ((m = sendq_pop_sent(&c->sendq)))
+		rreq_put(c, rreq_of(m));
 	if (c->closing) {
 		conn_maybe_free(c);
 		return;
@@ -310,46 +293,21 @@ static void on_send(struct loop_op *op, int res, uint32_t flags)
 	conn_pump(c);
 }
 
-static void add_iov(struct rconn *c, unsigned *n, const void *p, size_t len,
-		    size_t *skip)
-{
-	if (len == 0)
-		return;
-	if (*skip >= len) {
-		*skip -= len;
-		return;
-	}
-	c->iov[*n].iov_base = (char *)p + *skip;
-	c->iov[*n].iov_len = len - *skip;
-	*skip = 0;
-	(*n)++;
-}
-
-/* Gather queued replies (up to MAX_IOV pieces) into one sendmsg. */
+/* Gather queued replies into one sendmsg. */
 static void conn_arm_send(struct rconn *c)
 {
 	struct io_uring_sqe *sqe;
-	size_t skip = c->head_sent;
-	unsigned n = 0;
 
 	if (c->send_armed || c->closing)
 		return;
-	for (struct rreq *r = c->sendq_head; r && n + 3 <= MAX_IOV; r = r->next) {
-		add_iov(c, &n, r->hdr, sizeof r->hdr, &skip);
-		add_iov(c, &n, r->out[0], r->out_len[0], &skip);
-		add_iov(c, &n, r->out[1], r->out_len[1], &skip);
-	}
-	if (n == 0) {
+	if (!sendq_prepare(&c->sendq)) {
 		if (c->disc || c->svc->shutting_down)
 			conn_close_when_idle(c);
 		return;
 	}
-	memset(&c->msg, 0, sizeof c->msg);
-	c->msg.msg_iov = c->iov;
-	c->msg.msg_iovlen = n;
 	c->send_op.cb = on_send;
 	sqe = loop_get_sqe(c->svc->loop, &c->send_op);
-	io_uring_prep_sendmsg(sqe, c->fd, &c->msg, MSG_NOSIGNAL);
+	io_uring_prep_sendmsg(sqe, c->fd, &c->sendq.msg, MSG_NOSIGNAL);
 	c->send_armed = true;
 }
 

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "repl_proto.h"
+#include "sendq.h"
 #include "repl_service.h"
 #include "store.h"
 
@@ -26,7 +27,8 @@ struct rreq {
 	struct store_req sr;
 	struct rconn *c;
 	struct rvol *vol;         /* set while the store executes it */
-	struct rreq *next;        /* free list, send queue or volume queue */
+	struct rreq *next;        /* free list or volume queue */
+	struct sendq_msg sq;      /* the reply, while queued on the socket */
 	struct repl_req q;
 	int err;                  /* from decode; replied once the payload is in */
 	uint8_t small[sizeof(struct repl_open)];  /* HELLO and OPEN payloads */
