@@ -24,6 +24,7 @@
 
 #include "crc32c.h"
 #include "log.h"
+#include "recvbuf.h"
 
 /* Holds reply headers, checksums and small data; large READ data is
  * received straight into the caller's buffer. */
@@ -54,11 +55,9 @@ struct repl_client {
 	uint64_t retry_at_ms;             /* DOWN: no connect before this */
 	uint64_t next_req_id;
 
-	uint8_t *rbuf;
-	size_t rpos, rlen;
+	struct recvbuf rb;
 	struct repl_client_io *reading;   /* a READ whose data is arriving */
 	uint32_t reading_have;
-	bool recv_direct;
 
 	struct sendq sendq;
 	struct repl_client_io *waitq_head, *waitq_tail;
@@ -166,7 +165,7 @@ static void maybe_free(struct repl_client *c)
 	if (!c->freeing || ops_armed(c) || c->timer.armed || c->task_queued)
 		return;
 	live_clients--;
-	free(c->rbuf);
+	recvbuf_fini(&c->rb);
 	free(c);
 }
 
@@ -203,7 +202,7 @@ static void fail_all(struct repl_client *c, int err)
 
 	/* A READ whose buffer the armed recv is filling is failed only when
 	 * that recv returns (on_recv): the kernel still writes into it. */
-	if (io && !(c->recv_armed && c->recv_direct)) {
+	if (io && !(c->recv_armed && c->rb.direct)) {
 		c->reading = NULL;
 		complete(c, io, err);
 	}
@@ -326,7 +325,7 @@ static void finish_close(struct repl_client *c)
 		return;
 	}
 	c->state = ST_DOWN;
-	c->rpos = c->rlen = 0;
+	recvbuf_reset(&c->rb);
 	c->retry_at_ms = now_ms() + c->backoff_ms;
 	c->timer.fn = on_timer;
 	loop_timer_arm(c->loop, &c->timer, c->backoff_ms);
@@ -509,13 +508,9 @@ static void finish_io(struct repl_client *c, struct repl_client_io *io, int res)
 static void take_read_data(struct repl_client *c)
 {
 	struct repl_client_io *io = c->reading;
-	size_t avail = c->rlen - c->rpos;
-	size_t want = io->length - c->reading_have;
-	size_t n = avail < want ? avail : want;
 
-	memcpy((uint8_t *)io->buf + c->reading_have, c->rbuf + c->rpos, n);
-	c->rpos += n;
-	c->reading_have += (uint32_t)n;
+	c->reading_have += (uint32_t)recvbuf_take(&c->rb, (uint8_t *)io->buf + c->reading_have,
+						   io->length - c->reading_have);
 	if (c->reading_have == io->length) {
 		c->reading = NULL;
 		io->done(io, 0);
@@ -541,7 +536,7 @@ static int parse_one(struct repl_client *c)
 {
 	struct repl_rep rep;
 	struct repl_client_io *io;
-	size_t avail = c->rlen - c->rpos;
+	size_t avail = recvbuf_avail(&c->rb);
 	size_t head;
 
 	if (c->reading) {
@@ -550,7 +545,7 @@ static int parse_one(struct repl_client *c)
 	}
 	if (avail < 40)
 		return 0;
-	if (repl_rep_decode(c->rbuf + c->rpos, &rep) < 0) {
+	if (repl_rep_decode(recvbuf_head(&c->rb), &rep) < 0) {
 		conn_lost(c, -EPROTO);
 		return -1;
 	}
@@ -577,10 +572,10 @@ static int parse_one(struct repl_client *c)
 			 c->addr, (unsigned long long)c->opts.epoch,
 			 (unsigned long long)rep.epoch);
 	if (rep.status == 0 && (io->op == REPL_OP_READ || io->op == REPL_OP_CRCS))
-		copy_crcs(io, c->rbuf + c->rpos + 40);
+		copy_crcs(io, recvbuf_head(&c->rb) + 40);
 	if (rep.status == 0 && io->op == REPL_OP_DIRTY)
-		copy_dirty(io, c->rbuf + c->rpos + 40, rep.payload_len);
-	c->rpos += head;
+		copy_dirty(io, recvbuf_head(&c->rb) + 40, rep.payload_len);
+	recvbuf_consume(&c->rb, head);
 	if (rep.status == 0 && io->op == REPL_OP_READ) {
 		c->reading = io;
 		c->reading_have = 0;
@@ -611,7 +606,8 @@ static void on_recv(struct loop_op *op, int res, uint32_t flags)
 		conn_lost(c, res == 0 ? -ECONNRESET : res);
 		return;
 	}
-	if (c->recv_direct) {
+	recvbuf_filled(&c->rb, (size_t)res);
+	if (c->rb.direct) {
 		c->reading_have += (uint32_t)res;
 		if (c->reading_have == c->reading->length) {
 			struct repl_client_io *io = c->reading;
@@ -619,8 +615,6 @@ static void on_recv(struct loop_op *op, int res, uint32_t flags)
 			c->reading = NULL;
 			io->done(io, 0);
 		}
-	} else {
-		c->rlen += (size_t)res;
 	}
 	while ((r = parse_one(c)) == 1)
 		;
@@ -636,19 +630,14 @@ static void arm_recv(struct repl_client *c)
 
 	if (c->recv_armed)
 		return;
-	c->recv_direct = c->reading && c->rpos == c->rlen &&
-			 c->reading->length - c->reading_have >= 64 * 1024;
-	if (c->recv_direct) {
-		dst = (uint8_t *)c->reading->buf + c->reading_have;
-		len = c->reading->length - c->reading_have;
-	} else {
-		if (c->rpos > 0) {
-			memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
-			c->rlen -= c->rpos;
-			c->rpos = 0;
-		}
-		dst = c->rbuf + c->rlen;
-		len = RBUF_SIZE - c->rlen;
+	if (c->reading)
+		dst = recvbuf_target(&c->rb, (uint8_t *)c->reading->buf + c->reading_have,
+				     c->reading->length - c->reading_have, &len);
+	else
+		dst = recvbuf_target(&c->rb, NULL, 0, &len);
+	if (len == 0) {
+		conn_lost(c, -EPROTO);  /* a reply larger than the buffer */
+		return;
 	}
 	c->recv_op.cb = on_recv;
 	sqe = loop_get_sqe(c->loop, &c->recv_op);
@@ -683,7 +672,7 @@ struct repl_client *repl_client_new(struct loop *loop,
 {
 	struct repl_client *c = calloc(1, sizeof *c);
 
-	if (!c || !(c->rbuf = malloc(RBUF_SIZE)))
+	if (!c || recvbuf_init(&c->rb, RBUF_SIZE) < 0)
 		goto fail;
 	c->loop = loop;
 	c->opts = *opts;
@@ -707,7 +696,7 @@ struct repl_client *repl_client_new(struct loop *loop,
 	return c;
 fail:
 	if (c)
-		free(c->rbuf);
+		recvbuf_fini(&c->rb);
 	free(c);
 	return NULL;
 }

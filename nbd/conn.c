@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "recvbuf.h"
 #include "sendq.h"
 #include "request.h"
 #include "server_int.h"
@@ -27,7 +28,6 @@
 /* Data buffered for requests in flight, per connection: bounds memory when
  * a client sends many large requests at once. */
 #define MAX_INFLIGHT_BYTES (8u << 20)
-#define DIRECT_RECV_MIN (64u * 1024)  /* payloads this large skip rbuf */
 #define KEEP_BUF_MAX (128u * 1024)    /* larger request buffers are freed */
 #define MAX_EXTENTS 256
 
@@ -57,13 +57,11 @@ struct conn {
 	struct loop_op recv_op, send_op;
 	bool recv_armed, send_armed;
 	bool closing, disc;
-	bool recv_direct;        /* the armed recv targets a WRITE's buffer */
 	bool free_scheduled;
 	struct loop_task free_task;
 	uint64_t hs_deadline_ms;
 
-	uint8_t *rbuf;
-	size_t rpos, rlen;
+	struct recvbuf rb;       /* handshake, headers, small WRITE data */
 
 	struct nbd_hs hs;
 	struct nbd_outbuf hsout;
@@ -125,7 +123,7 @@ static void conn_free(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	nbd_outbuf_free(&c->hsout);
-	free(c->rbuf);
+	recvbuf_fini(&c->rb);
 	free(c);
 	s->stats.connections_open--;
 	server_conn_gone(s);
@@ -441,16 +439,19 @@ static void payload_done(struct conn *c)
 	dispatch(c, r, err);
 }
 
+/* Where a WRITE's next data bytes go: its buffer keeps the request's
+ * offset within a block, for the read-modify-write of partial blocks. */
+static uint8_t *payload_dst(struct creq *r, uint32_t have)
+{
+	return r->buf + (r->req.offset & 4095) + have;
+}
+
 static void take_payload_from_rbuf(struct conn *c)
 {
 	struct creq *r = c->payload;
-	size_t avail = c->rlen - c->rpos;
-	size_t want = r->req.count - c->payload_have;
-	size_t n = avail < want ? avail : want;
 
-	memcpy(r->buf + (r->req.offset & 4095) + c->payload_have, c->rbuf + c->rpos, n);
-	c->rpos += n;
-	c->payload_have += (uint32_t)n;
+	c->payload_have += (uint32_t)recvbuf_take(&c->rb, payload_dst(r, c->payload_have),
+						   r->req.count - c->payload_have);
 	if (c->payload_have == r->req.count)
 		payload_done(c);
 }
@@ -513,13 +514,13 @@ static void parse_transmission(struct conn *c)
 				return;
 			continue;
 		}
-		if (conn_full(c) || c->rlen - c->rpos < 28)
+		if (conn_full(c) || recvbuf_avail(&c->rb) < 28)
 			return;
-		if (nbd_req_decode(c->rbuf + c->rpos, &q) < 0) {
+		if (nbd_req_decode(recvbuf_head(&c->rb), &q) < 0) {
 			conn_close(c, "bad request magic");
 			return;
 		}
-		c->rpos += 28;
+		recvbuf_consume(&c->rb, 28);
 		start_request(c, &q);
 	}
 }
@@ -544,13 +545,13 @@ static void enter_transmission(struct conn *c)
 static void parse_handshake(struct conn *c)
 {
 	while (c->phase == PH_HANDSHAKE && !c->closing) {
-		ssize_t n = nbd_hs_feed(&c->hs, c->rbuf + c->rpos, c->rlen - c->rpos);
+		ssize_t n = nbd_hs_feed(&c->hs, recvbuf_head(&c->rb), recvbuf_avail(&c->rb));
 
 		if (n < 0) {
 			conn_close(c, "out of memory");
 			return;
 		}
-		c->rpos += (size_t)n;
+		recvbuf_consume(&c->rb, (size_t)n);
 		if (c->hs.state == NBD_HS_CLOSED) {
 			c->srv->stats.handshakes_failed++;
 			/* Send what the handshake said (ABORT's ACK), then close. */
@@ -580,19 +581,14 @@ static void arm_recv(struct conn *c)
 		return;  /* flow control: resumes when a reply goes out */
 	if (c->phase == PH_HANDSHAKE && c->hsout.len > 0)
 		return;  /* finish answering before reading more options */
-	c->recv_direct = c->payload && c->rpos == c->rlen &&
-			 c->payload->req.count - c->payload_have >= DIRECT_RECV_MIN;
-	if (c->recv_direct) {
-		dst = c->payload->buf + (c->payload->req.offset & 4095) + c->payload_have;
-		len = c->payload->req.count - c->payload_have;
-	} else {
-		if (c->rpos > 0) {
-			memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
-			c->rlen -= c->rpos;
-			c->rpos = 0;
-		}
-		dst = c->rbuf + c->rlen;
-		len = RBUF_SIZE - c->rlen;
+	if (c->payload)
+		dst = recvbuf_target(&c->rb, payload_dst(c->payload, c->payload_have),
+				     c->payload->req.count - c->payload_have, &len);
+	else
+		dst = recvbuf_target(&c->rb, NULL, 0, &len);
+	if (len == 0) {
+		conn_close(c, "receive buffer full");  /* flow control stops earlier */
+		return;
 	}
 	c->recv_op.cb = on_recv;
 	sqe = loop_get_sqe(c->srv->loop, &c->recv_op);
@@ -613,12 +609,11 @@ static void on_recv(struct loop_op *op, int res, uint32_t flags)
 		conn_close(c, res == 0 ? "client closed" : "recv failed");
 		return;
 	}
-	if (c->recv_direct) {
+	recvbuf_filled(&c->rb, (size_t)res);
+	if (c->rb.direct) {
 		c->payload_have += (uint32_t)res;
 		if (c->payload_have == c->payload->req.count)
 			payload_done(c);
-	} else {
-		c->rlen += (size_t)res;
 	}
 	conn_pump(c);
 }
@@ -644,7 +639,7 @@ void conn_start(struct nbd_server *srv, int fd)
 	struct conn *c = calloc(1, sizeof *c);
 	int one = 1;
 
-	if (!c || !(c->rbuf = malloc(RBUF_SIZE))) {
+	if (!c || recvbuf_init(&c->rb, RBUF_SIZE) < 0) {
 		free(c);
 		close(fd);
 		return;

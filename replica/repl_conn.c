@@ -22,12 +22,12 @@
 #include <netinet/tcp.h>
 
 #include "log.h"
+#include "recvbuf.h"
 #include "repl_service_int.h"
 
 #define RBUF_SIZE (256u * 1024)
 #define MAX_INFLIGHT 128
 #define MAX_INFLIGHT_BYTES (32u << 20)
-#define DIRECT_RECV_MIN (64u * 1024)  /* payload pieces this large skip rbuf */
 #define KEEP_BUF_MAX (1u << 20)       /* larger request buffers are freed */
 
 struct rconn {
@@ -38,12 +38,10 @@ struct rconn {
 	bool recv_armed, send_armed;
 	bool closing;
 	bool disc;               /* close once every reply is sent */
-	bool recv_direct;        /* the armed recv targets a request buffer */
 	bool free_scheduled;
 	struct loop_task free_task;
 
-	uint8_t *rbuf;
-	size_t rpos, rlen;
+	struct recvbuf rb;       /* headers and small payloads */
 
 	unsigned inflight;       /* requests between header and reply sent */
 	size_t inflight_bytes;   /* their budgets */
@@ -88,7 +86,7 @@ static void conn_free(struct rconn *c)
 		svc->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	free(c->rbuf);
+	recvbuf_fini(&c->rb);
 	free(c);
 	svc->stats.connections_open--;
 	repl_conn_gone(svc);
@@ -341,14 +339,11 @@ static void payload_done(struct rconn *c)
 
 static void take_payload_from_rbuf(struct rconn *c)
 {
-	while (c->payload && c->rpos < c->rlen) {
-		size_t want, avail = c->rlen - c->rpos;
+	while (c->payload && recvbuf_avail(&c->rb) > 0) {
+		size_t want;
 		uint8_t *dst = payload_dst(c->payload, c->payload_have, &want);
-		size_t n = avail < want ? avail : want;
 
-		memcpy(dst, c->rbuf + c->rpos, n);
-		c->rpos += n;
-		c->payload_have += (uint32_t)n;
+		c->payload_have += (uint32_t)recvbuf_take(&c->rb, dst, want);
 		if (c->payload_have == c->payload->q.payload_len)
 			payload_done(c);
 	}
@@ -411,29 +406,20 @@ static void parse_requests(struct rconn *c)
 				return;
 			continue;
 		}
-		if (!may_start_request(c) || c->rlen - c->rpos < REPL_REQ_SIZE)
+		if (!may_start_request(c) || recvbuf_avail(&c->rb) < REPL_REQ_SIZE)
 			return;
-		ret = repl_req_decode(c->rbuf + c->rpos, &q);
+		ret = repl_req_decode(recvbuf_head(&c->rb), &q);
 		if (ret == -EPROTO) {
 			c->svc->stats.protocol_errors++;
 			conn_close(c, "bad request header");
 			return;
 		}
-		c->rpos += REPL_REQ_SIZE;
+		recvbuf_consume(&c->rb, REPL_REQ_SIZE);
 		start_request(c, &q, ret);
 	}
 }
 
 static void on_recv(struct loop_op *op, int res, uint32_t flags);
-
-static void rbuf_compact(struct rconn *c)
-{
-	if (c->rpos == 0)
-		return;
-	memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
-	c->rlen -= c->rpos;
-	c->rpos = 0;
-}
 
 static void arm_recv(struct rconn *c)
 {
@@ -445,16 +431,11 @@ static void arm_recv(struct rconn *c)
 		return;
 	if (!c->payload && !may_start_request(c))
 		return;  /* flow control: resumes when a reply goes out */
-	if (c->payload && c->rpos == c->rlen)
+	if (c->payload)
 		dst = payload_dst(c->payload, c->payload_have, &len);
-	c->recv_direct = dst && len >= DIRECT_RECV_MIN;
-	if (!c->recv_direct) {
-		rbuf_compact(c);
-		dst = c->rbuf + c->rlen;
-		len = RBUF_SIZE - c->rlen;
-		if (len == 0)
-			return;  /* a full buffer of headers waiting for flow control */
-	}
+	dst = recvbuf_target(&c->rb, dst, len, &len);
+	if (len == 0)
+		return;  /* a full buffer of headers waiting for flow control */
 	c->recv_op.cb = on_recv;
 	sqe = loop_get_sqe(c->svc->loop, &c->recv_op);
 	io_uring_prep_recv(sqe, c->fd, dst, len, 0);
@@ -475,12 +456,11 @@ static void on_recv(struct loop_op *op, int res, uint32_t flags)
 		return;
 	}
 	c->svc->stats.bytes_in += (uint64_t)res;
-	if (c->recv_direct) {
+	recvbuf_filled(&c->rb, (size_t)res);
+	if (c->rb.direct) {
 		c->payload_have += (uint32_t)res;
 		if (c->payload_have == c->payload->q.payload_len)
 			payload_done(c);
-	} else {
-		c->rlen += (size_t)res;
 	}
 	conn_pump(c);
 }
@@ -503,7 +483,7 @@ int rconn_start(struct repl_service *svc, int fd)
 	struct rconn *c = calloc(1, sizeof *c);
 	int one = 1;
 
-	if (!c || !(c->rbuf = malloc(RBUF_SIZE))) {
+	if (!c || recvbuf_init(&c->rb, RBUF_SIZE) < 0) {
 		free(c);
 		close(fd);
 		return -ENOMEM;
