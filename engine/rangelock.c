@@ -33,6 +33,30 @@ bool rl_acquire(struct rangelock *rl, struct rl_entry *e, uint64_t lo,
 	return e->granted;
 }
 
+/* Grant the entries from `from` on that [lo, hi) was blocking and nothing
+ * else blocks. All are marked first and called back after the walk: a
+ * callback may release its entry at once (a request with nothing to do),
+ * which changes the list under a walk. */
+static void grant_waiters(struct rl_entry *from, uint64_t lo, uint64_t hi)
+{
+	struct rl_entry *ready = NULL, **tail = &ready;
+
+	for (struct rl_entry *w = from; w; w = w->next) {
+		if (w->granted || w->lo >= hi || lo >= w->hi || !can_grant(w))
+			continue;
+		w->granted = true;
+		w->ready_next = NULL;
+		*tail = w;
+		tail = &w->ready_next;
+	}
+	while (ready) {
+		struct rl_entry *w = ready;
+
+		ready = w->ready_next;
+		w->grant(w);
+	}
+}
+
 void rl_release(struct rangelock *rl, struct rl_entry *e)
 {
 	struct rl_entry *next = e->next;
@@ -47,15 +71,5 @@ void rl_release(struct rangelock *rl, struct rl_entry *e)
 		rl->tail = e->prev;
 	rl->count--;
 	e->prev = e->next = NULL;
-	/* Only entries queued after e can have been waiting on it. Grant
-	 * callbacks never release synchronously (store I/O completes from
-	 * the loop), so the list is stable while we walk it. */
-	for (struct rl_entry *w = next; w; w = w->next) {
-		if (w->granted || w->lo >= e->hi || e->lo >= w->hi)
-			continue;
-		if (can_grant(w)) {
-			w->granted = true;
-			w->grant(w);
-		}
-	}
+	grant_waiters(next, e->lo, e->hi);
 }

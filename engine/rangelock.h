@@ -16,8 +16,10 @@ struct rl_entry {
 	uint64_t lo, hi;    /* [lo, hi) in blocks */
 	bool excl;
 	bool granted;
-	/* Called when a waiting entry is granted (from rl_release). */
+	/* Called when a waiting entry is granted (from rl_release); it may
+	 * release e at once. */
 	void (*grant)(struct rl_entry *e);
+	struct rl_entry *ready_next;  /* rl_release's list of entries to call */
 };
 
 struct rangelock {

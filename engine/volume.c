@@ -712,6 +712,14 @@ static void count(struct vol *v, const struct vol_req *r)
 	}
 }
 
+/* A trim inside one block has nothing to do (partial blocks are kept). */
+static bool trim_is_noop(const struct vol_req *r)
+{
+	uint64_t lo, hi;
+
+	return r->op == VOL_TRIM && !mid_range(r, &lo, &hi);
+}
+
 void vol_submit(struct vol *v, struct vol_req *r, enum vol_op op,
 		uint64_t off, uint64_t len, uint8_t *buf, unsigned flags)
 {
@@ -731,7 +739,7 @@ void vol_submit(struct vol *v, struct vol_req *r, enum vol_op op,
 	v->inflight++;
 	count(v, r);
 	ret = v->fenced ? -ESTALE : prepare(r);
-	if (ret < 0 || (len == 0 && op != VOL_FLUSH)) {
+	if (ret < 0 || (len == 0 && op != VOL_FLUSH) || trim_is_noop(r)) {
 		finish_later(r, ret);
 		return;
 	}

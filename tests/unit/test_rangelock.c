@@ -100,6 +100,39 @@ static void test_release_grants_several(void **state)
 	rl_release(&rl, &it[2].e);
 }
 
+/* A grant callback that releases its entry at once (a request with nothing
+ * to do): the waiters behind it are still granted. Found by fuzz_conn: a
+ * sub-block TRIM between two overlapping writes hung the third one. */
+static struct rangelock *sync_rl;
+
+static void on_grant_release(struct rl_entry *e)
+{
+	on_grant(e);
+	rl_release(sync_rl, e);
+}
+
+static void test_grant_may_release(void **state)
+{
+	struct rangelock rl = { 0 };
+	struct item it[3];
+
+	(void)state;
+	sync_rl = &rl;
+	init_items(it, 3);
+	it[1].e.grant = on_grant_release;
+	assert_true(rl_acquire(&rl, &it[0].e, 0, 3, true));
+	assert_false(rl_acquire(&rl, &it[1].e, 2, 3, true));
+	assert_false(rl_acquire(&rl, &it[2].e, 0, 2, true));
+	rl_release(&rl, &it[0].e);
+	assert_int_equal(ngranted, 2);
+	assert_int_equal(granted_order[0], 1);
+	assert_int_equal(granted_order[1], 2);
+	assert_true(it[2].e.granted);
+	assert_int_equal(rl.count, 1);
+	rl_release(&rl, &it[2].e);
+	assert_int_equal(rl.count, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -107,6 +140,7 @@ int main(void)
 		cmocka_unit_test(test_overlap_waits_fifo),
 		cmocka_unit_test(test_readers_share_writer_waits),
 		cmocka_unit_test(test_release_grants_several),
+		cmocka_unit_test(test_grant_may_release),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
