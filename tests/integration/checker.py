@@ -551,10 +551,13 @@ class Writer:
                     self.stop, self.stop_reason = True, "duration"
                 elif a.max_ops and self.st["issued"] >= a.max_ops:
                     self.stop, self.stop_reason = True, "max-ops"
-            if self.stop and drain_end is None:
+            # One reading of self.stop per turn: the signal handler may
+            # set it between two lines.
+            stopping = self.stop
+            if stopping and drain_end is None:
                 drain_end = now + a.drain_timeout
             busy = any(c.out for c in self.conns)
-            if self.stop and (not busy or now >= drain_end):
+            if stopping and (not busy or now >= drain_end):
                 break
             for c in self.conns:
                 if c.state == "down" and not self.stop and now >= c.retry_at:
