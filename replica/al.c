@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "al.h"
+#include "fileio.h"
 #include "log.h"
 #include "store_priv.h"
 
@@ -21,19 +22,7 @@ size_t al_file_len(uint64_t size, unsigned region_shift)
 
 static int al_read(struct al *al)
 {
-	size_t done = 0;
-
-	while (done < al->len) {
-		ssize_t n = pread(al->fd, al->image + done, al->len - done,
-				  (off_t)done);
-
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		done += (size_t)n;
-	}
-	return 0;
+	return pread_full(al->fd, al->image, al->len, 0);
 }
 
 /* Bits past the last region are meaningless: drop them. */

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "store_priv.h"
 
@@ -192,7 +193,7 @@ static void reserve_old(struct store *s)
 
 static int load_crcs(struct store *s)
 {
-	size_t len = s->nblocks * 4, done = 0;
+	size_t len = s->nblocks * 4;
 	int ret = file_size_at_least(s->cfd, len, "crc");
 
 	if (ret < 0)
@@ -200,17 +201,7 @@ static int load_crcs(struct store *s)
 	s->crc = malloc(len);
 	if (s->crc == NULL)
 		return -ENOMEM;
-	while (done < len) {
-		ssize_t n = pread(s->cfd, (char *)s->crc + done, len - done,
-				  (off_t)done);
-
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		done += (size_t)n;
-	}
-	return 0;
+	return pread_full(s->cfd, s->crc, len, 0);
 }
 
 static int load(struct store *s)

@@ -11,29 +11,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fileio.h"
 #include "log.h"
 #include "store_priv.h"
 
 #define RECOVER_CHUNK (1u << 20)
-
-static int read_full(int fd, void *buf, size_t len, uint64_t off)
-{
-	size_t done = 0;
-
-	while (done < len) {
-		ssize_t n = pread(fd, (char *)buf + done, len - done,
-				  (off_t)(off + done));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -errno;
-		if (n == 0)
-			return -EIO;
-		done += (size_t)n;
-	}
-	return 0;
-}
 
 static int fix_crc(struct store *s, uint64_t block, uint32_t crc)
 {
@@ -74,7 +56,7 @@ static int recover_region(struct store *s, uint32_t region, char *buf)
 	for (; off < end; off += RECOVER_CHUNK) {
 		size_t len = end - off < RECOVER_CHUNK ? end - off
 						       : RECOVER_CHUNK;
-		int ret = read_full(s->dfd, buf, len, off);
+		int ret = pread_full(s->dfd, buf, len, off);
 
 		if (ret == 0)
 			ret = check_blocks(s, buf, off / STORE_BLOCK,
@@ -184,7 +166,7 @@ void store_recheck_range(struct store *s, uint64_t off, uint64_t len)
 		size_t n = end - off < RECOVER_CHUNK ? end - off : RECOVER_CHUNK;
 
 		errno = 0;
-		ret = read_full(s->dfd, buf, n, off);
+		ret = pread_full(s->dfd, buf, n, off);
 		if (ret == 0)
 			ret = recheck_chunk(s, buf, off / STORE_BLOCK,
 					    n / STORE_BLOCK);
