@@ -12,8 +12,11 @@
 #define BLK STORE_BLOCK
 #define CHUNK_BLOCKS (RESYNC_CHUNK / BLK)
 /* Chunks worked on at once: hides the round trips of one chunk (checksums,
- * read, write) behind the others'. */
-#define LANES 4
+ * read, write) behind the others'. Unthrottled, all of them; paced, one per
+ * LANE_RATE of the cap and one more, so that the bursts a client's I/O
+ * queues behind stay small. */
+#define MAX_LANES 16
+#define LANE_RATE (128ull << 20)
 
 struct resync;
 
@@ -51,7 +54,8 @@ struct resync {
 	struct loop_task task;
 	struct loop_timer pace;
 	struct rep_io io_flush;
-	struct lane lanes[LANES];
+	unsigned nlanes;
+	struct lane lanes[MAX_LANES];
 };
 
 #define JOB_OF(ptr, field) \
@@ -69,7 +73,7 @@ static bool target_ok(const struct resync *job)
 
 static void job_free(struct resync *job)
 {
-	for (unsigned i = 0; i < LANES; i++)
+	for (unsigned i = 0; i < MAX_LANES; i++)
 		free(job->lanes[i].buf);
 	free(job->ranges);
 	free(job);
@@ -136,7 +140,7 @@ static uint64_t low_water(const struct resync *job)
 {
 	uint64_t low = job->next;
 
-	for (unsigned i = 0; i < LANES; i++)
+	for (unsigned i = 0; i < job->nlanes; i++)
 		if (job->lanes[i].busy && job->lanes[i].pos < low)
 			low = job->lanes[i].pos;
 	return low;
@@ -347,7 +351,7 @@ static void fill_lanes(struct resync *job)
 		if (!job->err)
 			job->err = job->cancelled ? -ECANCELED : -EIO;
 	}
-	for (unsigned i = 0; i < LANES && !job->stopping; i++) {
+	for (unsigned i = 0; i < job->nlanes && !job->stopping; i++) {
 		uint64_t pos, end;
 
 		if (job->lanes[i].busy)
@@ -386,13 +390,21 @@ static struct replica *pick_source(struct vol *v, unsigned target)
 	return best;
 }
 
+static unsigned lanes_for(uint64_t rate_bps)
+{
+	uint64_t n = rate_bps ? rate_bps / LANE_RATE + 1 : MAX_LANES;
+
+	return n < MAX_LANES ? (unsigned)n : MAX_LANES;
+}
+
 static struct resync *job_alloc(const struct resync_opts *opts)
 {
 	struct resync *job = calloc(1, sizeof *job);
 
 	if (!job)
 		return NULL;
-	for (unsigned i = 0; i < LANES; i++) {
+	job->nlanes = lanes_for(opts->rate_bps);
+	for (unsigned i = 0; i < job->nlanes; i++) {
 		job->lanes[i].job = job;
 		if (posix_memalign((void **)&job->lanes[i].buf, BLK, RESYNC_CHUNK) != 0) {
 			job->lanes[i].buf = NULL;

@@ -19,7 +19,9 @@
 
 #include "volume.h"
 
-#define RESYNC_CHUNK (1u << 20)
+/* The unit of comparison and copy. Small enough that a paced resync's
+ * I/O does not queue a client's 4 KiB write behind megabytes. */
+#define RESYNC_CHUNK (256u << 10)
 
 struct resync;
 
