@@ -48,6 +48,7 @@ struct store_req {
 	uint64_t len;
 	uint64_t progress;         /* data-file bytes done */
 	uint64_t crc_progress;     /* crc-file bytes done */
+	int crc_res;               /* result of a synchronous crc write */
 	uint64_t seq;              /* flush: store seq at start */
 	uint64_t al_round;         /* activity-log round waited for */
 	void *buf;

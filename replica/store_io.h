@@ -23,6 +23,11 @@ struct store_io_ops {
 	void (*pwrite)(struct store_io *io, struct loop_op *op, int fd,
 		       const void *buf, size_t len, uint64_t off, int rwf);
 	void (*fdatasync)(struct store_io *io, struct loop_op *op, int fd);
+	/* Optional: a small buffered write done synchronously, for the crc
+	 * file (io_uring would hand each one to a worker thread). Returns
+	 * bytes written or -errno. NULL: use pwrite. */
+	ssize_t (*pwrite_now)(struct store_io *io, int fd, const void *buf,
+			      size_t len, uint64_t off);
 	/* mode as fallocate(2): punch holes, zero ranges */
 	void (*fallocate)(struct store_io *io, struct loop_op *op, int fd,
 			  int mode, uint64_t off, uint64_t len);

@@ -2,6 +2,9 @@
  * the loop submits them in one batch per turn. */
 #include "store_io.h"
 
+#include <errno.h>
+#include <unistd.h>
+
 /* One SQE moves at most this much; the store resubmits the rest. */
 #define URING_MAX_IO (1u << 30)
 
@@ -27,6 +30,16 @@ static void ur_pwrite(struct store_io *io, struct loop_op *op, int fd,
 	sqe->rw_flags = rwf;
 }
 
+static ssize_t ur_pwrite_now(struct store_io *io, int fd, const void *buf,
+			     size_t len, uint64_t off)
+{
+	ssize_t n;
+
+	(void)io;
+	n = pwrite(fd, buf, len, (off_t)off);
+	return n < 0 ? -errno : n;
+}
+
 static void ur_fdatasync(struct store_io *io, struct loop_op *op, int fd)
 {
 	struct io_uring_sqe *sqe = loop_get_sqe(io->loop, op);
@@ -46,6 +59,7 @@ static const struct store_io_ops uring_ops = {
 	.pread = ur_pread,
 	.pwrite = ur_pwrite,
 	.fdatasync = ur_fdatasync,
+	.pwrite_now = ur_pwrite_now,
 	.fallocate = ur_fallocate,
 };
 

@@ -4,7 +4,8 @@
  *   store_write/trim/zero --al_begin--> [wait AL round] --store_al_ready-->
  *   req_issue --(data op + crc op)--> req_ops_done --> req_finish --> done
  *
- * op[0] works on the data file, op[1] on the crc file; the request is done
+ * op[0] works on the data file, op[1] on the crc file (a synchronous
+ * page-cache write when the backend has pwrite_now); the request is done
  * when both are (r->pending). Short transfers are resubmitted.
  */
 #include <errno.h>
@@ -131,13 +132,33 @@ static void data_done(struct loop_op *op, int res, uint32_t flags)
 		req_op_end(r, 0);
 }
 
-/* Write the stored crc entries of [off, off+len) from the in-memory array. */
+static void crc_done(struct loop_op *op, int res, uint32_t flags);
+
+static void crc_now_done(struct loop_task *t)
+{
+	struct store_req *r = container_of(t, struct store_req, task);
+
+	crc_done(&r->op[1], r->crc_res, 0);
+}
+
+/* Write the stored crc entries of [off, off+len) from the in-memory array:
+ * at once into the page cache when the backend can (the common case, no
+ * worker thread), else as an asynchronous write. FUA writes go async with
+ * RWF_DSYNC. */
 static void crc_submit(struct store_req *r)
 {
 	struct store *s = r->store;
 	uint64_t base = r->off / STORE_BLOCK * 4;
 	uint64_t len = r->len / STORE_BLOCK * 4;
 
+	if (s->io->ops->pwrite_now && !rwf(r)) {
+		r->crc_res = (int)s->io->ops->pwrite_now(
+			s->io, s->cfd, (char *)s->crc + base + r->crc_progress,
+			len - r->crc_progress, base + r->crc_progress);
+		r->task.fn = crc_now_done;
+		loop_defer(s->io->loop, &r->task);
+		return;
+	}
 	s->io->ops->pwrite(s->io, &r->op[1], s->cfd,
 			   (char *)s->crc + base + r->crc_progress,
 			   len - r->crc_progress, base + r->crc_progress,
