@@ -32,6 +32,14 @@ h.flush(); h.shutdown()
 PY
 }
 # Restart a node with the command line it had (cluster.json keeps its pid).
+# Gone: no such process, or a zombie (its files, sockets too, are closed).
+_gone() { [[ ! -e /proc/$1 || $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) == Z ]]; }
+# kill9 PID: SIGKILL and wait until it is gone (its listening sockets with
+# it: a restart too early finds its ports still in use).
+kill9() {
+	kill -9 "$1"
+	wait_for "pid $1 to exit" 20 _gone "$1"
+}
 restart() {
 	local id=$1 cmdline=$2 dir
 	dir=$(json "[n['data_dir'] for n in d['nodes'] if n['id']=='$id'][0]")
@@ -58,7 +66,7 @@ cmdline_of() {
 }
 n3=$(pid_of n3)
 cmd3=$(cmdline_of "$n3")
-kill -9 "$n3"
+kill9 "$n3"
 pwrite 2 $((32 << 20)) 8 || fail "writes stopped after one replica died"
 [[ $(state_of n3) == out_of_sync ]] || fail "n3 did not leave the in-sync set"
 log "n3 killed; 8 MiB written with n1 and n2 in sync"
@@ -75,7 +83,7 @@ wait_for "replicas identical after catch-up" 20 same_replicas
 # A lost replica: n2's files are gone; it must be rebuilt, never trusted.
 n2=$(pid_of n2)
 cmd2=$(cmdline_of "$n2")
-kill -9 "$n2"
+kill9 "$n2"
 rm -rf "$D/n2/replicas/demo"
 restart n2 "$cmd2"
 pwrite 3 $((48 << 20)) 4 || fail "writes failed while n2 was rebuilding"
