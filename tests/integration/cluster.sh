@@ -396,6 +396,18 @@ fio_verify() {
 	fio_check "$out" - "$(_fio_size_bytes)" 1
 }
 
+# checker_verify NAME K LOG: FLUSH through node K, then read every block
+# of LOG's history back through node K's Unix socket; fail on any lost or
+# corrupt acknowledged write.
+checker_verify() {
+	local name=$1 k=$2 wlog=$3 vrc=0
+	cluster_flush "$name" "$k"
+	/usr/bin/python3 "$CHECKER" verify --uri "$(cluster_uri "$name" "$k")" \
+		--log "$wlog" --timeout 60 >"$T/verify.out" 2>&1 || vrc=$?
+	cat "$T/verify.out" >&2
+	((vrc == 0)) || fail "checker verify through n$k found lost or corrupt writes (exit $vrc)"
+}
+
 # checker_stop PID: SIGTERM the checker, wait (bounded), fail if it exited
 # non-zero.
 checker_stop() {
