@@ -58,6 +58,9 @@ void loop_defer(struct loop *l, struct loop_task *task);
  * until fn has run; arming an armed timer does nothing. */
 void loop_timer_arm(struct loop *l, struct loop_timer *timer, uint64_t ms);
 
+/* Milliseconds on the monotonic clock, for deadlines and pacing. */
+uint64_t loop_now_ms(void);
+
 /* Run until loop_stop(). Returns 0, or -errno if the ring failed. */
 int loop_run(struct loop *l);
 

@@ -19,7 +19,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "crc32c.h"
@@ -72,14 +71,6 @@ struct repl_client {
 static void arm_recv(struct repl_client *c);
 static void arm_send(struct repl_client *c);
 static void conn_lost(struct repl_client *c, int err);
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 #define CLIENT_OF(ptr, field) \
 	((struct repl_client *)((char *)(ptr) - offsetof(struct repl_client, field)))
@@ -248,7 +239,7 @@ static void encode(struct repl_client *c, struct repl_client_io *io)
 static void enqueue(struct repl_client *c, struct repl_client_io *io)
 {
 	io->req_id = ++c->next_req_id;
-	io->deadline_ms = now_ms() + c->opts.io_timeout_ms;
+	io->deadline_ms = loop_now_ms() + c->opts.io_timeout_ms;
 	encode(c, io);
 	if (io->op == REPL_OP_WRITE)
 		sendq_msg_set(&io->sq, io->hdr, sizeof io->hdr, io->crcs,
@@ -265,7 +256,7 @@ static void start_connect(struct repl_client *c);
 
 static bool deadline_passed(struct repl_client *c)
 {
-	uint64_t now = now_ms();
+	uint64_t now = loop_now_ms();
 
 	if (c->reading && now >= c->reading->deadline_ms)
 		return true;
@@ -288,8 +279,8 @@ static void on_timer(struct loop_timer *t)
 	}
 	if (c->state == ST_DOWN) {
 		/* The request tick may fire before the backoff has passed. */
-		if (now_ms() < c->retry_at_ms)
-			loop_timer_arm(c->loop, &c->timer, c->retry_at_ms - now_ms());
+		if (loop_now_ms() < c->retry_at_ms)
+			loop_timer_arm(c->loop, &c->timer, c->retry_at_ms - loop_now_ms());
 		else
 			start_connect(c);
 		return;
@@ -326,7 +317,7 @@ static void finish_close(struct repl_client *c)
 	}
 	c->state = ST_DOWN;
 	recvbuf_reset(&c->rb);
-	c->retry_at_ms = now_ms() + c->backoff_ms;
+	c->retry_at_ms = loop_now_ms() + c->backoff_ms;
 	c->timer.fn = on_timer;
 	loop_timer_arm(c->loop, &c->timer, c->backoff_ms);
 	c->backoff_ms = c->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : c->backoff_ms * 2;

@@ -4,7 +4,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
 #include "volume_int.h"
@@ -154,19 +153,11 @@ static void queue_fill(struct resync *job)
 	loop_defer(job->v->loop, &job->task);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Hand out more work now, or when the bytes copied so far are due at the
  * job's rate (all lanes together). */
 static void pace(struct resync *job)
 {
-	uint64_t due, now = now_ms();
+	uint64_t due, now = loop_now_ms();
 
 	if (!job->opts.rate_bps || job->stopping) {
 		queue_fill(job);
@@ -437,7 +428,7 @@ struct resync *resync_start(struct vol *v, const struct resync_opts *opts)
 	job->dst = v->reps[opts->target];
 	job->next = opts->ranges ? 0 : opts->from / RESYNC_CHUNK * RESYNC_CHUNK;
 	job->stats.pos = job->checkpointed = job->next;
-	job->t0_ms = now_ms();
+	job->t0_ms = loop_now_ms();
 	job->task.fn = task_fn;
 	job->pace.fn = pace_fn;
 	/* From now on the target gets every client write. */

@@ -5,7 +5,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "log.h"
 
@@ -26,14 +25,6 @@ struct step {
 
 static uint64_t align_down(uint64_t x) { return x & ~(uint64_t)(BLK - 1); }
 static uint64_t align_up(uint64_t x) { return align_down(x + BLK - 1); }
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 uint64_t vol_span(uint64_t off, uint64_t len)
 {
@@ -361,7 +352,7 @@ static void wait_for_replicas(struct vol_req *r)
 	struct vol *v = r->vol;
 
 	if (!r->deadline_ms) {
-		r->deadline_ms = now_ms() + v->write_timeout_ms;
+		r->deadline_ms = loop_now_ms() + v->write_timeout_ms;
 		v->stats.write_waits++;
 	}
 	r->wait_next = v->waiting;
@@ -411,7 +402,7 @@ static void wait_tick(struct loop_timer *t)
 {
 	struct vol *v = (struct vol *)((char *)t - offsetof(struct vol, wait_timer));
 	struct vol_req *list = v->waiting;
-	uint64_t now = now_ms();
+	uint64_t now = loop_now_ms();
 
 	v->waiting = NULL;
 	while (list) {

@@ -14,7 +14,6 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -82,14 +81,6 @@ struct conn {
 static void conn_pump(struct conn *c);
 static void creq_put(struct conn *c, struct creq *r);
 static void conn_arm_send(struct conn *c);
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static struct conn *conn_of(struct loop_op *op, size_t field)
 {
@@ -653,7 +644,7 @@ void conn_start(struct nbd_server *srv, int fd)
 		srv->conns->prev = c;
 	srv->conns = c;
 	srv->stats.connections_open++;
-	c->hs_deadline_ms = now_ms() + srv->hs_timeout_ms;
+	c->hs_deadline_ms = loop_now_ms() + srv->hs_timeout_ms;
 	nbd_hs_init(&c->hs, &srv->table, &c->hsout);
 	server_arm_hs_timer(srv);
 	conn_arm_send(c);
@@ -662,7 +653,7 @@ void conn_start(struct nbd_server *srv, int fd)
 
 unsigned conn_expire_handshakes(struct nbd_server *srv)
 {
-	uint64_t now = now_ms();
+	uint64_t now = loop_now_ms();
 	unsigned left = 0;
 	struct conn *c = srv->conns;
 
