@@ -7,7 +7,8 @@
  * keys can be attached to a lease that expires unless kept alive.
  *
  * Calls are synchronous. Return 0 or -errno: -ENOENT (no such key),
- * -ESTALE (a compare failed), -EIO (the store failed).
+ * -ESTALE (a compare failed), -EIO (the store failed), -EPERM (a handle
+ * used in a process forked after it was opened).
  */
 #ifndef TRIPLEX_META_H
 #define TRIPLEX_META_H
@@ -52,8 +53,9 @@ struct meta {
 };
 
 /* Open a metadata store from a URL: "sqlite:/path/to/file.db" (created if
- * missing; several processes may share it). Returns 0 or -errno with a
- * one-line reason in err. */
+ * missing; several processes may share it, each with its own handles).
+ * Returns 0 or -errno with a one-line reason in err; -EPERM in a process
+ * forked (without exec) while a store was open: see docs/metadata.md. */
 int meta_open(const char *url, struct meta **out, char *err, size_t errlen);
 
 static inline int meta_get(struct meta *m, const char *key, struct meta_kv *out)

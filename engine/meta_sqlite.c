@@ -14,17 +14,24 @@
  *
  * A handle is used by one thread at a time (prepared statements are cached
  * in it); open one handle per thread or process, never share one across
- * fork().
+ * fork(). That is enforced (msq_fork_guard): SQLite keeps its per-file lock
+ * bookkeeping in process memory, which fork() copies while the fcntl locks
+ * it describes stay with the parent. A child's own new handle to the file
+ * then joins that copy and takes no real lock, so another process can
+ * checkpoint and delete the WAL under it: its commits are lost, CAS splits,
+ * the file can be corrupted. See docs/metadata.md.
  */
 #include "meta.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -111,6 +118,7 @@ static const char msq_schema[] =
 
 struct msq {
 	struct meta base;
+	pid_t pid;               /* the process that opened it */
 	sqlite3 *db;
 	sqlite3_stmt *st[ST_COUNT];
 	int64_t (*now_ms)(void *arg);
@@ -121,6 +129,51 @@ struct msq {
 static struct msq *to_msq(struct meta *m)
 {
 	return (struct msq *)m;
+}
+
+/* Handles open (or opening) in this process, and its pid, in one word:
+ * (pid << 32) | count. Lock-free so that a fork() at any moment leaves the
+ * child a consistent copy. A count with another pid means this process
+ * was forked while the store was open: SQLite's lock state is not ours. */
+static _Atomic uint64_t msq_handles;
+
+static int msq_fork_guard(uint64_t word)
+{
+	uint32_t owner = (uint32_t)(word >> 32);
+
+	return (uint32_t)word != 0 && owner != (uint32_t)getpid() ?
+		(int)owner : 0;
+}
+
+/* Count a handle about to be opened; the forking parent's pid if refused. */
+static int msq_handles_get(void)
+{
+	uint64_t old = atomic_load(&msq_handles), new;
+	int parent;
+
+	do {
+		if ((parent = msq_fork_guard(old)))
+			return parent;
+		new = (uint64_t)(uint32_t)getpid() << 32 |
+		      ((uint32_t)old + 1);
+	} while (!atomic_compare_exchange_weak(&msq_handles, &old, new));
+	return 0;
+}
+
+static void msq_handles_put(void)
+{
+	atomic_fetch_sub(&msq_handles, 1);
+}
+
+/* A handle carried across fork(): refuse to touch SQLite with it. */
+static bool msq_forked(struct msq *q)
+{
+	if (q->pid == getpid())
+		return false;
+	log_error("metadata store %s: handle opened by process %d used in "
+		  "process %d: store handles must not cross fork()", q->path,
+		  (int)q->pid, (int)getpid());
+	return true;
 }
 
 static int64_t msq_realtime_ms(void *arg)
@@ -277,6 +330,8 @@ static int msq_begin(struct msq *q, bool write)
 	int64_t now = q->now_ms(q->clock_arg);
 	int r;
 
+	if (msq_forked(q))
+		return -EPERM;
 	if (!write) {
 		if ((r = msq_exec_ii(q, ST_BEGIN, 0, 0, 0)) < 0)
 			return r;
@@ -637,10 +692,17 @@ static void msq_close(struct meta *m)
 {
 	struct msq *q = to_msq(m);
 
+	/* In a forked child, leak the connection: closing it could
+	 * checkpoint and delete the WAL the parent still uses. */
+	if (q->pid != getpid()) {
+		free(q);
+		return;
+	}
 	for (int i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(q->st[i]);
 	sqlite3_close_v2(q->db);
 	free(q);
+	msq_handles_put();
 }
 
 static const struct meta_ops msq_ops = {
@@ -761,19 +823,29 @@ int meta_sqlite_open(const char *path, struct meta **out, char *err,
 		     size_t errlen)
 {
 	size_t plen = strlen(path);
-	struct msq *q = calloc(1, sizeof *q + plen + 1);
-	int rc;
+	struct msq *q;
+	int rc, parent;
 
 	_Static_assert(MSQ_APPLICATION_ID == 1953524856, "application_id");
 	*out = NULL;
 	if (errlen)
 		err[0] = 0;
+	if ((parent = msq_handles_get())) {
+		snprintf(err, errlen, "%s: this process was forked by process "
+			 "%d while it had a metadata store open; close stores "
+			 "before fork(), or open them after exec()", path,
+			 parent);
+		return -EPERM;
+	}
+	q = calloc(1, sizeof *q + plen + 1);
 	if (!q) {
+		msq_handles_put();
 		snprintf(err, errlen, "%s: out of memory", path);
 		return -ENOMEM;
 	}
 	memcpy(q->path, path, plen + 1);
 	q->base.ops = &msq_ops;
+	q->pid = getpid();
 	q->now_ms = msq_realtime_ms;
 	rc = sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE |
 			     SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);

@@ -1,6 +1,7 @@
 /* The SQLite metadata store on real files: CAS, revisions, prefix lists,
  * leases (with an injected clock), concurrent writers (threads with their
- * own handles and a forked process), reopen, corrupt files. */
+ * own handles, a forked process, exec()ed processes), handles carried
+ * across fork(), reopen, corrupt files. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +77,42 @@ static int put_s(struct meta *m, const char *k, const char *v, int64_t expect,
 		 int64_t lease, int64_t *rev)
 {
 	return meta_put(m, k, v, strlen(v), expect, lease, rev);
+}
+
+/* PRAGMA integrity_check with plain SQLite, not through the store. */
+static void assert_integrity(const char *path)
+{
+	char res[256] = "?";
+	sqlite3_stmt *s;
+	sqlite3 *db;
+	int rc;
+
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY,
+					 NULL), SQLITE_OK);
+	rc = sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &s, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		snprintf(res, sizeof res, "%s", sqlite3_column_text(s, 0));
+	else
+		snprintf(res, sizeof res, "%s", sqlite3_errmsg(db));
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	if (strcmp(res, "ok"))
+		fail_msg("%s: integrity_check: %s", path, res);
+}
+
+/* One byte through a pipe, to order two processes. */
+static bool tell(int fd)
+{
+	char b = 0;
+
+	return write(fd, &b, 1) == 1;
+}
+
+static bool hear(int fd)
+{
+	char b;
+
+	return read(fd, &b, 1) == 1;
 }
 
 static void assert_value(struct meta *m, const char *k, const char *v)
@@ -364,11 +402,11 @@ static void *race_thread(void *arg)
 	return (void *)c;
 }
 
-static void assert_counter(struct meta *m, long want)
+static void assert_counter(struct meta *m, const char *key, long want)
 {
 	struct meta_kv kv;
 
-	assert_int_equal(meta_get(m, "/counter", &kv), 0);
+	assert_int_equal(meta_get(m, key, &kv), 0);
 	assert_int_equal(strtol((char *)kv.value, NULL, 10), want);
 	meta_kv_clear(&kv);
 }
@@ -387,49 +425,431 @@ static void test_race_threads(void **state)
 		assert_true((intptr_t)c[i] >= 0);
 	}
 	pthread_barrier_destroy(&race_start);
-	assert_counter(f->m, 2 * RACE_INCREMENTS);
+	assert_counter(f->m, "/counter", 2 * RACE_INCREMENTS);
 	print_message("  thread race: %ld + %ld CAS conflicts retried\n",
 		      (long)(intptr_t)c[0], (long)(intptr_t)c[1]);
 }
 
+/* Child of test_race_fork: one increment on cue, then the race. */
+static int race_fork_child(struct fx *f, int in, int out)
+{
+	struct meta *m;
+	char err[256];
+	int c;
+
+	alarm(30); /* never outlive a parent that failed an assert */
+	if (meta_open(f->url, &m, err, sizeof err)) {
+		fprintf(stderr, "fork race child: %s\n", err);
+		return 2;
+	}
+	if (!hear(in) || increment(m, 1) < 0 || !tell(out) || !hear(in))
+		return 2;
+	c = increment(m, RACE_INCREMENTS - 1);
+	meta_close(m);
+	return c < 0 ? 1 : 0;
+}
+
+/* fork() without exec() is safe only with no store handle open at that
+ * moment (see test_fork_inherited_handle), so the fixture's is closed
+ * first. A conflict made certain shows the processes share the compare;
+ * the race itself may or may not produce one, so only the sum is checked. */
 static void test_race_fork(void **state)
 {
 	struct fx *f = *state;
+	int status, c, go[2], done[2];
 	struct meta *m;
-	int status, c, go[2];
-	char byte = 0;
+	int64_t rev;
 	pid_t pid;
 
+	assert_int_equal(put_s(f->m, "/counter", "0", 0, 0, &rev), 0);
+	meta_close(f->m);
+	f->m = NULL;
 	assert_int_equal(pipe(go), 0);
+	assert_int_equal(pipe(done), 0);
 	pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
-		/* Child: its own connection; never touch the parent's. */
-		char err[256];
-
 		close(go[1]);
-		if (meta_open(f->url, &m, err, sizeof err) ||
-		    read(go[0], &byte, 1) != 1)
-			_exit(2);
-		c = increment(m, RACE_INCREMENTS);
-		meta_close(m);
-		_exit(c < 0 ? 1 : c > 0 ? 0 : 3);
+		close(done[0]);
+		_exit(race_fork_child(f, go[0], done[1]));
 	}
 	close(go[0]);
+	close(done[1]);
+	f->m = open_other(f);
 	m = open_other(f);
-	assert_int_equal(write(go[1], &byte, 1), 1); /* start together */
-	close(go[1]);
+	assert_true(tell(go[1]));
+	assert_true(hear(done[0]));
+	/* The child has incremented since we read rev. */
+	assert_int_equal(put_s(m, "/counter", "1", rev, 0, NULL), -ESTALE);
+	assert_true(tell(go[1])); /* start together */
 	c = increment(m, RACE_INCREMENTS);
+	close(go[1]);
+	close(done[0]);
 	meta_close(m);
 	assert_true(c >= 0);
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFEXITED(status));
-	/* 3: the child never lost a compare; then we must have (a real race) */
-	assert_true(WEXITSTATUS(status) == 0 ||
-		    (WEXITSTATUS(status) == 3 && c > 0));
-	assert_counter(f->m, 2 * RACE_INCREMENTS);
-	print_message("  fork race: parent retried %d CAS conflicts, child %s\n",
-		      c, WEXITSTATUS(status) == 0 ? "some" : "none");
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_counter(f->m, "/counter", 2 * RACE_INCREMENTS);
+	assert_integrity(f->path);
+	print_message("  fork race: parent retried %d CAS conflicts\n", c);
+}
+
+/* Child of test_fork_inherited_handle; returns a bit per failed check. */
+static int inherited_child(struct fx *f, int in, int out)
+{
+	struct meta *m = NULL;
+	struct meta_kv kv;
+	char err[256] = "";
+	int64_t rev = 0;
+	int r, res = 0;
+
+	alarm(30); /* never outlive a parent that failed an assert */
+	r = meta_get(f->m, "/k", &kv);
+	if (r == 0)
+		meta_kv_clear(&kv);
+	if (r != -EPERM)
+		res |= 1;
+	r = meta_open(f->url, &m, err, sizeof err);
+	if (r != -EPERM || !strstr(err, "fork"))
+		res |= 2;
+	if (!tell(out) || !hear(in))
+		res |= 4;
+	/* The parent has closed its last handle and opened a new one. */
+	if (r == 0 && put_s(m, "/child", "x", -1, 0, &rev) != 0)
+		res |= 8;
+	if (write(out, &rev, sizeof rev) != sizeof rev)
+		res |= 4;
+	meta_close(m);
+	meta_close(f->m); /* must leave the parent's connection alone */
+	return res;
+}
+
+/* The fixture's handle is open across fork(). SQLite's per-file lock
+ * bookkeeping is copied into the child, so a handle the child opens joins
+ * it and takes no fcntl lock at all: our close of our last handle then
+ * finds the file unused, checkpoints and deletes the WAL under the child,
+ * and whatever the child commits next is lost (or, with enough writes on
+ * both sides, the file is corrupted). The store must refuse both the
+ * inherited handle and a new one in the child. */
+static void test_fork_inherited_handle(void **state)
+{
+	struct fx *f = *state;
+	int status, c2p[2], p2c[2];
+	struct meta_kv kv;
+	int64_t acked = 0;
+	pid_t pid;
+	int r;
+
+	assert_int_equal(put_s(f->m, "/k", "parent", -1, 0, NULL), 0);
+	print_message("  (a \"must not cross fork()\" error logged here is "
+		      "expected)\n");
+	assert_int_equal(pipe(c2p), 0);
+	assert_int_equal(pipe(p2c), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(c2p[0]);
+		close(p2c[1]);
+		_exit(inherited_child(f, p2c[0], c2p[1]));
+	}
+	close(c2p[1]);
+	close(p2c[0]);
+	assert_true(hear(c2p[0]));
+	meta_close(f->m);
+	f->m = open_other(f);
+	assert_int_equal(put_s(f->m, "/k", "again", -1, 0, NULL), 0);
+	assert_true(tell(p2c[1]));
+	assert_int_equal(read(c2p[0], &acked, sizeof acked), sizeof acked);
+	close(c2p[0]);
+	close(p2c[1]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (acked) {
+		r = meta_get(f->m, "/child", &kv);
+		if (r < 0)
+			fail_msg("the child's put, acknowledged at revision "
+				 "%lld, is lost (%d)", (long long)acked, r);
+		meta_kv_clear(&kv);
+	}
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_value(f->m, "/k", "again");
+	assert_integrity(f->path);
+}
+
+/* ---- separate processes (fork + exec) -------------------------------- */
+
+#define STRESS_PROCS 4
+#define STRESS_INCREMENTS 50
+
+/* What one stress process has seen. hi: the highest revision it knows
+ * exists; every write it makes must get a higher one. */
+struct stress {
+	int id;
+	FILE *revs;              /* the revision of each of its writes */
+	int64_t hi;
+	int64_t counter_rev;     /* last mod_rev of /s/counter seen */
+	int conflicts;
+};
+
+static void stress_saw(struct stress *st, int64_t rev)
+{
+	if (rev > st->hi)
+		st->hi = rev;
+}
+
+static int stress_wrote(struct stress *st, int64_t rev)
+{
+	if (rev <= st->hi) {
+		fprintf(stderr, "stress %d: wrote at revision %lld, but %lld "
+			"was already seen\n", st->id, (long long)rev,
+			(long long)st->hi);
+		return -1;
+	}
+	st->hi = rev;
+	fprintf(st->revs, "%lld\n", (long long)rev);
+	return 0;
+}
+
+/* The counter's mod_rev as read now: it never goes back. */
+static int stress_counter_rev(struct stress *st, int64_t rev)
+{
+	if (rev < st->counter_rev) {
+		fprintf(stderr, "stress %d: /s/counter went back from revision "
+			"%lld to %lld\n", st->id, (long long)st->counter_rev,
+			(long long)rev);
+		return -1;
+	}
+	st->counter_rev = rev;
+	stress_saw(st, rev);
+	return 0;
+}
+
+/* List /s/: sorted, unique keys, the counter not going back. */
+static int stress_list(struct meta *m, struct stress *st)
+{
+	struct meta_kv *kvs;
+	size_t n;
+	int r = meta_list(m, "/s/", &kvs, &n);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		if (i > 0 && strcmp(kvs[i - 1].key, kvs[i].key) >= 0)
+			r = -1;
+		else if (!strcmp(kvs[i].key, "/s/counter"))
+			r = stress_counter_rev(st, kvs[i].mod_rev);
+		else
+			stress_saw(st, kvs[i].mod_rev);
+	}
+	meta_kv_free_array(kvs, n);
+	return r;
+}
+
+static int stress_increment(struct meta *m, struct stress *st)
+{
+	for (;;) {
+		struct meta_kv kv;
+		int64_t rev = 0, new_rev;
+		char buf[32];
+		long v = 0;
+		int r = meta_get(m, "/s/counter", &kv);
+
+		if (r == 0) {
+			v = strtol((char *)kv.value, NULL, 10);
+			rev = kv.mod_rev;
+			meta_kv_clear(&kv);
+			if (stress_counter_rev(st, rev) < 0)
+				return -1;
+		} else if (r != -ENOENT) {
+			return r;
+		}
+		snprintf(buf, sizeof buf, "%ld", v + 1);
+		usleep(200); /* widen the read-to-write window */
+		r = meta_put(m, "/s/counter", buf, strlen(buf), rev, 0,
+			     &new_rev);
+		if (r == 0)
+			return stress_wrote(st, new_rev);
+		if (r != -ESTALE)
+			return r;
+		st->conflicts++;
+	}
+}
+
+/* A put under a lease, recorded. */
+static int stress_put(struct meta *m, struct stress *st, const char *key,
+		      int64_t lease)
+{
+	int64_t rev;
+	int r = meta_put(m, key, "x", 1, -1, lease, &rev);
+
+	return r < 0 ? r : stress_wrote(st, rev);
+}
+
+#define SCHECK(cond) do { \
+	if (!(cond)) { \
+		fprintf(stderr, "stress %d: line %d: %s\n", st.id, __LINE__, \
+			#cond); \
+		goto out; \
+	} \
+} while (0)
+
+/* One stress process, in an image of its own (exec()ed: no SQLite state
+ * inherited). Increments /s/counter n times; keeps keys under a lease it
+ * keeps alive, then revokes; leaves one key under a 1 s lease to expire;
+ * lists /s/. Writes its revisions to DIR/revs.ID; 0 if all checks held. */
+static int stress_child(const char *dir, int id, int n)
+{
+	struct stress st = { .id = id };
+	char url[160], path[160], key[64], err[256];
+	struct meta *m = NULL;
+	struct meta_kv kv;
+	int64_t doomed, lease;
+	int ret = 1;
+
+	snprintf(url, sizeof url, "sqlite:%s/meta.db", dir);
+	snprintf(path, sizeof path, "%s/revs.%d", dir, id);
+	SCHECK((st.revs = fopen(path, "w")) != NULL);
+	if (meta_open(url, &m, err, sizeof err)) {
+		fprintf(stderr, "stress %d: %s\n", id, err);
+		goto out;
+	}
+	SCHECK(meta_lease_grant(m, 1, &doomed) == 0);
+	snprintf(key, sizeof key, "/s/doomed/%d", id);
+	SCHECK(stress_put(m, &st, key, doomed) == 0);
+	SCHECK(meta_lease_grant(m, 60, &lease) == 0);
+	for (int i = 0; i < n; i++) {
+		SCHECK(stress_increment(m, &st) == 0);
+		if (i % 10 == 0) {
+			snprintf(key, sizeof key, "/s/live/%d/%03d", id, i);
+			SCHECK(stress_put(m, &st, key, lease) == 0);
+			SCHECK(meta_lease_keepalive(m, lease) == 0);
+		}
+		if (i % 5 == 0)
+			SCHECK(stress_list(m, &st) == 0);
+	}
+	SCHECK(meta_lease_revoke(m, lease) == 0);
+	snprintf(key, sizeof key, "/s/live/%d/000", id);
+	SCHECK(meta_get(m, key, &kv) == -ENOENT);
+	SCHECK(meta_lease_keepalive(m, lease) == -ENOENT);
+	printf("  stress %d: %d CAS conflicts retried\n", id, st.conflicts);
+	ret = 0;
+out:
+	meta_close(m);
+	if (st.revs && fclose(st.revs))
+		ret = 1;
+	return ret;
+}
+
+static pid_t spawn_stress(const char *dir, int id)
+{
+	char sid[16], sn[16];
+	pid_t pid;
+
+	snprintf(sid, sizeof sid, "%d", id);
+	snprintf(sn, sizeof sn, "%d", STRESS_INCREMENTS);
+	pid = fork();
+	if (pid == 0) {
+		execl("/proc/self/exe", "test_meta", "--stress-child", dir,
+		      sid, sn, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Every revision written by the stress processes; none given twice. */
+static int64_t assert_revisions_unique(const char *dir)
+{
+	int64_t revs[STRESS_PROCS * (STRESS_INCREMENTS * 2 + 1)];
+	size_t n = 0;
+	long long r;
+
+	for (int i = 0; i < STRESS_PROCS; i++) {
+		char path[160];
+		FILE *fp;
+
+		snprintf(path, sizeof path, "%s/revs.%d", dir, i);
+		assert_non_null(fp = fopen(path, "r"));
+		while (fscanf(fp, "%lld", &r) == 1) {
+			assert_true(n < sizeof revs / sizeof revs[0]);
+			revs[n++] = r;
+		}
+		fclose(fp);
+	}
+	qsort(revs, n, sizeof revs[0], cmp_i64);
+	for (size_t i = 1; i < n; i++)
+		if (revs[i] == revs[i - 1])
+			fail_msg("revision %lld was given to two writes",
+				 (long long)revs[i]);
+	assert_true(n >= STRESS_PROCS * (STRESS_INCREMENTS + 1));
+	return revs[n - 1];
+}
+
+static size_t count_prefix(struct meta *m, const char *prefix)
+{
+	struct meta_kv *kvs;
+	size_t n;
+
+	assert_int_equal(meta_list(m, prefix, &kvs, &n), 0);
+	meta_kv_free_array(kvs, n);
+	return n;
+}
+
+/* Real processes that never inherit SQLite state: fork() + exec() of this
+ * binary (the fixture's handle stays open here, as triplexctl's does when
+ * dev up spawns triplexd). Meanwhile this process reads. */
+static void test_race_exec(void **state)
+{
+	struct fx *f = *state;
+	struct stress st = { .id = -1 };
+	pid_t pids[STRESS_PROCS];
+	struct timespec t0, t;
+	int r, status, left = STRESS_PROCS;
+	int64_t last, rev;
+	struct meta *m;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int i = 0; i < STRESS_PROCS; i++)
+		assert_true((pids[i] = spawn_stress(f->dir, i)) > 0);
+	m = open_other(f); /* the real clock, unlike f->m */
+	while (left > 0) {
+		assert_int_equal(stress_list(m, &st), 0);
+		usleep(5000);
+		for (int i = 0; i < STRESS_PROCS; i++) {
+			if (pids[i] <= 0)
+				continue;
+			r = waitpid(pids[i], &status, WNOHANG);
+			if (r == 0)
+				continue;
+			assert_int_equal(r, pids[i]);
+			assert_true(WIFEXITED(status));
+			assert_int_equal(WEXITSTATUS(status), 0);
+			pids[i] = 0;
+			left--;
+		}
+	}
+	last = assert_revisions_unique(f->dir);
+	assert_counter(m, "/s/counter", STRESS_PROCS * STRESS_INCREMENTS);
+	assert_int_equal(put_s(m, "/s/end", "x", -1, 0, &rev), 0);
+	assert_true(rev > last);
+	assert_int_equal(count_prefix(m, "/s/live/"), 0);
+	/* The 1 s leases expire, as seen by a third party; bounded wait. */
+	do {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (count_prefix(m, "/s/doomed/") == 0)
+			break;
+		usleep(50000);
+	} while (t.tv_sec - t0.tv_sec < 5);
+	assert_int_equal(count_prefix(m, "/s/doomed/"), 0);
+	meta_close(m);
+	assert_integrity(f->path);
 }
 
 /* ---- files ---------------------------------------------------------- */
@@ -522,6 +942,7 @@ static void test_garbled_after_open(void **state)
 		assert_int_equal(put_s(f->m, k, "some value", -1, 0, NULL), 0);
 	}
 	meta_close(f->m);
+	print_message("  (a \"malformed\" error logged here is expected)\n");
 	/* Checkpointed into the main file by close; wreck its pages. */
 	memset(junk, 0xa5, sizeof junk);
 	write_file(f->path, junk, sizeof junk, 4096);
@@ -568,8 +989,11 @@ static void test_bad_urls(void **state)
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc == 5 && !strcmp(argv[1], "--stress-child"))
+		return stress_child(argv[2], atoi(argv[3]), atoi(argv[4]));
+
 	const struct CMUnitTest tests[] = {
 		T(test_put_get),
 		T(test_cas_create_only),
@@ -583,6 +1007,8 @@ int main(void)
 		T(test_lease_real_clock_other_handle),
 		T(test_race_threads),
 		T(test_race_fork),
+		T(test_fork_inherited_handle),
+		T(test_race_exec),
 		T(test_reopen_persists),
 		T(test_file_settings),
 		T(test_corrupt_file),
