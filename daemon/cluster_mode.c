@@ -110,6 +110,20 @@ static int isr_remove(struct vol *v, struct replica *r, void *arg)
 	return ret;
 }
 
+/* The replica may lack a failed write: durably, so that a new engine
+ * compares it too before trusting its reads. */
+static int doubt_record(struct vol *v, struct replica *r, void *arg)
+{
+	struct served *s = arg;
+	struct cluster_volume out;
+	int ret = cluster_volume_set_replica_doubt(s->cm->meta, s->rec.name, r->node,
+						   true, s->rec.epoch, &out);
+
+	if (ret == 0)
+		memcpy(s->rec.placement, out.placement, sizeof s->rec.placement);
+	return ret;
+}
+
 static int replica_index(const struct served *s, const struct replica *r)
 {
 	for (unsigned i = 0; i < vol_nreplicas(s->vol); i++)
@@ -150,6 +164,25 @@ static void resync_progress(struct resync *job, uint64_t pos, void *arg)
 	save_checkpoint(ctx->s, ctx->idx, pos);
 }
 
+/* An in-sync replica in doubt was compared with the replica reads come
+ * from and brought level: it may be read again. */
+static void doubt_lifted(struct served *s, unsigned i, struct replica *r)
+{
+	struct cluster_volume out;
+	int ret = cluster_volume_set_replica_doubt(s->cm->meta, s->rec.name, r->node,
+						   false, s->rec.epoch, &out);
+
+	if (ret < 0) {
+		log_error("volume %s: cannot record replica %s as compared: %s",
+			  s->rec.name, r->node, strerror(-ret));
+		return;
+	}
+	s->rec.placement[i] = out.placement[i];
+	r->doubt = false;
+	log_info("volume %s: replica %s compared and brought level, no longer "
+		 "in doubt", s->rec.name, r->node);
+}
+
 static void resync_done(struct resync *job, int res, void *arg)
 {
 	struct rep_ctx *ctx = arg;
@@ -161,6 +194,10 @@ static void resync_done(struct resync *job, int res, void *arg)
 	s->jobs[ctx->idx] = NULL;
 	if (res < 0)
 		return;  /* retried on a later tick */
+	if (r->in_sync) {
+		doubt_lifted(s, ctx->idx, r);
+		return;
+	}
 	ret = cluster_volume_set_replica_state(s->cm->meta, s->rec.name, r->node,
 					       CLUSTER_REPLICA_IN_SYNC, 0,
 					       s->rec.epoch, &out);
@@ -171,6 +208,7 @@ static void resync_done(struct resync *job, int res, void *arg)
 	}
 	s->rec.placement[ctx->idx] = out.placement[ctx->idx];
 	r->in_sync = true;
+	r->doubt = false;
 	log_info("volume %s: replica %s is in sync again (%u in sync)", s->rec.name,
 		 r->node, vol_in_sync_count(s->vol));
 }
@@ -230,7 +268,9 @@ static void maybe_scrub(struct served *s)
 	meta_kv_clear(&kv);
 }
 
-/* Resync every connected replica that is not in sync and has no job. */
+/* Resync every connected replica that is not in sync, or in sync but in
+ * doubt (a whole compare, no checkpoints: it stays in the set), and has no
+ * job. */
 static void start_resyncs(struct served *s)
 {
 	for (unsigned i = 0; s->exported && i < vol_nreplicas(s->vol); i++) {
@@ -239,12 +279,12 @@ static void start_resyncs(struct served *s)
 			.target = i,
 			.from = r->receiving ? s->rec.placement[i].rebuild_done : 0,
 			.rate_bps = s->cm->opts.resync_rate_bps,
-			.on_progress = resync_progress,
+			.on_progress = r->in_sync ? NULL : resync_progress,
 			.on_done = resync_done,
 			.arg = &s->ctx[i],
 		};
 
-		if (r->in_sync || !r->up || s->jobs[i])
+		if ((r->in_sync && !r->doubt) || !r->up || s->jobs[i])
 			continue;
 		s->jobs[i] = resync_start(s->vol, &o);
 	}
@@ -365,6 +405,7 @@ static int build_engine(struct served *s)
 		.write_timeout_ms = cm->opts.write_timeout_ms,
 		.on_isr_remove = isr_remove,
 		.on_receiving_lost = receiving_lost,
+		.on_doubt = doubt_record,
 		.extents_store = extents_store,
 		.arg = s,
 	};
@@ -378,6 +419,7 @@ static int build_engine(struct served *s)
 			return -ENOMEM;
 		}
 		reps[i]->in_sync = s->rec.placement[i].state == CLUSTER_REPLICA_IN_SYNC;
+		reps[i]->doubt = reps[i]->in_sync && s->rec.placement[i].doubt;
 		/* A resync checkpoint stays valid only if the replica gets every
 		 * write from now on: send them from the start. */
 		reps[i]->receiving = !reps[i]->in_sync &&
@@ -486,7 +528,19 @@ static void serve(struct cluster_mode *cm, const struct cluster_volume *rec)
 	if (!s)
 		return;
 	s->cm = cm;
-	s->rec = *rec;
+	/* Our own epoch: a restart of this node must not serve at the epoch
+	 * its previous incarnation used (invariants 3 and 4). */
+	ret = cluster_volume_start_serving(cm->meta, rec->name, cm->node.id, &s->rec);
+	if (ret < 0) {
+		log_warn("volume %s: cannot start serving: %s", rec->name,
+			 strerror(-ret));
+		free(s);
+		return;
+	}
+	if (s->rec.epoch != rec->epoch)
+		log_info("volume %s: served here before at epoch %llu, now %llu",
+			 rec->name, (unsigned long long)rec->epoch,
+			 (unsigned long long)s->rec.epoch);
 	ret = build_engine(s);
 	if (ret < 0) {
 		log_error("volume %s: cannot serve: %s", rec->name, strerror(-ret));
@@ -497,7 +551,7 @@ static void serve(struct cluster_mode *cm, const struct cluster_volume *rec)
 	s->next = cm->served;
 	cm->served = s;
 	log_info("volume %s: attached here at epoch %llu, %d replica(s), "
-		 "%u in sync", rec->name, (unsigned long long)rec->epoch,
+		 "%u in sync", rec->name, (unsigned long long)s->rec.epoch,
 		 rec->nplacement, vol_in_sync_count(s->vol));
 }
 
@@ -580,7 +634,7 @@ static void refresh_placement(struct served *s, const struct cluster_volume *rec
 	if (rec->epoch != s->rec.epoch || rec->nplacement != s->rec.nplacement)
 		return;  /* a new engine took over, or a layout we do not follow */
 	for (unsigned i = 0; i < (unsigned)rec->nplacement; i++) {
-		struct replica *r;
+		struct replica *r, *old = vol_replica(s->vol, i);
 
 		if (!strcmp(rec->placement[i].node, s->rec.placement[i].node))
 			continue;
@@ -595,6 +649,13 @@ static void refresh_placement(struct served *s, const struct cluster_volume *rec
 			continue;
 		}
 		r->in_sync = false;
+		/* The retired replica stays allocated for requests that still
+		 * point at it, but must stop reconnecting: a second session of
+		 * ours on the same replica would replace the live one. */
+		repl_client_free(old->client);
+		old->client = NULL;
+		old->up = false;
+		old->read_store = NULL;
 	}
 }
 
@@ -729,6 +790,11 @@ struct vol *cluster_mode_vol(const struct cluster_mode *cm, size_t i)
 			return s->vol;
 	}
 	return NULL;
+}
+
+const struct repl_service_stats *cluster_mode_repl_stats(const struct cluster_mode *cm)
+{
+	return repl_service_get_stats(cm->svc);
 }
 
 void cluster_mode_stop(struct cluster_mode *cm)

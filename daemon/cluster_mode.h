@@ -11,6 +11,7 @@
 #include <stdbool.h>
 
 #include "loop.h"
+#include "repl_service.h"
 #include "server.h"
 #include "store_io.h"
 
@@ -51,5 +52,7 @@ void cluster_mode_free(struct cluster_mode *cm);
  * end), for metrics. */
 size_t cluster_mode_volumes(const struct cluster_mode *cm);
 struct vol *cluster_mode_vol(const struct cluster_mode *cm, size_t i);
+/* The replica service's counters (for /metrics). */
+const struct repl_service_stats *cluster_mode_repl_stats(const struct cluster_mode *cm);
 
 #endif

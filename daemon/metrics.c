@@ -114,6 +114,32 @@ static const struct u64_metric nbd_metrics[] = {
 	  offsetof(struct nbd_server_stats, request_errors) },
 };
 
+#define RS(field) offsetof(struct repl_service_stats, field)
+static const struct u64_metric repl_metrics[] = {
+	{ "triplex_replica_connections_accepted_total", C,
+	  "Replication connections accepted (engines, including this node's).",
+	  RS(connections_accepted) },
+	{ "triplex_replica_connections_open", G, "Replication connections open now.",
+	  RS(connections_open) },
+	{ "triplex_replica_protocol_errors_total", C,
+	  "Replication connections closed for a malformed header.",
+	  RS(protocol_errors) },
+	{ "triplex_replica_requests_total", C, "Replication requests answered.",
+	  RS(requests) },
+	{ "triplex_replica_request_errors_total", C,
+	  "Replication replies with an error status.", RS(request_errors) },
+	{ "triplex_replica_fenced_total", C,
+	  "Requests refused because a newer epoch holds the volume.", RS(fenced) },
+	{ "triplex_replica_superseded_total", C,
+	  "Requests refused because they came from a connection the engine had "
+	  "replaced (an older session of the current epoch).", RS(superseded) },
+	{ "triplex_replica_checksum_errors_total", C,
+	  "WRITEs refused because their data did not match its CRC-32C on arrival.",
+	  RS(csum_errors) },
+	{ "triplex_replica_volumes_open", G, "Replicas open in the replica service.",
+	  RS(volumes_open) },
+};
+
 static const struct u64_metric loop_metrics[] = {
 	{ "triplex_loop_sqes_submitted_total", C, "io_uring submissions queued.",
 	  offsetof(struct loop, submitted) },
@@ -277,6 +303,10 @@ static int on_metrics(void *arg, FILE *f)
 	emit_volumes(f, d);
 	emit_u64_table(f, nbd_metrics, sizeof nbd_metrics / sizeof nbd_metrics[0],
 		       nbd_server_get_stats(d->nbd));
+	if (d->cluster)
+		emit_u64_table(f, repl_metrics,
+			       sizeof repl_metrics / sizeof repl_metrics[0],
+			       cluster_mode_repl_stats(d->cluster));
 	emit_u64_table(f, loop_metrics, sizeof loop_metrics / sizeof loop_metrics[0],
 		       &d->loop);
 	emit_u64_table(f, http_metrics, sizeof http_metrics / sizeof http_metrics[0],

@@ -493,6 +493,22 @@ int cluster_volume_attach(struct meta *m, const char *name, const char *node,
 	return volume_modify(m, name, attach_fn, (void *)node, out);
 }
 
+static int serving_fn(struct meta *m, struct cluster_volume *v, void *arg)
+{
+	if (strcmp(v->attached, (const char *)arg))
+		return -ESTALE;
+	if (v->served_epoch >= v->epoch)
+		v->epoch++;
+	v->served_epoch = v->epoch;
+	return 0;
+}
+
+int cluster_volume_start_serving(struct meta *m, const char *name,
+				 const char *node, struct cluster_volume *out)
+{
+	return volume_modify(m, name, serving_fn, (void *)node, out);
+}
+
 static int replica_find(const struct cluster_volume *v, const char *node)
 {
 	for (int i = 0; i < v->nplacement; i++)
@@ -537,6 +553,10 @@ static int state_fn(struct meta *m, struct cluster_volume *v, void *arg)
 		return -EINVAL;
 	if (a->state != CLUSTER_REPLICA_IN_SYNC && leaves_too_few(v, i))
 		return -EBUSY;
+	/* Leaving the set, or rejoining it after a resync, settles a doubt. */
+	if (a->state != CLUSTER_REPLICA_IN_SYNC ||
+	    v->placement[i].state != CLUSTER_REPLICA_IN_SYNC)
+		v->placement[i].doubt = false;
 	v->placement[i].state = a->state;
 	v->placement[i].rebuild_done = a->rebuild_done;
 	return 0;
@@ -554,6 +574,37 @@ int cluster_volume_set_replica_state(struct meta *m, const char *name,
 	if ((unsigned)state > CLUSTER_REPLICA_REBUILDING)
 		return -EINVAL;
 	return volume_modify(m, name, state_fn, &a, out);
+}
+
+struct doubt_arg {
+	const char *node;
+	bool doubt;
+	uint64_t expect_epoch;
+};
+
+static int doubt_fn(struct meta *m, struct cluster_volume *v, void *arg)
+{
+	struct doubt_arg *a = arg;
+	int i = replica_find(v, a->node);
+
+	if (a->expect_epoch && v->epoch != a->expect_epoch)
+		return -ESTALE;
+	if (i < 0)
+		return -ENOENT;
+	if (v->placement[i].state != CLUSTER_REPLICA_IN_SYNC)
+		return a->doubt ? -EINVAL : 0;  /* only in-sync replicas doubt */
+	v->placement[i].doubt = a->doubt;
+	return 0;
+}
+
+int cluster_volume_set_replica_doubt(struct meta *m, const char *name,
+				     const char *node, bool doubt,
+				     uint64_t expect_epoch,
+				     struct cluster_volume *out)
+{
+	struct doubt_arg a = { node, doubt, expect_epoch };
+
+	return volume_modify(m, name, doubt_fn, &a, out);
 }
 
 /* ---- replace -------------------------------------------------------- */

@@ -71,6 +71,8 @@ struct cluster_replica {
 	char domain[CLUSTER_DOMAIN_MAX];  /* the node's domain when placed */
 	enum cluster_replica_state state;
 	uint64_t rebuild_done;            /* bytes; resumable checkpoint */
+	bool doubt;                       /* in sync, but may lack a write
+					     that failed (docs/metadata.md) */
 };
 
 struct cluster_volume {
@@ -82,6 +84,8 @@ struct cluster_volume {
 	enum cluster_domain domain;
 	bool relaxed;                     /* distinct nodes suffice */
 	uint64_t epoch;                   /* bumped by every attach */
+	uint64_t served_epoch;            /* the last epoch an engine started
+					     serving at (0: never) */
 	char attached[CLUSTER_NAME_MAX];  /* node id, "" if none */
 	int nplacement;
 	struct cluster_replica placement[CLUSTER_MAX_REPLICAS];
@@ -119,6 +123,13 @@ int cluster_volume_update(struct meta *m, struct cluster_volume *v);
  * conflicts. *out is the record written (its epoch is the new one). */
 int cluster_volume_attach(struct meta *m, const char *name, const char *node,
 			  struct cluster_volume *out);
+/* An engine on node starts serving the volume: one epoch per engine
+ * incarnation. If an engine already started at the current epoch (this
+ * node's before a restart), the epoch is bumped first, so that nothing the
+ * old incarnation sent can be taken for the new one's. *out is the record
+ * written. -ESTALE if the volume is no longer attached to node. */
+int cluster_volume_start_serving(struct meta *m, const char *name,
+				 const char *node, struct cluster_volume *out);
 /* Set one replica's state and rebuild checkpoint, retried on conflicts.
  * expect_epoch (0: any) fences a stale engine: -ESTALE if the volume's
  * epoch is not expect_epoch. -ENOENT if node holds no replica; -EBUSY if
@@ -127,6 +138,12 @@ int cluster_volume_set_replica_state(struct meta *m, const char *name,
 				     const char *node,
 				     enum cluster_replica_state state,
 				     uint64_t rebuild_done,
+				     uint64_t expect_epoch,
+				     struct cluster_volume *out);
+/* Set or clear the doubt of node's replica (see struct cluster_replica),
+ * fenced by expect_epoch like cluster_volume_set_replica_state. */
+int cluster_volume_set_replica_doubt(struct meta *m, const char *name,
+				     const char *node, bool doubt,
 				     uint64_t expect_epoch,
 				     struct cluster_volume *out);
 /* Move old_node's replica to new_node (NULL or "": pick a live node in a

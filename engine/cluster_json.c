@@ -82,10 +82,15 @@ static char *dump(json_t *o, int flags)
 
 static json_t *replica_to_json(const struct cluster_replica *r)
 {
-	return json_pack("{s:s, s:s, s:s, s:I}", "node", r->node,
-			 "domain", r->domain,
-			 "state", cluster_replica_state_name(r->state),
-			 "rebuild_done", (json_int_t)r->rebuild_done);
+	json_t *o = json_pack("{s:s, s:s, s:s, s:I}", "node", r->node,
+			      "domain", r->domain,
+			      "state", cluster_replica_state_name(r->state),
+			      "rebuild_done", (json_int_t)r->rebuild_done);
+
+	/* Only when set: the usual record stays as it was. */
+	if (o && r->doubt)
+		json_object_set_new(o, "doubt", json_true());
+	return o;
 }
 
 static json_t *placement_to_json(const struct cluster_volume *v)
@@ -103,8 +108,8 @@ static json_t *placement_to_json(const struct cluster_volume *v)
 
 char *cluster_volume_to_json(const struct cluster_volume *v, int flags)
 {
-	json_t *o = json_pack("{s:s, s:I, s:I, s:i, s:i, s:s, s:b, s:I, s:s, "
-			      "s:o*}",
+	json_t *o = json_pack("{s:s, s:I, s:I, s:i, s:i, s:s, s:b, s:I, s:I, "
+			      "s:s, s:o*}",
 			      "name", v->name, "id", (json_int_t)v->id,
 			      "size", (json_int_t)v->size,
 			      "replicas", v->replicas,
@@ -112,6 +117,7 @@ char *cluster_volume_to_json(const struct cluster_volume *v, int flags)
 			      "domain_key", cluster_domain_name(v->domain),
 			      "relaxed", v->relaxed,
 			      "epoch", (json_int_t)v->epoch,
+			      "served_epoch", (json_int_t)v->served_epoch,
 			      "attached", v->attached,
 			      "placement", placement_to_json(v));
 
@@ -223,6 +229,11 @@ static void dec_replica(struct dec *d, json_t *o, struct cluster_replica *r,
 	if (!d->bad && cluster_replica_state_parse(state, &r->state))
 		dec_fail(d, "placement: unknown state \"%s\"", state);
 	r->rebuild_done = dec_u64(d, o, "rebuild_done", size);
+	if (json_object_get(o, "doubt")) {
+		if (!json_is_boolean(json_object_get(o, "doubt")))
+			dec_fail(d, "placement: \"doubt\": expected a boolean");
+		r->doubt = json_is_true(json_object_get(o, "doubt"));
+	}
 	if (!d->bad && parse_volume_name(r->node))
 		dec_fail(d, "placement: bad node id \"%s\"", r->node);
 }
@@ -273,6 +284,9 @@ static void dec_volume(struct dec *d, json_t *o, struct cluster_volume *v)
 		dec_fail(d, "field \"relaxed\": expected a boolean");
 	v->relaxed = json_is_true(json_object_get(o, "relaxed"));
 	v->epoch = dec_u64(d, o, "epoch", INT64_MAX);
+	/* Absent in records written before it existed: never served. */
+	if (json_object_get(o, "served_epoch"))
+		v->served_epoch = dec_u64(d, o, "served_epoch", v->epoch);
 	dec_str(d, o, "attached", v->attached, sizeof v->attached, false);
 	if (!d->bad)
 		dec_placement(d, json_object_get(o, "placement"), v);

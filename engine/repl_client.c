@@ -53,6 +53,7 @@ struct repl_client {
 	uint64_t backoff_ms;
 	uint64_t retry_at_ms;             /* DOWN: no connect before this */
 	uint64_t next_req_id;
+	uint64_t session;                 /* of the current connection */
 
 	struct recvbuf rb;
 	struct repl_client_io *reading;   /* a READ whose data is arriving */
@@ -226,7 +227,7 @@ static void encode(struct repl_client *c, struct repl_client_io *io)
 		.req_id = io->req_id,
 		.volume_id = c->opts.volume_id,
 		.epoch = c->opts.epoch,
-		.seq = io->op == REPL_OP_WRITE ? io->req_id : 0,
+		.session = c->session,
 		.offset = io->offset,
 		.length = io->length,
 		.flags = io->flags,
@@ -347,6 +348,9 @@ static void op_done_maybe_close(struct repl_client *c)
 
 static void send_opening(struct repl_client *c)
 {
+	/* A new session per connection: the replica then refuses whatever
+	 * the kernel may still deliver from the one we gave up on. */
+	c->session++;
 	c->state = ST_OPENING;
 	c->hello = (struct repl_client_io){ .op = REPL_OP_HELLO, .buf = c->hello_payload };
 	c->open = (struct repl_client_io){ .op = REPL_OP_OPEN, .buf = &c->open_payload };
@@ -520,6 +524,20 @@ static bool reply_fits(const struct repl_client_io *io, const struct repl_rep *r
 	return rep->payload_len == expected_payload(io);
 }
 
+/* Refused at our own epoch: a newer session of ours holds the volume on
+ * that replica, so this connection is useless. Start a new one. */
+static int superseded(struct repl_client *c, struct repl_client_io *io,
+		      size_t head)
+{
+	log_warn("replica %s: session %llu of epoch %llu was replaced, "
+		 "reconnecting", c->addr, (unsigned long long)c->session,
+		 (unsigned long long)c->opts.epoch);
+	recvbuf_consume(&c->rb, head);
+	complete(c, io, -ECONNRESET);
+	conn_lost(c, -ECONNRESET);
+	return -1;
+}
+
 /* Parse one reply (its header, checksums and any small payload) if it is
  * all in rbuf. Returns 1 if consumed, 0 if more bytes are needed, -1 if
  * the connection was dropped. */
@@ -558,6 +576,8 @@ static int parse_one(struct repl_client *c)
 			c->waitq_tail = io;
 		return 0;
 	}
+	if (rep.status == -ESTALE && rep.epoch == c->opts.epoch)
+		return superseded(c, io, head);
 	if (rep.status == -ESTALE)
 		log_warn("replica %s: fenced: our epoch %llu, replica has %llu",
 			 c->addr, (unsigned long long)c->opts.epoch,

@@ -49,6 +49,10 @@ struct replica {
 	bool up;            /* reachable: local always, remote when connected */
 	bool in_sync;       /* member of the volume's in-sync set */
 	bool receiving;     /* not in sync, but sent every write (resync) */
+	bool doubt;         /* in sync, but may lack a write that failed and
+			       that other replicas applied: not read from
+			       while another replica can be, and compared
+			       with one before the doubt is lifted */
 	struct store *store;            /* local */
 	struct repl_client *client;     /* remote; NULL if its node is unknown */
 	struct loop *loop;

@@ -42,8 +42,10 @@ struct resync {
 	struct resync_stats stats;
 	struct replica *src, *dst;
 	bool cancelled, stopping, finishing;
+	bool verifying;                /* the second pass (see resync.h) */
 	bool task_queued;
 	int err;
+	uint64_t start;                /* first offset of the job */
 	uint64_t next;                 /* next offset to hand to a lane */
 	uint64_t t0_ms;                /* start, for pacing */
 	uint64_t checkpointed;
@@ -93,6 +95,17 @@ static void job_end(struct resync *job, int res)
 
 /* --- finishing: flush the target, then report --------------------------- */
 
+static void queue_fill(struct resync *job);
+
+static void start_verify(struct resync *job)
+{
+	job->verifying = true;
+	job->finishing = false;
+	job->next = job->start;
+	job->ri = 0;
+	queue_fill(job);
+}
+
 static void flushed(struct rep_io *io, int res)
 {
 	struct resync *job = io->priv;
@@ -101,14 +114,21 @@ static void flushed(struct rep_io *io, int res)
 		job_end(job, res);
 		return;
 	}
-	log_info("volume %s: resync of %s done: %llu bytes compared, %llu copied",
-		 job->v->name, job->dst->node,
+	start_verify(job);
+}
+
+static void verified(struct resync *job)
+{
+	log_info("volume %s: resync of %s done: %llu bytes compared, %llu copied, "
+		 "%llu verified", job->v->name, job->dst->node,
 		 (unsigned long long)job->stats.bytes_compared,
-		 (unsigned long long)job->stats.bytes_copied);
+		 (unsigned long long)job->stats.bytes_copied,
+		 (unsigned long long)job->stats.bytes_verified);
 	job_end(job, 0);
 }
 
-/* Every lane is idle: stop with the first error, or flush and finish. */
+/* Every lane is idle: stop with the first error, or flush and verify, or
+ * finish. */
 static void settle(struct resync *job)
 {
 	/* A pending task or timer still points at the job: end after it. */
@@ -117,6 +137,10 @@ static void settle(struct resync *job)
 	job->finishing = true;
 	if (job->stopping) {
 		job_end(job, job->cancelled ? -ECANCELED : job->err ? job->err : -EIO);
+		return;
+	}
+	if (job->verifying) {
+		verified(job);
 		return;
 	}
 	job->stats.pos = job->v->size;
@@ -180,6 +204,12 @@ static void lane_done(struct lane *ln, int res)
 	if (res < 0 && !job->stopping) {
 		job->stopping = true;
 		job->err = res;
+	}
+	if (job->verifying) {
+		if (res == 0)
+			job->stats.bytes_verified += ln->end - ln->pos;
+		pace(job);
+		return;
 	}
 	if (res == 0)
 		job->stats.bytes_compared += ln->end - ln->pos;
@@ -260,6 +290,29 @@ static void copy_next(struct lane *ln)
 	replica_submit(job->src, &ln->io_src);
 }
 
+/* The second pass: every block of the chunk must now agree. */
+static int compare_again(struct lane *ln)
+{
+	struct resync *job = ln->job;
+	unsigned n = (unsigned)((ln->end - ln->pos) / BLK), bad = 0, first = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (ln->src_crcs[i] == ln->dst_crcs[i])
+			continue;
+		if (bad++ == 0)
+			first = i;
+	}
+	if (!bad)
+		return 0;
+	job->stats.blocks_differing += bad;
+	log_error("volume %s: resync of %s: %u block(s) of [%llu, +%llu) differ "
+		  "from %s after the copy (first at %llu); not in sync, starting "
+		  "over", job->v->name, job->dst->node, bad,
+		  (unsigned long long)ln->pos, (unsigned long long)(ln->end - ln->pos),
+		  job->src->node, (unsigned long long)(ln->pos + (uint64_t)first * BLK));
+	return -EIO;
+}
+
 static void got_crcs(struct rep_io *io, int res)
 {
 	struct lane *ln = io->priv;
@@ -270,6 +323,10 @@ static void got_crcs(struct rep_io *io, int res)
 		return;
 	if (ln->err < 0) {
 		lane_done(ln, ln->err);
+		return;
+	}
+	if (ln->job->verifying) {
+		lane_done(ln, compare_again(ln));
 		return;
 	}
 	ln->idx = 0;
@@ -331,7 +388,10 @@ static void start_lane(struct resync *job, struct lane *ln, uint64_t pos, uint64
 	ln->copied = 0;
 	job->busy++;
 	ln->lock.grant = chunk_locked;
-	if (rl_acquire(&job->v->lock, &ln->lock, pos / BLK, end / BLK, true))
+	/* Copying excludes everything; verifying only writes (a shared lock
+	 * waits for writes in flight, which reach both replicas). */
+	if (rl_acquire(&job->v->lock, &ln->lock, pos / BLK, end / BLK,
+		       !job->verifying))
 		chunk_locked(&ln->lock);
 }
 
@@ -363,22 +423,12 @@ static void task_fn(struct loop_task *t)
 }
 static void pace_fn(struct loop_timer *t) { fill_lanes(JOB_OF(t, pace)); }
 
-/* The source: the engine's own in-sync replica if it is connected. */
+/* The source: the replica reads are served from (vol_pick_reader). */
 static struct replica *pick_source(struct vol *v, unsigned target)
 {
-	struct replica *best = NULL;
+	int i = vol_pick_reader(v, 1u << target);
 
-	for (unsigned i = 0; i < v->nreps; i++) {
-		struct replica *r = v->reps[i];
-
-		if (i == target || !r->in_sync || !r->up)
-			continue;
-		if (r->local || r->near)
-			return r;
-		if (!best)
-			best = r;
-	}
-	return best;
+	return i < 0 ? NULL : v->reps[i];
 }
 
 static unsigned lanes_for(uint64_t rate_bps)
@@ -427,6 +477,7 @@ struct resync *resync_start(struct vol *v, const struct resync_opts *opts)
 	job->src = src;
 	job->dst = v->reps[opts->target];
 	job->next = opts->ranges ? 0 : opts->from / RESYNC_CHUNK * RESYNC_CHUNK;
+	job->start = job->next;
 	job->stats.pos = job->checkpointed = job->next;
 	job->t0_ms = loop_now_ms();
 	job->task.fn = task_fn;

@@ -1,7 +1,7 @@
 /*
  * Bringing a replica back in sync while the volume serves I/O (invariant 7).
  *
- * The job walks the volume in 1 MiB chunks, four at a time. For each it takes the
+ * The job walks the volume in RESYNC_CHUNK chunks, several at a time. For each it takes the
  * range lock exclusively (client writes to that chunk wait, nothing older
  * can overwrite anything newer), asks the source and the target for their
  * stored CRC-32C of every block, and copies only the blocks that differ,
@@ -10,6 +10,13 @@
  * zero. From the start of the job the target also receives every client
  * write (replica->receiving), so chunks already copied stay current. Copies
  * are paced to rate_bps so that client latency stays bounded.
+ *
+ * After the copy and a FLUSH of the target, a second pass compares the
+ * stored checksums of both replicas again over every chunk the job
+ * covered (shared range lock: no client write is half done on one of
+ * them). The job succeeds only if every block agrees: a write that reached
+ * the target behind the job's back (a stale one from an old connection)
+ * fails it, and the replica is not declared in sync.
  */
 #ifndef TRIPLEX_RESYNC_H
 #define TRIPLEX_RESYNC_H
@@ -29,6 +36,8 @@ struct resync_stats {
 	uint64_t bytes_compared;   /* ranges whose checksums were compared */
 	uint64_t bytes_copied;     /* data moved to the target */
 	uint64_t pos;              /* next offset to process */
+	uint64_t bytes_verified;   /* compared again after the copy */
+	uint64_t blocks_differing; /* found different by that second pass */
 };
 
 struct resync_opts {
@@ -37,8 +46,10 @@ struct resync_opts {
 	uint64_t rate_bps;         /* copy bandwidth cap, 0: none */
 	/* Every RESYNC_CHECKPOINT_EVERY bytes: persist pos (may be NULL). */
 	void (*on_progress)(struct resync *job, uint64_t pos, void *arg);
-	/* Once: 0 when the target holds every block of the source and has
-	 * flushed it; -errno otherwise. The job is freed after it returns. */
+	/* Once: 0 when the target holds every block of the source, has
+	 * flushed it, and the second pass found every checksum equal; -EIO
+	 * if it did not (stats.blocks_differing), -errno otherwise. The job
+	 * is freed after it returns. */
 	void (*on_done)(struct resync *job, int res, void *arg);
 	void *arg;
 	/* Reconcile mode: only these ranges (sorted offsets, each range_len

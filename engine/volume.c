@@ -51,6 +51,7 @@ struct vol *vol_new_replicated(const struct vol_config *cfg, struct loop *loop,
 	v->write_timeout_ms = cfg->write_timeout_ms ? cfg->write_timeout_ms : 30000;
 	v->on_isr_remove = cfg->on_isr_remove;
 	v->on_receiving_lost = cfg->on_receiving_lost;
+	v->on_doubt = cfg->on_doubt;
 	v->extents_store = cfg->extents_store;
 	v->arg = cfg->arg;
 	memcpy(v->reps, reps, nreps * sizeof *reps);
@@ -148,23 +149,32 @@ static void finish(struct vol_req *r, int res);
 
 /* --- reading from one replica, with fallback and repair -------------- */
 
-/* The local in-sync replica first, then the others in order. */
-static int pick_reader(struct vol_req *r)
+/* The replica to read from, of those not in skip: an in-sync, connected
+ * one, without doubt if there is one, this node's first, then in order.
+ * Resync picks its source the same way, so that a replica in doubt is made
+ * equal to the copy that reads were served from. */
+int vol_pick_reader(const struct vol *v, uint32_t skip)
 {
-	struct vol *v = r->vol;
-	int best = -1;
+	int best = -1, best_rank = 0;
 
 	for (unsigned i = 0; i < v->nreps; i++) {
-		struct replica *rp = v->reps[i];
+		const struct replica *rp = v->reps[i];
+		int rank;
 
-		if (!rp->in_sync || !rp->up || (r->tried & (1u << i)))
+		if (!rp->in_sync || !rp->up || (skip & (1u << i)))
 			continue;
-		if (rp->local || rp->near)
-			return (int)i;
-		if (best < 0)
+		rank = (rp->doubt ? 0 : 2) + (rp->local || rp->near);
+		if (best < 0 || rank > best_rank) {
 			best = (int)i;
+			best_rank = rank;
+		}
 	}
 	return best;
+}
+
+static int pick_reader(struct vol_req *r)
+{
+	return vol_pick_reader(r->vol, r->tried);
 }
 
 static bool verify(const struct rep_io *io)
@@ -277,14 +287,25 @@ static void submit_to(struct vol_req *r, unsigned i)
 	replica_submit(r->vol->reps[i], io);
 }
 
+/* The client's flags that op may carry: a replica refuses any other
+ * (docs/replication-protocol.md). The edge blocks of a zero are WRITEs,
+ * which take FUA but not NO_HOLE; a FLUSH is durable anyway. */
+static unsigned rep_flags(enum rep_op op, unsigned vflags)
+{
+	bool mutates = op == REP_WRITE || op == REP_TRIM || op == REP_ZERO;
+
+	return (mutates && (vflags & VOL_FUA) ? REP_FUA : 0) |
+	       (op == REP_ZERO && (vflags & VOL_NO_HOLE) ? REP_NO_HOLE : 0);
+}
+
 static bool issue_fanout(struct vol_req *r, enum rep_op op, uint64_t off,
 			 uint64_t len, void *buf, uint32_t *crcs)
 {
 	struct vol *v = r->vol;
-	unsigned flags = (r->flags & VOL_FUA ? REP_FUA : 0) |
-			 (r->flags & VOL_NO_HOLE ? REP_NO_HOLE : 0);
+	unsigned flags = rep_flags(op, r->flags);
 
-	r->need = 0;
+	r->need = r->ok = r->refused = 0;
+	r->refusal = 0;
 	r->pending = 0;
 	for (unsigned i = 0; i < v->nreps; i++) {
 		r->sub[i] = (struct rep_io){ .op = op, .flags = flags, .off = off,
@@ -292,6 +313,7 @@ static bool issue_fanout(struct vol_req *r, enum rep_op op, uint64_t off,
 		if (v->reps[i]->in_sync)
 			r->need |= 1u << i;
 	}
+	r->asked = r->need;
 	if (!r->need) {
 		r->err = -EIO;
 		return false;
@@ -316,9 +338,32 @@ static void receiving_lost(struct vol *v, struct replica *rp)
 		v->on_receiving_lost(v, rp, v->arg);
 }
 
-/* Drop failed replicas from the in-sync set while it stays at or above
- * min_replicas. Returns -errno if the metadata store refused. */
-static int drop_failed(struct vol_req *r)
+/*
+ * Does res say the request is bad rather than the replica? Every replica
+ * checks a request alike, so what one refuses as invalid (-EINVAL: a flag,
+ * alignment or range it may not carry) or unsupported (-EOPNOTSUPP) all
+ * would. A WRITE whose data failed its CRC on arrival (-EBADMSG) is the
+ * engine's fault when every replica saw it, the link's when one did;
+ * either way that replica stored nothing. Anything else (I/O errors,
+ * ENOSPC, timeouts, lost connections, fencing) is the replica's own.
+ */
+static bool rep_refused(const struct rep_io *io, int res)
+{
+	switch (res) {
+	case -EINVAL:
+	case -EOPNOTSUPP:
+		return true;
+	case -EBADMSG:
+		return io->op == REP_WRITE;
+	default:
+		return false;
+	}
+}
+
+/* Drop failed replicas, except those in keep, from the in-sync set while
+ * it stays at or above min_replicas. Returns -errno if the metadata store
+ * refused. */
+static int drop_failed(struct vol_req *r, uint32_t keep)
 {
 	struct vol *v = r->vol;
 
@@ -332,7 +377,7 @@ static int drop_failed(struct vol_req *r)
 			r->need &= ~(1u << i);
 			continue;
 		}
-		if (vol_in_sync_count(v) <= v->min_replicas)
+		if ((keep & (1u << i)) || vol_in_sync_count(v) <= v->min_replicas)
 			continue;
 		ret = v->on_isr_remove ? v->on_isr_remove(v, rp, v->arg) : 0;
 		if (ret < 0)
@@ -360,27 +405,105 @@ static void wait_for_replicas(struct vol_req *r)
 	arm_wait_timer(v);
 }
 
-static void fanout_settle(struct vol_req *r)
-{
-	int ret = drop_failed(r);
+static bool executed(const struct vol_req *r) { return r->ok & r->asked; }
 
-	if (ret < 0) {
-		finish(r, -EIO);
-		return;
+/* A replica being resynced whose answer differs from the step's outcome
+ * (it refused what the in-sync replicas executed, or executed what they
+ * refused) no longer matches them. Its failures were handled on arrival. */
+static void settle_receiving(struct vol_req *r)
+{
+	uint32_t odd = executed(r) ? r->refused : r->ok;
+
+	for (unsigned i = 0; i < r->vol->nreps; i++) {
+		struct replica *rp = r->vol->reps[i];
+
+		if ((odd & ~r->asked & (1u << i)) && rp->receiving && !rp->in_sync)
+			receiving_lost(r->vol, rp);
 	}
-	if (r->need)
-		wait_for_replicas(r);
+}
+
+/* A write, trim or zero failed for good: an in-sync replica that did not
+ * confirm it may lack what others applied, or may have applied part of it
+ * (a timeout says nothing). Only one that refused it while nobody executed
+ * it is known to be unchanged. Reads and resync then prefer the others,
+ * and the doubt is lifted only by comparing it with one of them. */
+static void mark_doubt(struct vol_req *r)
+{
+	struct vol *v = r->vol;
+	uint32_t unsure = r->asked & ~r->ok & ~(executed(r) ? 0 : r->refused);
+
+	if (r->sub[0].op == REP_FLUSH)
+		return;
+	for (unsigned i = 0; i < v->nreps; i++) {
+		struct replica *rp = v->reps[i];
+		int ret;
+
+		if (!(unsure & (1u << i)) || !rp->in_sync || rp->doubt)
+			continue;
+		rp->doubt = true;
+		log_warn("volume %s: replica %s may lack a failed write to "
+			 "[%llu, +%llu): not read from until compared", v->name,
+			 rp->node, (unsigned long long)r->sub[i].off,
+			 (unsigned long long)r->sub[i].len);
+		ret = v->on_doubt ? v->on_doubt(v, rp, v->arg) : 0;
+		if (ret < 0)
+			log_error("volume %s: cannot record the doubt on %s: %s",
+				  v->name, rp->node, strerror(-ret));
+	}
+}
+
+/* The step ends: on to the next, or the request fails with res. */
+static void fanout_end(struct vol_req *r, int res)
+{
+	settle_receiving(r);
+	if (res < 0)
+		mark_doubt(r);
+	if (res < 0)
+		finish(r, res);
 	else
 		step_done(r);
+}
+
+/*
+ * Refusers stay in the set only while no in-sync replica executed the
+ * step: then the request itself is bad, and once every replica still
+ * needed has refused it, it fails at once. If one did execute it, a
+ * refuser lacks an acknowledged write and must leave (invariant 1), like
+ * any failed replica.
+ */
+static void fanout_settle(struct vol_req *r)
+{
+	int ret = drop_failed(r, executed(r) ? 0 : r->refused);
+
+	if (ret < 0) {
+		fanout_end(r, -EIO);
+	} else if (r->need && !executed(r) && !(r->need & ~r->refused)) {
+		log_warn("volume %s: request on [%llu, +%llu) refused by every "
+			 "replica: %s", r->vol->name, (unsigned long long)r->aoff,
+			 (unsigned long long)(r->aend - r->aoff),
+			 strerror(-r->refusal));
+		fanout_end(r, r->refusal);
+	} else if (r->need) {
+		wait_for_replicas(r);
+	} else {
+		fanout_end(r, 0);
+	}
 }
 
 static void fanout_done(struct rep_io *io, int res)
 {
 	struct vol_req *r = io->priv;
-	unsigned i = (unsigned)(io - r->sub);
+	uint32_t bit = 1u << (io - r->sub);
 
+	r->refused &= ~bit;
 	if (res == 0) {
-		r->need &= ~(1u << i);
+		r->need &= ~bit;
+		r->ok |= bit;
+	} else if (rep_refused(io, res)) {
+		io->rep->errors++;
+		r->refused |= bit;
+		if (!r->refusal)
+			r->refusal = res;
 	} else {
 		io->rep->errors++;
 		if (!io->rep->in_sync && io->rep->receiving)
@@ -416,7 +539,7 @@ static void wait_tick(struct loop_timer *t)
 				  (unsigned long long)(r->aend - r->aoff),
 				  v->min_replicas,
 				  (unsigned long long)v->write_timeout_ms);
-			finish(r, -EIO);
+			fanout_end(r, -EIO);
 		} else {
 			retry(r);
 		}

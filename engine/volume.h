@@ -9,7 +9,10 @@
  * write leaves the in-sync set through the on_isr_remove hook, which must
  * record it durably before returning (invariant 2); the set never shrinks
  * below min_replicas: then the write waits for the replica to come back and
- * fails with EIO after write_timeout_ms. Reads go to one in-sync replica
+ * fails with EIO after write_timeout_ms. A write that every replica refused
+ * as invalid and none executed fails at once with their answer, and nobody
+ * leaves; a replica that refuses what others executed leaves like any
+ * failing one. Reads go to one in-sync replica
  * (the local one first); a bad block is read from another, answered with
  * good data, and rewritten on the bad replica before the range lock is let
  * go (invariants 6 and 10).
@@ -65,6 +68,10 @@ struct vol_req {
 	struct rep_io sub[VOL_MAX_REPLICAS];
 	unsigned pending;       /* sub-requests in flight */
 	uint32_t need;          /* replicas (bits) that still must succeed */
+	uint32_t asked;         /* the in-sync replicas the step went to */
+	uint32_t ok;            /* replicas that executed the step */
+	uint32_t refused;       /* replicas whose last answer refused it */
+	int refusal;            /* the first refusal, -errno */
 	uint32_t tried;         /* reads: replicas tried */
 	uint32_t bad;           /* reads: replicas that returned bad data */
 	int read_from;          /* reads: the replica being read */
@@ -96,6 +103,11 @@ struct vol_config {
 	/* Called (return value ignored) when a replica being resynced failed a
 	 * write: its resync must start over. May be NULL. */
 	vol_isr_remove_fn *on_receiving_lost;
+	/* Called when a write failed for good without reaching an in-sync
+	 * replica (while others may have applied it): record the replica's
+	 * doubt durably (the return value is logged, the doubt kept in memory
+	 * anyway). May be NULL. */
+	vol_isr_remove_fn *on_doubt;
 	/* A store to answer BLOCK_STATUS from when no replica is local
 	 * (read-only use); NULL or returning NULL: all data. */
 	struct store *(*extents_store)(void *arg);
@@ -118,6 +130,9 @@ const struct vol_stats *vol_get_stats(const struct vol *v);
 unsigned vol_nreplicas(const struct vol *v);
 struct replica *vol_replica(struct vol *v, unsigned i);
 unsigned vol_in_sync_count(const struct vol *v);
+/* The replica reads go to, skipping the replicas (bits) in skip: in sync
+ * and connected, one without doubt first, this node's first; -1 if none. */
+int vol_pick_reader(const struct vol *v, uint32_t skip);
 /* Requests started and not yet done. */
 unsigned vol_inflight(const struct vol *v);
 

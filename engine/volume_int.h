@@ -17,6 +17,7 @@ struct vol {
 	uint64_t write_timeout_ms;
 	vol_isr_remove_fn *on_isr_remove;
 	vol_isr_remove_fn *on_receiving_lost;
+	vol_isr_remove_fn *on_doubt;
 	struct store *(*extents_store)(void *arg);
 	void *arg;
 	struct store *owned_store;   /* vol_new's store, closed by vol_free */

@@ -87,7 +87,7 @@ void repl_req_encode(const struct repl_req *in, uint8_t out[64])
 	put64(out + 8, in->req_id);
 	put64(out + 16, in->volume_id);
 	put64(out + 24, in->epoch);
-	put64(out + 32, in->seq);
+	put64(out + 32, in->session);
 	put64(out + 40, in->offset);
 	put32(out + 48, in->length);
 	put32(out + 52, in->flags);
@@ -103,7 +103,7 @@ static void req_unpack(const uint8_t in[64], struct repl_req *out)
 	out->req_id = get64(in + 8);
 	out->volume_id = get64(in + 16);
 	out->epoch = get64(in + 24);
-	out->seq = get64(in + 32);
+	out->session = get64(in + 32);
 	out->offset = get64(in + 40);
 	out->length = get32(in + 48);
 	out->flags = get32(in + 52);

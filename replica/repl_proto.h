@@ -8,6 +8,8 @@
  * Every request names the volume (volume_id) and carries the engine's
  * epoch. A replica persists the highest epoch it has seen for each volume
  * and refuses requests from a lower one with -ESTALE (fencing, invariant 3).
+ * Within an epoch, the session (one per engine connection) does the same
+ * in memory: a connection the engine has replaced can never write again.
  * Data travels with the CRC-32C of each 4 KiB block, verified on arrival.
  */
 #ifndef TRIPLEX_REPL_PROTO_H
@@ -19,8 +21,10 @@
 
 #define REPL_REQ_MAGIC 0x52585054u   /* "TPXR" little-endian */
 #define REPL_REP_MAGIC 0x41585054u   /* "TPXA" little-endian */
-#define REPL_VERSION 1
-#define REPL_MAX_DATA (32u * 1024 * 1024)  /* largest READ/WRITE length */
+#define REPL_VERSION 2
+/* Largest READ/WRITE/CRCS length: the block span of the largest NBD
+ * request (32 MiB) at an offset that is not 4 KiB aligned. */
+#define REPL_MAX_DATA ((32u << 20) + 4096)
 #define REPL_MAX_NAME 63
 #define REPL_MAX_HELLO 64                  /* HELLO payload: node id bytes */
 /* Largest payload either way: a READ reply or WRITE request (crcs + data). */
@@ -61,7 +65,9 @@ struct repl_req {
 	uint64_t req_id;
 	uint64_t volume_id;
 	uint64_t epoch;
-	uint64_t seq;          /* the engine's write sequence (writes only) */
+	uint64_t session;      /* the engine's connection to this replica:
+				  (epoch, session) orders requests, see
+				  docs/replication-protocol.md */
 	uint64_t offset;       /* bytes, multiple of 4096 */
 	uint32_t length;       /* bytes addressed, multiple of 4096 */
 	uint32_t flags;

@@ -73,12 +73,11 @@ static void store_done(struct store_req *sr, int res)
 	struct rvol *v = r->vol;
 	int status = res < 0 ? res : 0;
 
-	/* Fenced while in the store: the old engine must not count it as
-	 * acknowledged (the new one reconciles whatever landed). */
-	if (r->q.epoch < v->epoch) {
+	/* Fenced while in the store: the old engine or connection must not
+	 * count it as acknowledged (the new one reconciles or resyncs
+	 * whatever landed). */
+	if (rvol_refuse_older(v, r))
 		status = -ESTALE;
-		v->svc->stats.fenced++;
-	}
 	if (res == -STORE_ECSUM && r->q.op == REPL_OP_WRITE)
 		v->svc->stats.csum_errors++;  /* refused on arrival, nothing stored */
 	if (status == 0 && r->q.op == REPL_OP_READ) {

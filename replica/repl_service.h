@@ -25,7 +25,10 @@ struct repl_service_stats {
 	uint64_t request_errors;   /* replies with a non-zero status */
 	uint64_t bytes_in;         /* socket bytes received */
 	uint64_t bytes_out;        /* socket bytes sent */
-	uint64_t fenced;           /* requests refused with -ESTALE */
+	uint64_t fenced;           /* refused with -ESTALE: an older epoch */
+	uint64_t superseded;       /* refused with -ESTALE: an older session
+				      of the current epoch (a connection the
+				      engine has replaced) */
 	uint64_t csum_errors;      /* WRITEs whose data failed its crc on arrival */
 	uint64_t volumes_open;
 };

@@ -50,6 +50,7 @@ struct rvol {
 	char name[REPL_MAX_NAME + 1];
 	struct store *st;
 	uint64_t epoch;           /* == store_get_epoch(st) */
+	uint64_t session;         /* the current session of that epoch */
 	unsigned executing;       /* requests inside the store */
 	struct rreq *drainer;     /* runs once executing drops to 0 */
 	struct rreq *waitq, **waitq_tail;  /* arrived behind the drainer */
@@ -119,8 +120,12 @@ struct rvol *rvol_find(struct repl_service *svc, uint64_t id);
  * lost is never silently recreated empty. */
 int rvol_bind(struct repl_service *svc, uint64_t id,
 	      const struct repl_open *o, bool create, struct rvol **out);
-/* Fence r against v's epoch, then execute it (now or after a drain). */
+/* Fence r against v's epoch and session, then execute it (now or after
+ * a drain). */
 void rvol_admit(struct rvol *v, struct rreq *r);
+/* r's (epoch, session) is older than v's: it must not be acknowledged.
+ * Counts it (fenced or superseded). */
+bool rvol_refuse_older(struct rvol *v, const struct rreq *r);
 /* A request that rvol_exec_start counted has left the store. */
 void rvol_exec_end(struct rvol *v);
 void rvol_exec_start(struct rvol *v, struct rreq *r);

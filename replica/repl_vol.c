@@ -3,15 +3,23 @@
  * directories, and fencing.
  *
  * Fencing rule (invariant 3), applied to every request on a volume in
- * arrival order:
- *   epoch <  highest: refused with -ESTALE, the reply carries highest;
- *   epoch >  highest: highest := epoch, durable (store_set_epoch) before
- *                     anything else happens, then the request waits until
- *                     every request already in the store has left it;
- *   epoch == highest: executed.
- * A request that was in the store when the epoch rose is answered -ESTALE
- * whatever its outcome. So once a new engine has its first reply, no older
- * engine's request is still executing and none can ever be acknowledged.
+ * arrival order, on the pair (epoch, session) compared epoch first:
+ *   older than the volume's: refused with -ESTALE, the reply carries the
+ *                     highest epoch;
+ *   newer:            adopted (a higher epoch durably, store_set_epoch,
+ *                     before anything else happens), then the request
+ *                     waits until every request already in the store has
+ *                     left it;
+ *   equal:            executed.
+ * A request that was in the store when the pair moved on is answered
+ * -ESTALE whatever its outcome. So once a new engine has its first reply,
+ * no older engine's request is still executing and none can ever be
+ * acknowledged. The session is the engine's connection (a new one per
+ * reconnect) and lives in memory only: a connection the engine gave up on
+ * may still deliver requests the kernel had queued (TCP retransmits them
+ * once a partition heals), and those must never land after a resync has
+ * copied newer data. A restarted replica has no old connections left, and
+ * a restarted engine serves at a new epoch.
  *
  * Volume states: a request runs at once, or waits in waitq while a drainer
  * (epoch rise or DELETE) waits for executing == 0; arrivals keep their
@@ -315,34 +323,66 @@ static void rvol_exec(struct rvol *v, struct rreq *r)
 		repl_op_desc(r->q.op)->exec(v, r);
 }
 
-/* Apply the epoch rule to r; run it, or park it as the drainer. */
+/* (epoch, session) of r against v's: <0 older, 0 same, >0 newer. */
+static int rvol_order(const struct rvol *v, const struct rreq *r)
+{
+	if (r->q.epoch != v->epoch)
+		return r->q.epoch < v->epoch ? -1 : 1;
+	if (r->q.session != v->session)
+		return r->q.session < v->session ? -1 : 1;
+	return 0;
+}
+
+bool rvol_refuse_older(struct rvol *v, const struct rreq *r)
+{
+	if (rvol_order(v, r) >= 0)
+		return false;
+	if (r->q.epoch < v->epoch)
+		v->svc->stats.fenced++;
+	else
+		v->svc->stats.superseded++;
+	return true;
+}
+
+/* r is newer: make its epoch (durably) and session the volume's. */
+static int rvol_adopt(struct rvol *v, struct rreq *r)
+{
+	int ret;
+
+	if (r->q.epoch > v->epoch) {
+		ret = store_set_epoch(v->st, r->q.epoch);
+		if (ret < 0)
+			return ret;
+		log_info("replication: %s: epoch %" PRIu64 " -> %" PRIu64,
+			 v->name, v->epoch, r->q.epoch);
+		v->epoch = r->q.epoch;
+	} else {
+		log_info("replication: %s: session %" PRIu64 " replaces %" PRIu64
+			 " (epoch %" PRIu64 ")", v->name, r->q.session,
+			 v->session, v->epoch);
+	}
+	v->session = r->q.session;
+	return 0;
+}
+
+/* Apply the fencing rule to r; run it, or park it as the drainer. */
 static void rvol_run(struct rvol *v, struct rreq *r)
 {
-	uint64_t epoch = r->q.epoch;
-	bool rose = false;
-	int ret;
+	int order = rvol_order(v, r), ret;
 
 	if (v->deleted) {
 		rreq_reply(r, -ENOENT, 0);
 		return;
 	}
-	if (epoch < v->epoch) {
-		v->svc->stats.fenced++;
+	if (rvol_refuse_older(v, r)) {
 		rreq_reply(r, -ESTALE, v->epoch);
 		return;
 	}
-	if (epoch > v->epoch) {
-		ret = store_set_epoch(v->st, epoch);
-		if (ret < 0) {
-			rreq_reply(r, ret, v->epoch);
-			return;
-		}
-		log_info("replication: %s: epoch %" PRIu64 " -> %" PRIu64,
-			 v->name, v->epoch, epoch);
-		v->epoch = epoch;
-		rose = true;
+	if (order > 0 && (ret = rvol_adopt(v, r)) < 0) {
+		rreq_reply(r, ret, v->epoch);
+		return;
 	}
-	if ((rose || repl_op_desc(r->q.op)->exclusive) && v->executing > 0) {
+	if ((order > 0 || repl_op_desc(r->q.op)->exclusive) && v->executing > 0) {
 		v->drainer = r;
 		return;
 	}

@@ -13,6 +13,7 @@
 #   cluster_kill 3 / cluster_stop 3 / cluster_freeze 3 / cluster_thaw 3
 #   cluster_start_node 3                      # (re)start with the same args
 #   netns_partition 1 / netns_heal 1          # from netns.sh
+#   cluster_block_repl 1 3 / cluster_unblock_repl 1 3  # one connection
 #   cluster_state vol n3                      # in_sync | out_of_sync | ...
 #   cluster_replica_file vol 2                # $T/n2/replicas/vol/data
 #
@@ -285,6 +286,39 @@ cluster_metric() {
 	cluster_metrics "$1" | awk -v m="$2" -v f="${3:-}" '
 		$1 == m || index($1, m "{") == 1 { if (f == "" || index($1, f)) s += $2; n++ }
 		END { printf "%d\n", s }'
+}
+
+# cluster_wait_metric K NAME SECS: until node K's metric NAME is above 0.
+cluster_wait_metric() {
+	netns_wait_for "$2 on n$1 to move" "$3" _cluster_metric_moved "$1" "$2"
+}
+_cluster_metric_moved() { (($(cluster_metric "$1" "$2") > 0)); }
+
+# cluster_block_repl FROM TO: drop node FROM's replication connection to
+# node TO, that one TCP connection only (iptables in TO's namespace), so
+# that what FROM sends on it piles up in FROM's kernel; new connections
+# pass. Sets CLUSTER_BLOCKED_PORT (FROM's local port of it).
+cluster_block_repl() {
+	CLUSTER_BLOCKED_PORT=$(netns_flow_port "$1" "$(netns_addr "$2")" "$CLUSTER_REPL_PORT")
+	[[ -n $CLUSTER_BLOCKED_PORT ]] || fail "no replication connection from n$1 to n$2"
+	netns_block_flow "$2" "$(netns_addr "$1")" "$CLUSTER_BLOCKED_PORT"
+}
+
+# cluster_blocked_queued FROM: bytes FROM's kernel holds unsent or unacked
+# on the blocked connection (also after its process closed it or died).
+cluster_blocked_queued() {
+	netns_exec "$1" ss -Htn "( sport = :$CLUSTER_BLOCKED_PORT )" |
+		awk '{s += $3} END {print s + 0}'
+}
+_cluster_blocked_drained() { (($(cluster_blocked_queued "$1") == 0)); }
+
+# cluster_unblock_repl FROM TO: let the blocked connection through again,
+# then wait until TO has acknowledged every byte FROM's kernel had queued
+# on it (it delivers at its next retransmission).
+cluster_unblock_repl() {
+	netns_unblock_flow "$2" "$(netns_addr "$1")" "$CLUSTER_BLOCKED_PORT"
+	netns_wait_for "what n$1 had queued for n$2 to be delivered" 60 \
+		_cluster_blocked_drained "$1"
 }
 
 # cluster_flush NAME K: one NBD FLUSH through node K's Unix socket.

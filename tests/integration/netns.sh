@@ -10,6 +10,7 @@
 #   netns_bg 2 long-running-client ...; pid=$NETNS_BG_PID
 #   netns_start_server 1 --listen-tcp "$(netns_addr 1):10809"
 #   netns_partition 1 ... netns_heal 1
+#   netns_block_flow 3 ADDR PORT   # drop one TCP connection, both ways
 #   netns_teardown                 # also runs from the exit trap
 #
 # Layout (nothing is created in the root namespace):
@@ -167,6 +168,26 @@ netns_heal() {
 	_netns_ipt "$k" -P OUTPUT ACCEPT
 	_netns_ipt "$k" -F INPUT
 	_netns_ipt "$k" -F OUTPUT
+}
+
+# netns_flow_port K DST-ADDR DST-PORT: the local port of node K's
+# established TCP connection to DST-ADDR:DST-PORT (the first if several).
+netns_flow_port() {
+	netns_exec "$1" ss -Htn state established dst "$2" dport = ":$3" |
+		awk 'NR == 1 { n = split($3, a, ":"); print a[n] }'
+}
+
+# netns_block_flow K PEER-ADDR PEER-PORT / netns_unblock_flow (same args):
+# in node K's namespace, drop one TCP connection's packets both ways (those
+# from and to PEER-ADDR:PEER-PORT), leaving every other connection alone.
+# The peer's kernel keeps retransmitting what it had queued on it.
+netns_block_flow() {
+	_netns_ipt "$1" -I INPUT -p tcp -s "$2" --sport "$3" -j DROP
+	_netns_ipt "$1" -I OUTPUT -p tcp -d "$2" --dport "$3" -j DROP
+}
+netns_unblock_flow() {
+	_netns_ipt "$1" -D INPUT -p tcp -s "$2" --sport "$3" -j DROP
+	_netns_ipt "$1" -D OUTPUT -p tcp -d "$2" --dport "$3" -j DROP
 }
 
 # netns_is_partitioned K: true if node K's INPUT policy is DROP.

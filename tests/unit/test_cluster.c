@@ -331,6 +331,77 @@ static void test_attach_bumps_epoch(void **state)
 			 -ENOENT);
 }
 
+/* One epoch per engine incarnation: the first engine after an attach
+ * serves at the attach's epoch, a restarted one (same node, nothing
+ * changed in between) gets a new epoch, and a node the volume is not
+ * attached to cannot start. */
+static void test_start_serving(void **state)
+{
+	struct fx *f = *state;
+	struct cluster_volume v, got;
+
+	three_zones(f, &v);
+	assert_int_equal(v.served_epoch, 0);
+	assert_int_equal(cluster_volume_attach(f->m, "vol", "n1", &v), 0);
+	assert_int_equal(cluster_volume_start_serving(f->m, "vol", "n1", &v), 0);
+	assert_int_equal(v.epoch, 1);
+	assert_int_equal(v.served_epoch, 1);
+	assert_int_equal(cluster_volume_start_serving(f->m, "vol", "n1", &v), 0);
+	assert_int_equal(v.epoch, 2);                /* n1 restarted */
+	assert_int_equal(v.served_epoch, 2);
+	assert_int_equal(cluster_volume_start_serving(f->m, "vol", "n2", &v),
+			 -ESTALE);
+	assert_int_equal(cluster_volume_attach(f->m, "vol", "n2", &v), 0);
+	assert_int_equal(cluster_volume_start_serving(f->m, "vol", "n2", &v), 0);
+	assert_int_equal(v.epoch, 3);
+	assert_int_equal(cluster_volume_get(f->m, "vol", &got), 0);
+	assert_int_equal(got.epoch, 3);
+	assert_int_equal(got.served_epoch, 3);
+	assert_string_equal(got.attached, "n2");
+}
+
+/* An in-sync replica that may lack a failed write is in doubt until
+ * compared; leaving the set settles it, and only in-sync replicas doubt. */
+static void test_replica_doubt(void **state)
+{
+	struct fx *f = *state;
+	struct cluster_volume v, got;
+	char *json;
+
+	three_zones(f, &v);
+	assert_int_equal(cluster_volume_attach(f->m, "vol", "n1", &v), 0);
+	assert_int_equal(cluster_volume_set_replica_doubt(f->m, "vol", "n3", true,
+							  v.epoch, &v), 0);
+	assert_true(v.placement[2].doubt);
+	assert_false(v.placement[1].doubt);
+	json = cluster_volume_to_json(&v, 0);
+	assert_non_null(strstr(json, "\"doubt\":true"));
+	assert_int_equal(cluster_volume_from_json(json, strlen(json), &got,
+						  f->err, sizeof f->err), 0);
+	assert_true(got.placement[2].doubt);
+	free(json);
+	/* A stale engine cannot set it. */
+	assert_int_equal(cluster_volume_set_replica_doubt(f->m, "vol", "n2", true,
+							  v.epoch + 1, &got), -ESTALE);
+	/* A checkpoint (in sync -> in sync) keeps it, leaving clears it. */
+	assert_int_equal(cluster_volume_set_replica_state(f->m, "vol", "n3",
+		CLUSTER_REPLICA_IN_SYNC, 0, v.epoch, &v), 0);
+	assert_true(v.placement[2].doubt);
+	assert_int_equal(cluster_volume_set_replica_state(f->m, "vol", "n3",
+		CLUSTER_REPLICA_OUT_OF_SYNC, 0, v.epoch, &v), 0);
+	assert_false(v.placement[2].doubt);
+	assert_int_equal(cluster_volume_set_replica_doubt(f->m, "vol", "n3", true,
+							  v.epoch, &v), -EINVAL);
+	assert_int_equal(cluster_volume_set_replica_doubt(f->m, "vol", "n1", true,
+							  v.epoch, &v), 0);
+	assert_int_equal(cluster_volume_set_replica_doubt(f->m, "vol", "n1", false,
+							  v.epoch, &v), 0);
+	assert_false(v.placement[0].doubt);
+	json = cluster_volume_to_json(&v, 0);
+	assert_null(strstr(json, "doubt"));   /* absent unless set */
+	free(json);
+}
+
 /* A store that forwards to a real one and, after each get, optionally
  * lets another writer in (a deterministic conflict) or sleeps (to widen
  * the read-to-write window of a real race). */
@@ -610,6 +681,8 @@ static void test_json_roundtrip_and_table(void **state)
 	three_zones(f, &v);
 	assert_int_equal(cluster_volume_set_replica_state(f->m, "vol", "n3",
 		CLUSTER_REPLICA_REBUILDING, GiB / 4, 0, &v), 0);
+	v.epoch = 5;
+	v.served_epoch = 4;
 	json = cluster_volume_to_json(&v, CLUSTER_JSON_REV);
 	assert_non_null(json);
 	assert_non_null(strstr(json, "\"state\":\"rebuilding\""));
@@ -668,6 +741,10 @@ static void test_json_rejects_malformed(void **state)
 		   "false,\"epoch\":0,\"placement\":[]}", "domain_key");
 	expect_bad(VOL_HEAD "\"placement\":[{\"node\":\"n\",\"state\":"
 		   "\"in_sync\",\"rebuild_done\":9000}]}", "rebuild_done");
+	expect_bad(VOL_HEAD "\"placement\":[{\"node\":\"n\",\"state\":"
+		   "\"in_sync\",\"rebuild_done\":0,\"doubt\":1}]}", "doubt");
+	expect_bad(VOL_HEAD "\"served_epoch\":1,\"placement\":[]}",
+		   "served_epoch");   /* served at an epoch never attached */
 }
 
 static void test_corrupt_record_in_store(void **state)
@@ -700,6 +777,8 @@ int main(void)
 		T(test_create_validation),
 		T(test_update_cas_and_delete),
 		T(test_attach_bumps_epoch),
+		T(test_start_serving),
+		T(test_replica_doubt),
 		T(test_attach_retries_on_conflict),
 		T(test_concurrent_attach),
 		T(test_replica_states),

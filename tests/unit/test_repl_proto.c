@@ -21,7 +21,7 @@ static struct repl_req req(uint16_t op)
 		.req_id = 0x1122334455667788ull,
 		.volume_id = 42,
 		.epoch = 7,
-		.seq = 99,
+		.session = 99,
 	};
 
 	return q;
@@ -72,7 +72,7 @@ static void test_req_layout(void **state)
 	assert_int_equal(out.req_id, q.req_id);
 	assert_int_equal(out.volume_id, 42);
 	assert_int_equal(out.epoch, 7);
-	assert_int_equal(out.seq, 99);
+	assert_int_equal(out.session, 99);
 	assert_int_equal(out.offset, 8192);
 	assert_int_equal(out.length, 4096);
 	assert_int_equal(out.flags, REPL_FLAG_FUA);
@@ -242,7 +242,7 @@ static void test_rep(void **state)
 	repl_rep_encode(&p, w);
 	assert_int_equal(repl_rep_decode(w, &out), -EPROTO);
 	p.status = 0;
-	p.version = 2;
+	p.version = REPL_VERSION + 1;
 	repl_rep_encode(&p, w);
 	assert_int_equal(repl_rep_decode(w, &out), -EPROTO);
 	p.version = REPL_VERSION;

@@ -35,6 +35,7 @@ struct ctx {
 	int fd;               /* client end */
 	uint64_t next_id;
 	uint64_t epoch;       /* of expect_read's READs */
+	uint64_t session;     /* of every request sent */
 };
 
 struct reply {
@@ -173,6 +174,7 @@ static uint64_t send_req_fd(struct ctx *c, int fd, const struct rq *r)
 		.req_id = r->id ? r->id : c->next_id++,
 		.volume_id = r->vol,
 		.epoch = r->epoch,
+		.session = c->session,
 		.offset = r->off,
 		.length = r->len,
 		.flags = r->flags,
@@ -500,41 +502,53 @@ static void test_fencing(void **state)
 	assert_int_equal(write_at(c, 7, 0, B, 4), 0);
 }
 
+/* A 64-block WRITE of (epoch 1, session 1) and, in the same send so that
+ * the service parses both in one turn, the request next (its payload
+ * after it); the replies of both. */
+static void write_then(struct ctx *c, struct repl_req *next, const void *np,
+		       struct reply *a, struct reply *b)
+{
+	uint8_t *data = pattern(64 * B, 9), *p = write_payload(data, 64 * B);
+	struct rq w = write_rq(1, 0, 64 * B, p);
+	uint8_t *both = malloc(2 * 64 + w.plen + next->payload_len);
+	struct repl_req q = { .version = REPL_VERSION, .op = REPL_OP_WRITE,
+			      .req_id = 1, .volume_id = VID, .epoch = 1,
+			      .session = 1, .length = w.len, .payload_len = w.plen };
+
+	repl_req_encode(&q, both);
+	memcpy(both + 64, p, w.plen);
+	next->version = REPL_VERSION;
+	next->req_id = 2;
+	next->volume_id = VID;
+	repl_req_encode(next, both + 64 + w.plen);
+	if (next->payload_len)
+		memcpy(both + 2 * 64 + w.plen, np, next->payload_len);
+	send_all(c, c->fd, both, 2 * 64 + w.plen + next->payload_len);
+	assert_int_equal(recv_rep_fd(c, c->fd, a), 0);
+	assert_int_equal(recv_rep_fd(c, c->fd, b), 0);
+	assert_int_equal(a->h.req_id, 1);
+	assert_int_equal(b->h.req_id, 2);
+	free(both);
+	free(p);
+	free(data);
+}
+
 /* A write of the old epoch already in the store when a FENCE arrives is
  * answered -ESTALE, and the FENCE answers only after it left the store. */
 static void test_fence_drains(void **state)
 {
 	struct ctx *c = *state;
-	uint8_t *data = pattern(64 * B, 9), *p = write_payload(data, 64 * B);
-	struct rq w = write_rq(1, 0, 64 * B, p);
-	struct rq f = { .op = REPL_OP_FENCE, .vol = VID, .epoch = 2 };
+	struct repl_req f = { .op = REPL_OP_FENCE, .epoch = 2, .session = 1 };
 	struct reply a, b;
-	uint8_t *both = malloc(2 * 64 + w.plen);
-	struct repl_req q = { .version = REPL_VERSION };
 
+	c->session = 1;
 	assert_int_equal(open_vol(c, VID, "v", VOL_SIZE, 1), 0);
-	/* Both in one send so the service parses them in one turn. */
-	q.op = REPL_OP_WRITE; q.req_id = 1; q.volume_id = VID; q.epoch = 1;
-	q.length = w.len; q.payload_len = w.plen;
-	repl_req_encode(&q, both);
-	memcpy(both + 64, p, w.plen);
-	memset(&q, 0, sizeof q);
-	q.version = REPL_VERSION; q.op = f.op; q.req_id = 2;
-	q.volume_id = VID; q.epoch = 2;
-	repl_req_encode(&q, both + 64 + w.plen);
-	send_all(c, c->fd, both, 2 * 64 + w.plen);
-	assert_int_equal(recv_rep_fd(c, c->fd, &a), 0);
-	assert_int_equal(recv_rep_fd(c, c->fd, &b), 0);
-	assert_int_equal(a.h.req_id, 1);
+	write_then(c, &f, NULL, &a, &b);
 	assert_int_equal(a.h.status, -ESTALE);
 	assert_int_equal(a.h.epoch, 2);
-	assert_int_equal(b.h.req_id, 2);
 	assert_int_equal(b.h.status, 0);
 	free(a.data);
 	free(b.data);
-	free(both);
-	free(p);
-	free(data);
 }
 
 static void test_crcs(void **state)
@@ -707,6 +721,78 @@ static void test_other_version(void **state)
 	assert_int_equal(recv_all(c, c->fd, &b, 1), -EPIPE);
 }
 
+/* A connection the engine gave up on may still deliver requests the
+ * kernel had queued (a healed partition retransmits them). Once a newer
+ * session of the same epoch has opened the volume, they are refused, so a
+ * stale write can never land over what a resync copied since. */
+static void test_session_supersedes(void **state)
+{
+	struct ctx *c = *state;
+	int a = c->fd, b = connect_client(c), late = connect_client(c);
+	uint8_t *want = pattern(B, 1), *stale = pattern(B, 2);
+	struct reply rep;
+	struct rq w;
+	uint8_t *p;
+
+	c->session = 1;
+	assert_int_equal(open_vol(c, VID, "v", VOL_SIZE, 1), 0);
+	assert_int_equal(write_at(c, 1, 0, B, 1), 0);
+
+	c->fd = b;                                   /* the engine reconnects */
+	c->session = 2;
+	assert_int_equal(open_vol(c, VID, "v", VOL_SIZE, 1), 0);
+
+	c->fd = a;                                   /* the old one's late write */
+	c->session = 1;
+	p = write_payload(stale, B);
+	w = write_rq(1, 0, B, p);
+	assert_int_equal(call(c, &w, &rep), -ESTALE);
+	assert_int_equal(rep.h.epoch, 1);
+	free(rep.data);
+	free(p);
+
+	c->fd = late;                                /* a late OPEN of session 1 */
+	assert_int_equal(open_vol(c, VID, "v", VOL_SIZE, 1), -ESTALE);
+
+	c->fd = b;                                   /* the live session is intact */
+	c->session = 2;
+	expect_read(c, 0, B, want);
+	assert_int_equal(write_at(c, 1, B, B, 3), 0);
+	assert_int_equal(repl_service_get_stats(c->svc)->superseded, 2);
+	assert_int_equal(repl_service_get_stats(c->svc)->fenced, 0);
+
+	/* A higher epoch starts again from any session. */
+	c->session = 0;
+	assert_int_equal(open_vol(c, VID, "v", VOL_SIZE, 2), 0);
+	c->epoch = 2;
+	expect_read(c, 0, B, want);
+	close(a);
+	close(late);
+	free(want);
+	free(stale);
+}
+
+/* A write of the old session already in the store when the new session's
+ * OPEN arrives is answered -ESTALE, and the OPEN answers only after it
+ * left the store (as for an epoch rise). */
+static void test_session_drains(void **state)
+{
+	struct ctx *c = *state;
+	uint8_t op[sizeof(struct repl_open)];
+	struct repl_req o = { .op = REPL_OP_OPEN, .epoch = 1, .session = 2,
+			      .payload_len = sizeof op };
+	struct reply a, b;
+
+	c->session = 1;
+	assert_int_equal(open_vol(c, VID, "v", VOL_SIZE, 1), 0);
+	repl_open_encode(VOL_SIZE, "v", op);
+	write_then(c, &o, op, &a, &b);
+	assert_int_equal(a.h.status, -ESTALE);
+	assert_int_equal(b.h.status, 0);
+	free(a.data);
+	free(b.data);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -719,6 +805,8 @@ int main(void)
 		T(test_flow_control),
 		T(test_fencing),
 		T(test_fence_drains),
+		T(test_session_supersedes),
+		T(test_session_drains),
 		T(test_crcs),
 		T(test_dirty),
 		T(test_trim_zero_delete),

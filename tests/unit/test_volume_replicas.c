@@ -3,7 +3,10 @@
  * replica, a failing replica leaves the in-sync set through the hook before
  * the write is acknowledged, the set never shrinks below min_replicas (the
  * write waits, then fails with EIO), and a bad block is read from another
- * replica and repaired. */
+ * replica and repaired. A request every replica refuses as invalid fails at
+ * once and drops nobody. The same engine over three replica services
+ * reached through the replication protocol (socketpairs, as the daemon does
+ * for its own replica) takes every command flag on every alignment. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,14 +18,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "repl_service.h"
 #include "store_io_sim.h"
 #include "volume.h"
 
 #define NREP 3
 #define VOL_SIZE (1u << 20)
+#define VID 42
+#define TIMEOUT_MS 600
+
+struct fixture;
+
+struct rep_ctx {
+	struct fixture *f;
+	unsigned i;
+};
 
 struct fixture {
 	char dir[64];
@@ -31,8 +46,15 @@ struct fixture {
 	struct store *st[NREP];
 	struct vol *vol;
 	int hook_calls;
+	int doubt_calls;
 	int hook_ret;
 	char removed[NREP][64];
+	int lost_calls;             /* on_receiving_lost */
+	/* Remote fixture: replica services behind the replication protocol. */
+	bool remote;
+	struct repl_service *svc[NREP];
+	struct rep_ctx ctx[NREP];
+	int cfd[NREP];              /* engine end of each current connection */
 };
 
 struct op {
@@ -53,12 +75,28 @@ static int isr_remove(struct vol *v, struct replica *r, void *arg)
 	return 0;
 }
 
+static int receiving_lost(struct vol *v, struct replica *r, void *arg)
+{
+	struct fixture *f = arg;
+
+	f->lost_calls++;
+	return 0;
+}
+
+static int doubt_hook(struct vol *v, struct replica *r, void *arg)
+{
+	((struct fixture *)arg)->doubt_calls++;
+	return 0;
+}
+
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof *f);
 	struct replica *reps[NREP];
 	struct vol_config cfg = { .name = "v", .size = VOL_SIZE, .min_replicas = 2,
-				  .write_timeout_ms = 600, .on_isr_remove = isr_remove };
+				  .write_timeout_ms = TIMEOUT_MS, .on_isr_remove = isr_remove,
+				  .on_receiving_lost = receiving_lost,
+				  .on_doubt = doubt_hook };
 
 	strcpy(f->dir, "/tmp/tpx-volrep-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
@@ -80,15 +118,142 @@ static int setup(void **state)
 	return 0;
 }
 
+/* --- the remote fixture: three replica services, one per "node" ------- */
+
+static int connect_replica(void *arg)
+{
+	struct rep_ctx *c = arg;
+	int sv[2];
+
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	if (repl_service_add_fd(c->f->svc[c->i], sv[0]) < 0) {
+		close(sv[1]);
+		return -ESHUTDOWN;
+	}
+	c->f->cfd[c->i] = sv[1];
+	return sv[1];
+}
+
+static void replica_state(struct repl_client *c, bool up, int err, void *arg)
+{
+	struct rep_ctx *x = arg;
+
+	if (!x->f->vol)
+		return;
+	if (up)
+		vol_replica_up(x->f->vol, vol_replica(x->f->vol, x->i));
+	else
+		vol_replica(x->f->vol, x->i)->up = false;
+}
+
+static bool may_create(void *arg) { return true; }
+
+static void poll_until_up(struct fixture *f)
+{
+	for (long spins = 0;; spins++) {
+		unsigned up = 0;
+
+		for (unsigned i = 0; i < NREP; i++)
+			up += vol_replica(f->vol, i)->up;
+		if (up == NREP)
+			return;
+		assert_true(spins < 50000000);
+		assert_true(loop_poll(&f->loop) >= 0);
+	}
+}
+
+static int setup_remote_sized(void **state, uint64_t size)
+{
+	struct fixture *f = calloc(1, sizeof *f);
+	struct replica *reps[NREP];
+	struct vol_config cfg = { .name = "v", .size = size, .min_replicas = 2,
+				  .write_timeout_ms = TIMEOUT_MS, .on_isr_remove = isr_remove,
+				  .on_receiving_lost = receiving_lost };
+
+	f->remote = true;
+	strcpy(f->dir, "/tmp/tpx-volrep-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	assert_int_equal(loop_init(&f->loop, 256), 0);
+	for (unsigned i = 0; i < NREP; i++) {
+		struct repl_client_opts o = {
+			.addr = "socketpair", .node_id = "engine", .volume_id = VID,
+			.volume_name = "v", .volume_size = size, .epoch = 1,
+			.io_timeout_ms = 5000, .connect_fd = connect_replica,
+			.may_create = may_create, .on_state = replica_state,
+			.arg = &f->ctx[i],
+		};
+		char path[96], node[8];
+
+		snprintf(path, sizeof path, "%s/s%u", f->dir, i);
+		snprintf(node, sizeof node, "n%u", i + 1);
+		assert_int_equal(mkdir(path, 0700), 0);
+		f->sim[i] = store_io_sim_new(&f->loop, (uint64_t)i + 1);
+		f->svc[i] = repl_service_new(&f->loop, store_io_sim_io(f->sim[i]),
+					     path, node);
+		assert_non_null(f->svc[i]);
+		f->ctx[i] = (struct rep_ctx){ f, i };
+		reps[i] = replica_remote_new(node, repl_client_new(&f->loop, &o),
+					     &f->loop);
+		assert_non_null(reps[i]);
+		assert_non_null(reps[i]->client);
+	}
+	cfg.arg = f;
+	f->vol = vol_new_replicated(&cfg, &f->loop, reps, NREP);
+	assert_non_null(f->vol);
+	poll_until_up(f);
+	for (unsigned i = 0; i < NREP; i++) {
+		f->st[i] = repl_service_store(f->svc[i], VID);
+		assert_non_null(f->st[i]);
+	}
+	*state = f;
+	return 0;
+}
+
+static int setup_remote(void **state)
+{
+	return setup_remote_sized(state, VOL_SIZE);
+}
+
+/* Room for the largest NBD request (32 MiB) at any offset. */
+#define BIG_VOL_SIZE (40u << 20)
+
+static int setup_remote_big(void **state)
+{
+	return setup_remote_sized(state, BIG_VOL_SIZE);
+}
+
+static void teardown_remote(struct fixture *f)
+{
+	vol_free(f->vol);
+	for (long spins = 0; repl_client_live() > 0; spins++) {
+		assert_true(spins < 50000000);
+		assert_true(loop_poll(&f->loop) >= 0);
+	}
+	for (int i = 0; i < NREP; i++) {
+		repl_service_shutdown(f->svc[i], NULL, NULL);
+		for (long spins = 0; !repl_service_drained(f->svc[i]); spins++) {
+			assert_true(spins < 50000000);
+			assert_true(loop_poll(&f->loop) >= 0);
+		}
+		repl_service_free(f->svc[i]);
+		store_io_sim_free(f->sim[i]);
+	}
+}
+
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
 	char cmd[96];
 
-	vol_free(f->vol);
-	for (int i = 0; i < NREP; i++) {
-		store_close(f->st[i]);
-		store_io_sim_free(f->sim[i]);
+	if (f->remote) {
+		teardown_remote(f);
+	} else {
+		vol_free(f->vol);
+		for (int i = 0; i < NREP; i++) {
+			store_close(f->st[i]);
+			store_io_sim_free(f->sim[i]);
+		}
 	}
 	loop_fini(&f->loop);
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
@@ -114,17 +279,23 @@ static void run(struct fixture *f, struct op *o)
 	}
 }
 
-static int do_io(struct fixture *f, enum vol_op op, uint64_t off, uint64_t len,
-		 uint8_t *buf, struct op *o)
+static int do_io_flags(struct fixture *f, enum vol_op op, uint64_t off,
+		       uint64_t len, uint8_t *buf, unsigned flags, struct op *o)
 {
 	memset(o, 0, sizeof *o);
 	o->f = f;
 	o->r.done = op_done;
 	o->r.priv = o;
-	vol_submit(f->vol, &o->r, op, off, len, buf, 0);
+	vol_submit(f->vol, &o->r, op, off, len, buf, flags);
 	run(f, o);
 	vol_req_fini(&o->r);
 	return o->res;
+}
+
+static int do_io(struct fixture *f, enum vol_op op, uint64_t off, uint64_t len,
+		 uint8_t *buf, struct op *o)
+{
+	return do_io_flags(f, op, off, len, buf, 0, o);
 }
 
 static uint8_t *pattern(uint64_t len, uint8_t seed)
@@ -233,6 +404,22 @@ static void test_never_below_min_write_fails_after_timeout(void **state)
 	assert_int_equal(f->hook_calls, 1);
 	assert_int_equal(vol_in_sync_count(f->vol), 2);
 	assert_true(vol_get_stats(f->vol)->write_waits >= 1);
+	/* n1 applied the failed write, n3 (still in sync) did not: n3 is in
+	 * doubt, recorded through the hook, and reads go to n1 while it can
+	 * serve them, so they keep returning what they returned. */
+	assert_false(vol_replica(f->vol, 0)->doubt);
+	assert_true(vol_replica(f->vol, 2)->doubt);
+	assert_int_equal(f->doubt_calls, 1);
+	assert_int_equal(vol_pick_reader(f->vol, 0), 0);
+	assert_int_equal(vol_pick_reader(f->vol, 1u << 0), 2);  /* n1 gone */
+	store_io_sim_fail(f->sim[2], SIM_WRITE, 0, 0, 0);
+	{
+		uint8_t *rb = pattern(4096, 0);
+
+		assert_int_equal(do_io(f, VOL_READ, 0, 4096, rb, &o), 0);
+		assert_memory_equal(rb, b, 4096);
+		free(rb);
+	}
 	free(b);
 }
 
@@ -293,6 +480,333 @@ static void test_bad_block_read_elsewhere_and_repaired(void **state)
 	free(b);
 }
 
+/* --- command flags and refusals ------------------------------------------ */
+
+#define BLKSZ 4096u
+
+/* Nothing waited, nobody left the set, nothing failed. */
+static void assert_clean(struct fixture *f)
+{
+	const struct vol_stats *st = vol_get_stats(f->vol);
+
+	assert_int_equal(st->write_waits, 0);
+	assert_int_equal(st->isr_removals, 0);
+	assert_int_equal(st->io_errors, 0);
+	assert_int_equal(f->hook_calls, 0);
+	assert_int_equal(vol_in_sync_count(f->vol), NREP);
+}
+
+/* Every replica holds model[lo, hi). */
+static void assert_all_have(struct fixture *f, const uint8_t *model,
+			    uint64_t lo, uint64_t hi)
+{
+	for (int i = 0; i < NREP; i++)
+		assert_replica_has(f, i, lo, hi - lo, model + lo);
+}
+
+static uint64_t dn(uint64_t x) { return x / BLKSZ * BLKSZ; }
+static uint64_t up(uint64_t x) { return dn(x + BLKSZ - 1); }
+
+/* op on [off, +len) with flags, checked byte for byte on every replica
+ * against model (updated), in [off - 1 block, end + 1 block), which was
+ * first filled with a pattern so that zeroes show. */
+static void flag_case(struct fixture *f, uint8_t *model, enum vol_op op,
+		      uint64_t off, uint64_t len, unsigned flags, uint8_t seed)
+{
+	uint64_t lo = dn(off) >= BLKSZ ? dn(off) - BLKSZ : 0;
+	uint64_t hi = up(off + len) + BLKSZ <= VOL_SIZE ? up(off + len) + BLKSZ
+							 : VOL_SIZE;
+	uint8_t *fill = pattern(hi - lo, seed), *buf = NULL;
+	uint64_t t0 = mono_ms();
+	struct op o;
+	int res;
+
+	assert_int_equal(do_io(f, VOL_WRITE, lo, hi - lo, fill, &o), 0);
+	memcpy(model + lo, fill, hi - lo);
+	if (op == VOL_WRITE) {
+		uint8_t *src = pattern(len, (uint8_t)(seed + 101));
+
+		assert_int_equal(posix_memalign((void **)&buf, BLKSZ, vol_span(off, len)), 0);
+		memcpy(buf + off % BLKSZ, src, len);
+		memcpy(model + off, src, len);
+		free(src);
+	} else if (op == VOL_ZERO) {
+		memset(model + off, 0, len);
+	} else if (op == VOL_TRIM && up(off) < dn(off + len)) {
+		/* Whole blocks read as zeroes; partial ones are left alone. */
+		memset(model + up(off), 0, dn(off + len) - up(off));
+	}
+	res = do_io_flags(f, op, op == VOL_FLUSH ? 0 : off, op == VOL_FLUSH ? 0 : len,
+			  buf, flags, &o);
+	if (res != 0)
+		print_error("op %d [%llu, +%llu) flags %#x: %s\n", (int)op,
+			    (unsigned long long)off, (unsigned long long)len,
+			    flags, strerror(-res));
+	assert_int_equal(res, 0);
+	assert_true(mono_ms() - t0 < TIMEOUT_MS);
+	assert_all_have(f, model, lo, hi);
+	assert_clean(f);
+	free(buf);
+	free(fill);
+}
+
+/* The issue: a WRITE_ZEROES with NO_HOLE that is not 4 KiB-aligned. Its
+ * edge blocks are WRITEs, which may carry FUA only: sent with NO_HOLE,
+ * every replica refused them, one left the in-sync set and the zero waited
+ * until the write timeout and failed with EIO. */
+static void test_unaligned_no_hole_zero(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *model = calloc(1, VOL_SIZE);
+
+	flag_case(f, model, VOL_ZERO, 0, 10, VOL_NO_HOLE, 1);
+	/* Partial head block, two whole blocks, partial tail block. */
+	flag_case(f, model, VOL_ZERO, BLKSZ + 100, 3 * BLKSZ + 100, VOL_NO_HOLE, 2);
+	flag_case(f, model, VOL_ZERO, 5000, 10, VOL_NO_HOLE | VOL_FUA, 3);
+	free(model);
+}
+
+/* Every op with every combination of the engine's flags, on every
+ * alignment: each replica op gets only the flags it may carry. */
+static void test_every_flag_and_alignment(void **state)
+{
+	static const struct { uint64_t off, len; } cases[] = {
+		{ 0, 1 }, { 0, 10 }, { 5000, 10 }, { 4095, 2 },
+		{ BLKSZ + 100, 3 * BLKSZ + 100 }, { 8 * BLKSZ, 2 * BLKSZ },
+		{ 16 * BLKSZ + 7, 2 * BLKSZ - 7 }, { VOL_SIZE - 5, 5 },
+		{ VOL_SIZE - 3 * BLKSZ - 7, 3 * BLKSZ + 7 },
+	};
+	static const enum vol_op ops[] = { VOL_WRITE, VOL_ZERO, VOL_TRIM, VOL_FLUSH };
+	struct fixture *f = *state;
+	uint8_t *model = calloc(1, VOL_SIZE);
+	uint8_t seed = 0;
+
+	for (unsigned o = 0; o < sizeof ops / sizeof ops[0]; o++)
+		for (unsigned flags = 0; flags <= (VOL_FUA | VOL_NO_HOLE); flags++)
+			for (unsigned c = 0; c < sizeof cases / sizeof cases[0]; c++)
+				flag_case(f, model, ops[o], cases[c].off, cases[c].len,
+					  flags, ++seed);
+	free(model);
+}
+
+/* A request that every replica refuses as invalid (here: past the end of
+ * the volume, which the engine's callers never send) fails at once with
+ * the replicas' answer, and nobody leaves the in-sync set. */
+static void test_refused_by_every_replica(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *b = pattern(BLKSZ, 21);
+	uint64_t t0 = mono_ms();
+	struct op o;
+
+	assert_int_equal(do_io(f, VOL_WRITE, VOL_SIZE, BLKSZ, b, &o), -EINVAL);
+	assert_int_equal(do_io(f, VOL_ZERO, VOL_SIZE, 2 * BLKSZ, NULL, &o), -EINVAL);
+	/* Refused at its first step, the read of its head block. */
+	assert_int_equal(do_io_flags(f, VOL_ZERO, VOL_SIZE + 1, 10, NULL,
+				     VOL_NO_HOLE, &o), -EINVAL);
+	assert_int_equal(do_io(f, VOL_TRIM, VOL_SIZE, 2 * BLKSZ, NULL, &o), -EINVAL);
+	assert_true(mono_ms() - t0 < TIMEOUT_MS);
+	assert_int_equal(f->hook_calls, 0);
+	assert_int_equal(vol_get_stats(f->vol)->write_waits, 0);
+	assert_int_equal(vol_get_stats(f->vol)->isr_removals, 0);
+	assert_int_equal(vol_in_sync_count(f->vol), NREP);
+	/* The volume goes on. */
+	assert_int_equal(do_io(f, VOL_WRITE, 0, BLKSZ, b, &o), 0);
+	for (int i = 0; i < NREP; i++)
+		assert_replica_has(f, i, 0, BLKSZ, b);
+	free(b);
+}
+
+/* The same over the replication protocol, and over local stores. */
+static void test_every_flag_and_alignment_local(void **state)
+{
+	test_every_flag_and_alignment(state);
+}
+
+static void test_refused_by_every_replica_remote(void **state)
+{
+	test_refused_by_every_replica(state);
+}
+
+static const int refusals[] = { EINVAL, EOPNOTSUPP, EBADMSG };
+static const int failures[] = { EIO, ETIMEDOUT, ENOTCONN, ECONNRESET, ENOSPC,
+				ESTALE };
+
+/* Every replica answers err. A refusal (the request is bad): it fails at
+ * once with err and nobody leaves. A failure of their own: one leaves, the
+ * other cannot (min_replicas 2), the write waits and fails with EIO. */
+static void answered_by_all(int err, bool refusal)
+{
+	struct fixture *f;
+	uint8_t *b = pattern(BLKSZ, 23);
+	uint64_t t0, ms;
+	struct op o;
+
+	setup((void **)&f);
+	for (int i = 0; i < NREP; i++)
+		store_io_sim_fail(f->sim[i], SIM_WRITE, 0, -1, err);
+	t0 = mono_ms();
+	assert_int_equal(do_io(f, VOL_WRITE, 0, BLKSZ, b, &o),
+			 refusal ? -err : -EIO);
+	ms = mono_ms() - t0;
+	assert_true(refusal ? ms < TIMEOUT_MS : ms >= TIMEOUT_MS);
+	assert_int_equal(f->hook_calls, refusal ? 0 : 1);
+	assert_int_equal(vol_in_sync_count(f->vol), refusal ? NREP : NREP - 1);
+	if (refusal)
+		assert_int_equal(vol_get_stats(f->vol)->write_waits, 0);
+	else
+		assert_true(vol_get_stats(f->vol)->write_waits >= 1);
+	teardown((void **)&f);
+	free(b);
+}
+
+/* One replica answers err, the others succeed: it leaves before the ack
+ * (invariant 1), whatever err is. */
+static void failed_by_one(int err)
+{
+	struct fixture *f;
+	uint8_t *b = pattern(BLKSZ, 25);
+	struct op o;
+
+	setup((void **)&f);
+	store_io_sim_fail(f->sim[1], SIM_WRITE, 0, -1, err);
+	assert_int_equal(do_io(f, VOL_WRITE, 0, BLKSZ, b, &o), 0);
+	assert_int_equal(o.hook_calls_at_done, 1);
+	assert_string_equal(f->removed[0], "n2");
+	assert_false(vol_replica(f->vol, 1)->in_sync);
+	assert_int_equal(vol_get_stats(f->vol)->write_waits, 0);
+	assert_replica_has(f, 0, 0, BLKSZ, b);
+	assert_replica_has(f, 2, 0, BLKSZ, b);
+	teardown((void **)&f);
+	free(b);
+}
+
+static void test_refusal_by_all_fails_at_once(void **state)
+{
+	for (unsigned i = 0; i < sizeof refusals / sizeof refusals[0]; i++)
+		answered_by_all(refusals[i], true);
+}
+
+static void test_refusal_by_one_leaves(void **state)
+{
+	for (unsigned i = 0; i < sizeof refusals / sizeof refusals[0]; i++)
+		failed_by_one(refusals[i]);
+}
+
+static void test_failures_unchanged(void **state)
+{
+	for (unsigned i = 0; i < sizeof failures / sizeof failures[0]; i++) {
+		failed_by_one(failures[i]);
+		answered_by_all(failures[i], false);
+	}
+}
+
+/* Two refuse, the third fails on its own and nobody executed the write:
+ * the failing one leaves (its state is unknown), the request is refused at
+ * once, the refusers stay. */
+static void test_refusal_beside_failure(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *b = pattern(BLKSZ, 29);
+	uint64_t t0 = mono_ms();
+	struct op o;
+
+	store_io_sim_fail(f->sim[0], SIM_WRITE, 0, -1, EINVAL);
+	store_io_sim_fail(f->sim[1], SIM_WRITE, 0, -1, EINVAL);
+	store_io_sim_fail(f->sim[2], SIM_WRITE, 0, -1, EIO);
+	assert_int_equal(do_io(f, VOL_WRITE, 0, BLKSZ, b, &o), -EINVAL);
+	assert_true(mono_ms() - t0 < TIMEOUT_MS);
+	assert_int_equal(o.hook_calls_at_done, 1);
+	assert_string_equal(f->removed[0], "n3");
+	assert_true(vol_replica(f->vol, 0)->in_sync);
+	assert_true(vol_replica(f->vol, 1)->in_sync);
+	assert_int_equal(vol_get_stats(f->vol)->write_waits, 0);
+	free(b);
+}
+
+/* A replica being resynced gets every write: if it refuses one the others
+ * executed, it missed it (its resync starts over); if every replica
+ * refused, it missed nothing. */
+static void test_refusal_by_receiving_replica(void **state)
+{
+	struct fixture *f = *state;
+	struct replica *r3 = vol_replica(f->vol, 2);
+	uint8_t *b = pattern(BLKSZ, 31);
+	struct op o;
+
+	r3->in_sync = false;
+	r3->receiving = true;
+	store_io_sim_fail(f->sim[0], SIM_WRITE, 0, 1, EINVAL);
+	store_io_sim_fail(f->sim[1], SIM_WRITE, 0, 1, EINVAL);
+	store_io_sim_fail(f->sim[2], SIM_WRITE, 0, 1, EINVAL);
+	assert_int_equal(do_io(f, VOL_WRITE, 0, BLKSZ, b, &o), -EINVAL);
+	assert_int_equal(f->lost_calls, 0);
+	assert_true(r3->receiving);
+	store_io_sim_fail(f->sim[2], SIM_WRITE, 0, 1, EINVAL);
+	assert_int_equal(do_io(f, VOL_WRITE, 0, BLKSZ, b, &o), 0);
+	assert_int_equal(f->lost_calls, 1);
+	assert_false(r3->receiving);
+	assert_int_equal(f->hook_calls, 0);
+	assert_int_equal(vol_in_sync_count(f->vol), 2);
+	free(b);
+}
+
+/* Over the protocol: a connection lost under a write still takes its
+ * replica out of the set before the ack. */
+static void test_lost_connection_leaves(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *b = pattern(2 * BLKSZ, 33);
+	struct op o;
+
+	memset(&o, 0, sizeof o);
+	o.f = f;
+	o.r.done = op_done;
+	o.r.priv = &o;
+	vol_submit(f->vol, &o.r, VOL_WRITE, 0, 2 * BLKSZ, b, VOL_FUA);
+	shutdown(f->cfd[2], SHUT_RDWR);
+	run(f, &o);
+	vol_req_fini(&o.r);
+	assert_int_equal(o.res, 0);
+	assert_int_equal(o.hook_calls_at_done, 1);
+	assert_string_equal(f->removed[0], "n3");
+	assert_int_equal(vol_get_stats(f->vol)->write_waits, 0);
+	assert_replica_has(f, 0, 0, 2 * BLKSZ, b);
+	assert_replica_has(f, 1, 0, 2 * BLKSZ, b);
+	free(b);
+}
+
+/* The largest request NBD allows (32 MiB) at an offset that is not 4 KiB
+ * aligned spans 32 MiB + 4 KiB of blocks: the replicas take it in one
+ * request, it reaches all of them, and nobody leaves the in-sync set. */
+static void test_largest_request_unaligned(void **state)
+{
+	struct fixture *f = *state;
+	const uint64_t len = 32u << 20, offs[] = { 1, 4095, BIG_VOL_SIZE - len - 7 };
+	const uint64_t span = len + 4096;   /* vol_span of each */
+	uint8_t *w = pattern(span, 5), *r = NULL;
+	struct op o;
+
+	assert_int_equal(posix_memalign((void **)&r, 4096, span), 0);
+	for (unsigned k = 0; k < sizeof offs / sizeof offs[0]; k++) {
+		uint64_t in = offs[k] % 4096;
+
+		assert_int_equal(vol_span(offs[k], len), span);
+		w[in] = (uint8_t)k;   /* each write its own bytes */
+		assert_int_equal(do_io(f, VOL_WRITE, offs[k], len, w, &o), 0);
+		assert_int_equal(do_io(f, VOL_READ, offs[k], len, r, &o), 0);
+		assert_memory_equal(r + in, w + in, len);
+	}
+	assert_int_equal(f->hook_calls, 0);
+	assert_int_equal(vol_in_sync_count(f->vol), NREP);
+	assert_int_equal(vol_get_stats(f->vol)->write_waits, 0);
+	/* Every replica holds the last one: its first whole block, 8 MiB. */
+	for (int i = 0; i < NREP; i++)
+		assert_replica_has(f, i, 8u << 20, 4096, w + 4096);
+	free(w);
+	free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -302,6 +816,18 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_transient_failure_retried_within_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hook_failure_fails_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_block_read_elsewhere_and_repaired, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unaligned_no_hole_zero, setup_remote, teardown),
+		cmocka_unit_test_setup_teardown(test_every_flag_and_alignment, setup_remote, teardown),
+		cmocka_unit_test_setup_teardown(test_every_flag_and_alignment_local, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_by_every_replica, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused_by_every_replica_remote, setup_remote, teardown),
+		cmocka_unit_test(test_refusal_by_all_fails_at_once),
+		cmocka_unit_test(test_refusal_by_one_leaves),
+		cmocka_unit_test(test_failures_unchanged),
+		cmocka_unit_test_setup_teardown(test_refusal_beside_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refusal_by_receiving_replica, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lost_connection_leaves, setup_remote, teardown),
+		cmocka_unit_test_setup_teardown(test_largest_request_unaligned, setup_remote_big, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
