@@ -100,6 +100,7 @@ else
 	counters="checksum errors $csum_before -> $csum_after, repairs $rep_before -> $rep_after"
 fi
 
+cmp_replicas vol 1 2 3
 cluster_stop_all
-log "figures: 8 MiB written; faults: 1 (16 bytes of block $BLK on n1's disk); read returned good data; n1's replica repaired (cmp with n2: identical); failed reads of n1's copy logged: $((warn_after - warn_before)); counters: $counters"
+log "figures: 8 MiB written; faults: 1 (16 bytes of block $BLK on n1's disk); read returned good data; n1's replica repaired (n1 = n2 = n3); failed reads of n1's copy logged: $((warn_after - warn_before)); counters: $counters"
 log PASS

@@ -139,6 +139,9 @@ cat "$T/probe2.out" >&2
 check_probe "$T/probe2.out" "n1 healed, after the attach"
 acked_mid=$(log_acks "$WLOG")
 wait_acks "$WLOG" $((acked_mid + 2000)) 30
+# n1's replica left the in-sync set at the attach (unreachable); healed,
+# it catches up from n2's engine.
+cluster_wait_state vol n1 in_sync 30
 checker_stop "$CHECKER_PID"
 cat "$T/write2.out" >&2
 acked=$(log_acks "$WLOG")
@@ -170,7 +173,7 @@ for k in 2 3; do
 	cmp -n $((256 * 4096)) -i "$PROBE_BASE:0" "$(cluster_replica_file vol "$k")" /dev/zero ||
 		fail "n$k's replica holds bytes of a write sent to the fenced engine on n1"
 done
-cmp_in_sync vol 2
+cmp_in_sync vol 3
 
 cluster_stop_all
 log "figures: writes acked=$acked (n1 before the partition $acked1, n2 after the attach $acked2), checker failures: $(checker_fig "$WLOG" failed) (last run); faults: 2 (partition n1, attach on n2 = epoch $epoch1 -> $epoch2 ${attach_ms} ms after the partition, then heal); n2 served $t_serve_ms ms after the attach; writes sent to the old engine after the attach: $probe_n, acknowledged: 0 (n1 logged 'fenced' $fenced_lines times); states: $states; verify through n2: 0 lost; in-sync replicas identical (cmp: $CMP_IN_SYNC); probe blocks zero on n2, n3"

@@ -2,7 +2,7 @@
 # Fencing a live engine (invariant 3): with a client connected to n1, the
 # volume is attached to n2. n1's engine is fenced: the write it receives
 # next fails (never acknowledged), n1 stops offering the export, n2 serves
-# it, and n2 holds what n1 acknowledged before.
+# it, and n2 holds what n1 acknowledged before. The replicas end identical.
 . "$(dirname "$0")/lib.sh"
 require_triplexd "fencing a live engine"
 require_python_nbd
@@ -48,4 +48,16 @@ h2.pwrite(b"n2" * 2048, 4096); h2.flush()
 print("fenced: n1 refused, n2 serves", file=sys.stderr)
 PY
 grep -q "no longer served here" "$D/n1/triplexd.log" || fail "n1 did not log that it was fenced"
+# n2 flushed last: the three replicas agree byte for byte.
+all_in_sync() {
+	ctl volume show demo --json | /usr/bin/python3 -c 'import json, sys
+v = json.load(sys.stdin)
+sys.exit(0 if all(p["state"] == "in_sync" for p in v["placement"]) else 1)'
+}
+wait_for "every replica in sync" 30 all_in_sync
+for k in 2 3; do
+	cmp "$D/n1/replicas/demo/data" "$D/n$k/replicas/demo/data" ||
+		fail "replicas on n1 and n$k differ after the re-attach"
+done
+log "figures: faults: 1 (attach to n2 while n1 serves a client); n1's late write refused; n1 = n2 = n3"
 log PASS
