@@ -282,12 +282,23 @@ uri() {
 	printf 'nbd+unix:///%s?socket=%s' "$1" "$SOCK"
 }
 
-# free_port: a TCP port on 127.0.0.1 that is free right now.
+# free_port: a TCP port on 127.0.0.1 that is free right now, below the
+# kernel's ephemeral range, so that no outgoing connection (of this test
+# or another one) takes it before the server binds it.
 free_port() {
-	/usr/bin/python3 -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])'
+	/usr/bin/python3 -c 'import random, socket
+lo = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+for _ in range(1000):
+    port = random.randrange(1024, lo)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    print(port)
+    break
+else:
+    raise SystemExit("no free port")'
 }
 
 # nbdsh_run URI [nbdsh-args...] < script: run a Python script in nbdsh with

@@ -44,20 +44,49 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/* A free loopback port: bind to 0 and let the kernel choose. */
-static int free_port(void)
+/* The first port the kernel hands out to outgoing connections and to
+ * bind(0); ports below it are taken only by those who ask for them. */
+static int ephemeral_low(void)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET,
-				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof sa;
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	int lo = 32768;
 
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
+	if (f) {
+		if (fscanf(f, "%d", &lo) != 1 || lo < 2048)
+			lo = 32768;
+		fclose(f);
+	}
+	return lo;
+}
+
+/* n free loopback ports, all different: random ones below the ephemeral
+ * range (so no outgoing connection takes one before the node binds it),
+ * each held bound until all are chosen, then let go for the nodes. */
+static int pick_ports(int *ports, int n)
+{
+	int fds[3 * NODES], lo = 1024, hi = ephemeral_low(), got = 0;
+
+	if (n > (int)(sizeof fds / sizeof fds[0]))
+		return -1;
+	for (int tries = 0; got < n && tries < 1000; tries++) {
+		struct sockaddr_in sa = { .sin_family = AF_INET,
+					  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		int port = lo + (int)((unsigned)rand() % (unsigned)(hi - lo));
+		int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		if (fd < 0)
+			break;
+		sa.sin_port = htons((uint16_t)port);
+		if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+			close(fd);
+			continue;
+		}
+		fds[got] = fd;
+		ports[got++] = port;
+	}
+	for (int i = 0; i < got; i++)
+		close(fds[i]);
+	return got == n ? 0 : -1;
 }
 
 static void triplexd_path(char *out, size_t len)
@@ -218,7 +247,7 @@ static int dev_up(const char *dir, uint64_t size)
 	struct cluster_volume_spec spec;
 	struct cluster_volume v;
 	struct meta *m;
-	int i;
+	int i, ports[3 * NODES];
 
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 		return ctl_fail("cannot create %s: %s", dir, strerror(errno));
@@ -233,11 +262,18 @@ static int dev_up(const char *dir, uint64_t size)
 		if ((size_t)snprintf(n->dir, sizeof n->dir, "%s/%s", dir, n->id) >= 100 ||
 		    (size_t)snprintf(n->sock, sizeof n->sock, "%s/nbd.sock", n->dir) >= sizeof n->sock)
 			return up_fail(nodes, i, "--dir is too long for a Unix socket path");
-		n->repl_port = free_port();
-		n->nbd_port = free_port();
-		n->http_port = free_port();
 		if (mkdir(n->dir, 0755) < 0 && errno != EEXIST)
 			return up_fail(nodes, i, "cannot create a node directory");
+	}
+	srand((unsigned)(getpid() ^ time(NULL)));
+	if (pick_ports(ports, 3 * NODES) < 0)
+		return up_fail(nodes, 0, "cannot find free loopback ports");
+	for (i = 0; i < NODES; i++) {
+		struct dev_node *n = &nodes[i];
+
+		n->repl_port = ports[3 * i];
+		n->nbd_port = ports[3 * i + 1];
+		n->http_port = ports[3 * i + 2];
 		if (spawn(n, meta_url) < 0)
 			return up_fail(nodes, i, "cannot start triplexd");
 	}
