@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <sys/signalfd.h>
 
-#include "cluster_mode.h"
+#include "agent.h"
 #include "http.h"
 #include "loop.h"
 #include "server.h"
@@ -27,6 +27,9 @@ struct daemon_opts {
 	uint64_t write_timeout_ms;
 	uint64_t io_timeout_ms;
 	uint64_t resync_rate_bps;
+	/* --create-volume NAME --size SIZE: create it and exit. */
+	const char *create_volume;
+	uint64_t create_size;
 };
 
 /* What /readyz reports. */
@@ -51,7 +54,7 @@ struct daemon {
 	int exit_code;
 	enum daemon_state state;
 	struct http_server *http;
-	struct cluster_mode *cluster;   /* NULL unless --meta */
+	struct agent *cluster;   /* NULL unless --meta */
 	double start_time;           /* unix seconds, for metrics */
 };
 
@@ -65,5 +68,10 @@ int daemon_watch_signals(struct daemon *d);
 /* Serve /healthz, /readyz and /metrics on host (NULL: any) and port.
  * Returns 0 or -errno. */
 int daemon_start_http(struct daemon *d, const char *host, const char *port);
+
+/* create.c: make volume name (size bytes, a multiple of 4096) in
+ * data_dir/volumes; prints one line; returns the exit status. */
+int daemon_create_volume(const char *data_dir, const char *name,
+			 uint64_t size);
 
 #endif

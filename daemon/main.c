@@ -16,6 +16,7 @@ static const char usage[] =
 	"usage: triplexd --data-dir DIR [--listen-unix PATH] [--listen-tcp HOST:PORT]\n"
 	"                [--listen-http HOST:PORT] [--pid-file FILE]\n"
 	"                [--log-level error|warn|info|debug]\n"
+	"       triplexd --data-dir DIR --create-volume NAME --size SIZE  (create, exit)\n"
 	"       cluster mode: --meta sqlite:FILE --node-id ID --zone ZONE [--rack RACK]\n"
 	"                --listen-repl HOST:PORT [--write-timeout-ms MS] [--io-timeout-ms MS]\n"
 	"                [--resync-rate BYTES_PER_S (default 256M, 0: no cap)]\n";
@@ -84,6 +85,8 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		{ "write-timeout-ms", required_argument, NULL, 'W' },
 		{ "io-timeout-ms", required_argument, NULL, 'I' },
 		{ "resync-rate", required_argument, NULL, 'S' },
+		{ "create-volume", required_argument, NULL, 'C' },
+		{ "size", required_argument, NULL, 'z' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -129,6 +132,16 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 			if (!strcmp(optarg, "0"))
 				o->resync_rate_bps = 0;
 			break;
+		case 'C': o->create_volume = optarg; break;
+		case 'z':
+			if (parse_size(optarg, &o->create_size) < 0 ||
+			    o->create_size % 4096) {
+				fprintf(stderr, "triplexd: --size must be a positive "
+					"multiple of 4096 bytes (e.g. 1G, 512M), got '%s'\n",
+					optarg);
+				return -1;
+			}
+			break;
 		case 'h': fputs(usage, stdout); exit(0);
 		default:
 			fprintf(stderr, "triplexd: unknown or incomplete option '%s' "
@@ -143,6 +156,14 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 	if (!o->data_dir) {
 		fprintf(stderr, "triplexd: --data-dir is required\n");
 		return -1;
+	}
+	if (o->create_volume || o->create_size) {
+		if (!o->create_volume || !o->create_size) {
+			fprintf(stderr, "triplexd: --create-volume and --size go "
+				"together\n");
+			return -1;
+		}
+		return 0;
 	}
 	if (o->listen_http && !valid_host_port(o->listen_http)) {
 		fprintf(stderr, "triplexd: --listen-http wants HOST:PORT with a "
@@ -161,10 +182,20 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 	return 0;
 }
 
+static int export_vol(void *arg, struct vol *v)
+{
+	return nbd_server_add_export(((struct daemon *)arg)->nbd, v);
+}
+
+static void hide_vol(void *arg, const char *name)
+{
+	nbd_server_hide_export(((struct daemon *)arg)->nbd, name);
+}
+
 static int start_cluster(struct daemon *d)
 {
 	const struct daemon_opts *o = &d->opts;
-	struct cluster_mode_opts co = {
+	struct agent_opts co = {
 		.meta_url = o->meta, .node_id = o->node_id, .zone = o->zone,
 		.rack = o->rack, .data_dir = o->data_dir,
 		.listen_repl = o->listen_repl, .nbd_addr = o->listen_tcp,
@@ -172,11 +203,12 @@ static int start_cluster(struct daemon *d)
 		.write_timeout_ms = o->write_timeout_ms,
 		.io_timeout_ms = o->io_timeout_ms,
 		.resync_rate_bps = o->resync_rate_bps,
+		.export_vol = export_vol, .hide_vol = hide_vol, .export_arg = d,
 	};
 
 	if (!o->meta)
 		return 0;
-	d->cluster = cluster_mode_start(&d->loop, &d->io, d->nbd, &co);
+	d->cluster = agent_start(&d->loop, &d->io, &co);
 	return d->cluster ? 0 : -1;
 }
 
@@ -283,13 +315,13 @@ static int run(struct daemon *d)
 		daemon_close_volumes(d);
 	/* The loop has stopped: the HTTP server's pending ops never complete. */
 	http_server_free(d->http);
-	cluster_mode_free(d->cluster);
+	agent_free(d->cluster);
 	nbd_server_free(d->nbd);
 	loop_fini(&d->loop);
 	return ret < 0 ? 1 : d->exit_code;
 out:
 	http_server_free(d->http);
-	cluster_mode_free(d->cluster);
+	agent_free(d->cluster);
 	nbd_server_free(d->nbd);
 	daemon_close_volumes(d);
 	loop_fini(&d->loop);
@@ -305,6 +337,9 @@ int main(int argc, char **argv)
 	d.opts.resync_rate_bps = 256u << 20;
 	if (parse_args(argc, argv, &d.opts) < 0)
 		return 2;
+	if (d.opts.create_volume)
+		return daemon_create_volume(d.opts.data_dir, d.opts.create_volume,
+					    d.opts.create_size);
 	code = run(&d);
 	if (d.opts.pid_file)
 		unlink(d.opts.pid_file);

@@ -201,7 +201,7 @@ static struct vol *volume_at(struct daemon *d, size_t i)
 {
 	if (i < d->nvols)
 		return d->vols[i];
-	return d->cluster ? cluster_mode_vol(d->cluster, i - d->nvols) : NULL;
+	return d->cluster ? agent_vol(d->cluster, i - d->nvols) : NULL;
 }
 
 static void emit_vol_row(FILE *f, const struct vol_metric *m, struct daemon *d)
@@ -299,14 +299,14 @@ static int on_metrics(void *arg, FILE *f)
 	scalar(f, "triplex_ready", G, "1 when /readyz answers 200.",
 	      d->state == DAEMON_READY);
 	scalar(f, "triplex_volumes", G, "Volumes served.",
-	       (double)(d->nvols + (d->cluster ? cluster_mode_volumes(d->cluster) : 0)));
+	       (double)(d->nvols + (d->cluster ? agent_volumes(d->cluster) : 0)));
 	emit_volumes(f, d);
 	emit_u64_table(f, nbd_metrics, sizeof nbd_metrics / sizeof nbd_metrics[0],
 		       nbd_server_get_stats(d->nbd));
 	if (d->cluster)
 		emit_u64_table(f, repl_metrics,
 			       sizeof repl_metrics / sizeof repl_metrics[0],
-			       cluster_mode_repl_stats(d->cluster));
+			       agent_repl_stats(d->cluster));
 	emit_u64_table(f, loop_metrics, sizeof loop_metrics / sizeof loop_metrics[0],
 		       &d->loop);
 	emit_u64_table(f, http_metrics, sizeof http_metrics / sizeof http_metrics[0],

@@ -23,7 +23,7 @@ static void wait_idle(struct loop_timer *t)
 {
 	struct daemon *d = (struct daemon *)((char *)t - offsetof(struct daemon, idle_timer));
 
-	if (!cluster_mode_idle(d->cluster)) {
+	if (!agent_idle(d->cluster)) {
 		loop_timer_arm(&d->loop, &d->idle_timer, 10);
 		return;
 	}
@@ -54,7 +54,7 @@ static void on_signal(struct loop_op *op, int res, uint32_t flags)
 	d->state = DAEMON_STOPPING;  /* /readyz says 503 while we drain */
 	d->stop_timer.fn = force_stop;
 	loop_timer_arm(&d->loop, &d->stop_timer, STOP_GRACE_MS);
-	cluster_mode_stop(d->cluster);
+	agent_stop(d->cluster);
 	nbd_server_shutdown(d->nbd, drained, d);
 }
 

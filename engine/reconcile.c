@@ -40,21 +40,10 @@ static void rc_end(struct reconcile *rc)
 	rc_free(rc);
 }
 
+/* The copy reads are served from (and resync copies from). */
 static int source_index(const struct vol *v)
 {
-	int best = -1;
-
-	for (unsigned i = 0; i < v->nreps; i++) {
-		const struct replica *r = v->reps[i];
-
-		if (!r->in_sync || !r->up)
-			continue;
-		if (r->local || r->near)
-			return (int)i;
-		if (best < 0)
-			best = (int)i;
-	}
-	return best;
+	return vol_pick_reader(v, 0);
 }
 
 static void job_done(struct resync *job, int res, void *arg)
@@ -64,16 +53,14 @@ static void job_done(struct resync *job, int res, void *arg)
 
 	rc->copied += resync_get_stats(job)->bytes_copied;
 	if (res < 0) {
-		struct replica *r = NULL;
+		int bad = -1;
 
 		for (unsigned i = 0; i < v->nreps; i++)
 			if (rc->target[i] && v->reps[i]->in_sync && v->reps[i]->errors)
-				r = v->reps[i];
+				bad = (int)i;
 		log_warn("volume %s: reconcile failed: %s", v->name, strerror(-res));
-		if (r && vol_in_sync_count(v) > v->min_replicas && v->on_isr_remove &&
-		    v->on_isr_remove(v, r, v->arg) == 0)
-			r->in_sync = false;
-		else
+		if (bad < 0 || !v->on_isr_remove ||
+		    vol_isr_leave(v, (unsigned)bad, "it failed during reconcile") < 0)
 			rc->err = -EAGAIN;
 	}
 	if (--rc->pending == 0)

@@ -19,8 +19,8 @@
  * with nothing to do for this request return false and are skipped.
  */
 struct step {
-	bool (*issue)(struct vol_req *r);
-	void (*after)(struct vol_req *r);
+	bool (*issue)(struct vol_req_state *r);
+	void (*after)(struct vol_req_state *r);
 };
 
 static uint64_t align_down(uint64_t x) { return x & ~(uint64_t)(BLK - 1); }
@@ -33,17 +33,32 @@ uint64_t vol_span(uint64_t off, uint64_t len)
 
 /* --- construction --------------------------------------------------- */
 
+static struct replica *replica_from_spec(const struct vol_replica_spec *s,
+					 struct loop *loop)
+{
+	struct replica *r = s->store ? replica_local_new(s->node, s->store)
+				     : replica_remote_new(s->node, s->client, loop);
+
+	if (!r)
+		return NULL;
+	r->near = s->near;
+	r->in_sync = s->in_sync;
+	r->receiving = s->receiving && !s->in_sync;
+	r->doubt = s->doubt && s->in_sync;
+	return r;
+}
+
 struct vol *vol_new_replicated(const struct vol_config *cfg, struct loop *loop,
-			       struct replica **reps, unsigned nreps)
+			       const struct vol_replica_spec *reps, unsigned nreps)
 {
 	struct vol *v;
 
 	if (nreps == 0 || nreps > VOL_MAX_REPLICAS)
-		return NULL;
+		goto fail;
 	v = calloc(1, sizeof *v);
 	if (!v || !(v->name = strdup(cfg->name))) {
 		free(v);
-		return NULL;
+		goto fail;
 	}
 	v->size = cfg->size;
 	v->loop = loop;
@@ -54,22 +69,31 @@ struct vol *vol_new_replicated(const struct vol_config *cfg, struct loop *loop,
 	v->on_doubt = cfg->on_doubt;
 	v->extents_store = cfg->extents_store;
 	v->arg = cfg->arg;
-	memcpy(v->reps, reps, nreps * sizeof *reps);
-	v->nreps = nreps;
+	for (; v->nreps < nreps; v->nreps++) {
+		v->reps[v->nreps] = replica_from_spec(&reps[v->nreps], loop);
+		if (!v->reps[v->nreps]) {
+			for (unsigned i = v->nreps + 1; i < nreps; i++)
+				repl_client_free(reps[i].client);
+			vol_free(v);
+			return NULL;
+		}
+	}
 	return v;
+fail:
+	for (unsigned i = 0; i < nreps && i < VOL_MAX_REPLICAS; i++)
+		repl_client_free(reps[i].client);
+	return NULL;
 }
 
 struct vol *vol_new(const char *name, struct store *store, struct loop *loop)
 {
 	struct vol_config cfg = { .name = name, .size = store_size(store) };
-	struct replica *rep = replica_local_new("local", store);
-	struct vol *v = rep ? vol_new_replicated(&cfg, loop, &rep, 1) : NULL;
+	struct vol_replica_spec rep = { .node = "local", .store = store,
+					.in_sync = true };
+	struct vol *v = vol_new_replicated(&cfg, loop, &rep, 1);
 
-	if (!v) {
-		replica_free(rep);
-		return NULL;
-	}
-	v->owned_store = store;
+	if (v)
+		v->owned_store = store;
 	return v;
 }
 
@@ -93,6 +117,21 @@ unsigned vol_inflight(const struct vol *v) { return v->inflight; }
 unsigned vol_nreplicas(const struct vol *v) { return v->nreps; }
 struct replica *vol_replica(struct vol *v, unsigned i) { return v->reps[i]; }
 
+void vol_replica_info(const struct vol *v, unsigned i, struct vol_replica_info *out)
+{
+	const struct replica *r = v->reps[i];
+
+	*out = (struct vol_replica_info){ .node = r->node, .in_sync = r->in_sync,
+					  .up = r->up, .receiving = r->receiving,
+					  .doubt = r->doubt, .near = r->near };
+}
+
+bool vol_replica_has_client(const struct vol *v, unsigned i,
+			    const struct repl_client *c)
+{
+	return i < v->nreps && v->reps[i]->client == c;
+}
+
 struct store *vol_store(struct vol *v)
 {
 	for (unsigned i = 0; i < v->nreps; i++)
@@ -110,18 +149,19 @@ unsigned vol_in_sync_count(const struct vol *v)
 	return n;
 }
 
-void vol_req_fini(struct vol_req *r)
+void vol_req_fini(struct vol_req *pub)
 {
+	struct vol_req_state *r = pub ? pub->s : NULL;
+
 	if (!r)
 		return;
 	free(r->edge);
 	free(r->crcs);
-	r->edge = NULL;
-	r->crcs = NULL;
-	r->crcs_cap = 0;
+	free(r);
+	pub->s = NULL;
 }
 
-static int ensure_crcs(struct vol_req *r, uint64_t bytes)
+static int ensure_crcs(struct vol_req_state *r, uint64_t bytes)
 {
 	uint32_t n = (uint32_t)(bytes / BLK);
 
@@ -133,7 +173,7 @@ static int ensure_crcs(struct vol_req *r, uint64_t bytes)
 	return r->crcs ? 0 : -ENOMEM;
 }
 
-static int ensure_edge(struct vol_req *r)
+static int ensure_edge(struct vol_req_state *r)
 {
 	if (r->edge)
 		return 0;
@@ -144,8 +184,8 @@ static int ensure_edge(struct vol_req *r)
 	return 0;
 }
 
-static void step_done(struct vol_req *r);
-static void finish(struct vol_req *r, int res);
+static void step_done(struct vol_req_state *r);
+static void finish(struct vol_req_state *r, int res);
 
 /* --- reading from one replica, with fallback and repair -------------- */
 
@@ -172,7 +212,7 @@ int vol_pick_reader(const struct vol *v, uint32_t skip)
 	return best;
 }
 
-static int pick_reader(struct vol_req *r)
+static int pick_reader(struct vol_req_state *r)
 {
 	return vol_pick_reader(r->vol, r->tried);
 }
@@ -189,7 +229,7 @@ static bool verify(const struct rep_io *io)
 
 static void read_done(struct rep_io *io, int res);
 
-static bool issue_read(struct vol_req *r, uint64_t off, uint64_t len,
+static bool issue_read(struct vol_req_state *r, uint64_t off, uint64_t len,
 		       void *buf, uint32_t *crcs)
 {
 	struct rep_io *io = &r->sub[0];
@@ -209,7 +249,7 @@ static bool issue_read(struct vol_req *r, uint64_t off, uint64_t len,
 
 static void repair_done(struct rep_io *io, int res)
 {
-	struct vol_req *r = io->priv;
+	struct vol_req_state *r = io->priv;
 
 	if (res == 0)
 		r->vol->stats.repairs++;
@@ -223,7 +263,7 @@ static void repair_done(struct rep_io *io, int res)
 
 /* Rewrite the bad copy with the good data before the lock is let go, so no
  * newer client write can be overwritten by it (invariant 10). */
-static bool start_repair(struct vol_req *r)
+static bool start_repair(struct vol_req_state *r)
 {
 	const struct rep_io *good = &r->sub[0];
 
@@ -243,7 +283,7 @@ static bool start_repair(struct vol_req *r)
 
 static void read_done(struct rep_io *io, int res)
 {
-	struct vol_req *r = io->priv;
+	struct vol_req_state *r = io->priv;
 	struct vol *v = r->vol;
 	unsigned i = (unsigned)r->read_from;
 
@@ -277,7 +317,7 @@ static void read_done(struct rep_io *io, int res)
 
 static void fanout_done(struct rep_io *io, int res);
 
-static void submit_to(struct vol_req *r, unsigned i)
+static void submit_to(struct vol_req_state *r, unsigned i)
 {
 	struct rep_io *io = &r->sub[i];
 
@@ -298,7 +338,7 @@ static unsigned rep_flags(enum rep_op op, unsigned vflags)
 	       (op == REP_ZERO && (vflags & VOL_NO_HOLE) ? REP_NO_HOLE : 0);
 }
 
-static bool issue_fanout(struct vol_req *r, enum rep_op op, uint64_t off,
+static bool issue_fanout(struct vol_req_state *r, enum rep_op op, uint64_t off,
 			 uint64_t len, void *buf, uint32_t *crcs)
 {
 	struct vol *v = r->vol;
@@ -329,13 +369,15 @@ static bool issue_fanout(struct vol_req *r, enum rep_op op, uint64_t off,
 /* A replica being resynced missed a write: whatever it copied so far can
  * no longer be trusted, and the hook records that before the write is
  * acknowledged (the resync checkpoint goes back to 0). */
-static void receiving_lost(struct vol *v, struct replica *rp)
+static void receiving_lost(struct vol *v, unsigned i)
 {
+	struct replica *rp = v->reps[i];
+
 	rp->receiving = false;
 	log_warn("volume %s: replica %s missed a write during resync",
 		 v->name, rp->node);
 	if (v->on_receiving_lost)
-		v->on_receiving_lost(v, rp, v->arg);
+		v->on_receiving_lost(v, i, v->arg);
 }
 
 /*
@@ -360,31 +402,55 @@ static bool rep_refused(const struct rep_io *io, int res)
 	}
 }
 
+int vol_isr_leave(struct vol *v, unsigned i, const char *why)
+{
+	struct replica *rp = v->reps[i];
+	int ret;
+
+	if (!rp->in_sync)
+		return 0;
+	if (vol_in_sync_count(v) <= v->min_replicas)
+		return -EBUSY;
+	ret = v->on_isr_remove ? v->on_isr_remove(v, i, v->arg) : 0;
+	if (ret < 0)
+		return ret;
+	rp->in_sync = false;
+	rp->doubt = false;
+	v->stats.isr_removals++;
+	log_warn("volume %s: replica %s left the in-sync set (%s)", v->name,
+		 rp->node, why);
+	return 0;
+}
+
+void vol_isr_join(struct vol *v, unsigned i)
+{
+	v->reps[i]->in_sync = true;
+	v->reps[i]->receiving = false;
+	v->reps[i]->doubt = false;
+}
+
+void vol_doubt_clear(struct vol *v, unsigned i)
+{
+	v->reps[i]->doubt = false;
+}
+
 /* Drop failed replicas, except those in keep, from the in-sync set while
  * it stays at or above min_replicas. Returns -errno if the metadata store
  * refused. */
-static int drop_failed(struct vol_req *r, uint32_t keep)
+static int drop_failed(struct vol_req_state *r, uint32_t keep)
 {
 	struct vol *v = r->vol;
 
 	for (unsigned i = 0; i < v->nreps; i++) {
-		struct replica *rp = v->reps[i];
 		int ret;
 
-		if (!(r->need & (1u << i)))
+		if (!(r->need & (1u << i)) || (keep & (1u << i)))
 			continue;
-		if (!rp->in_sync) {  /* dropped meanwhile by another request */
-			r->need &= ~(1u << i);
+		ret = vol_isr_leave(v, i, "it failed a request");
+		if (ret == -EBUSY)
 			continue;
-		}
-		if ((keep & (1u << i)) || vol_in_sync_count(v) <= v->min_replicas)
-			continue;
-		ret = v->on_isr_remove ? v->on_isr_remove(v, rp, v->arg) : 0;
 		if (ret < 0)
 			return ret;
-		rp->in_sync = false;
-		v->stats.isr_removals++;
-		log_warn("volume %s: replica %s left the in-sync set", v->name, rp->node);
 		r->need &= ~(1u << i);
 	}
 	return 0;
@@ -392,7 +458,7 @@ static int drop_failed(struct vol_req *r, uint32_t keep)
 
 static void arm_wait_timer(struct vol *v);
 
-static void wait_for_replicas(struct vol_req *r)
+static void wait_for_replicas(struct vol_req_state *r)
 {
 	struct vol *v = r->vol;
 
@@ -405,12 +471,12 @@ static void wait_for_replicas(struct vol_req *r)
 	arm_wait_timer(v);
 }
 
-static bool executed(const struct vol_req *r) { return r->ok & r->asked; }
+static bool executed(const struct vol_req_state *r) { return r->ok & r->asked; }
 
 /* A replica being resynced whose answer differs from the step's outcome
  * (it refused what the in-sync replicas executed, or executed what they
  * refused) no longer matches them. Its failures were handled on arrival. */
-static void settle_receiving(struct vol_req *r)
+static void settle_receiving(struct vol_req_state *r)
 {
 	uint32_t odd = executed(r) ? r->refused : r->ok;
 
@@ -418,7 +484,7 @@ static void settle_receiving(struct vol_req *r)
 		struct replica *rp = r->vol->reps[i];
 
 		if ((odd & ~r->asked & (1u << i)) && rp->receiving && !rp->in_sync)
-			receiving_lost(r->vol, rp);
+			receiving_lost(r->vol, i);
 	}
 }
 
@@ -427,7 +493,7 @@ static void settle_receiving(struct vol_req *r)
  * (a timeout says nothing). Only one that refused it while nobody executed
  * it is known to be unchanged. Reads and resync then prefer the others,
  * and the doubt is lifted only by comparing it with one of them. */
-static void mark_doubt(struct vol_req *r)
+static void mark_doubt(struct vol_req_state *r)
 {
 	struct vol *v = r->vol;
 	uint32_t unsure = r->asked & ~r->ok & ~(executed(r) ? 0 : r->refused);
@@ -445,7 +511,7 @@ static void mark_doubt(struct vol_req *r)
 			 "[%llu, +%llu): not read from until compared", v->name,
 			 rp->node, (unsigned long long)r->sub[i].off,
 			 (unsigned long long)r->sub[i].len);
-		ret = v->on_doubt ? v->on_doubt(v, rp, v->arg) : 0;
+		ret = v->on_doubt ? v->on_doubt(v, i, v->arg) : 0;
 		if (ret < 0)
 			log_error("volume %s: cannot record the doubt on %s: %s",
 				  v->name, rp->node, strerror(-ret));
@@ -453,7 +519,7 @@ static void mark_doubt(struct vol_req *r)
 }
 
 /* The step ends: on to the next, or the request fails with res. */
-static void fanout_end(struct vol_req *r, int res)
+static void fanout_end(struct vol_req_state *r, int res)
 {
 	settle_receiving(r);
 	if (res < 0)
@@ -471,7 +537,7 @@ static void fanout_end(struct vol_req *r, int res)
  * refuser lacks an acknowledged write and must leave (invariant 1), like
  * any failed replica.
  */
-static void fanout_settle(struct vol_req *r)
+static void fanout_settle(struct vol_req_state *r)
 {
 	int ret = drop_failed(r, executed(r) ? 0 : r->refused);
 
@@ -492,7 +558,7 @@ static void fanout_settle(struct vol_req *r)
 
 static void fanout_done(struct rep_io *io, int res)
 {
-	struct vol_req *r = io->priv;
+	struct vol_req_state *r = io->priv;
 	uint32_t bit = 1u << (io - r->sub);
 
 	r->refused &= ~bit;
@@ -507,14 +573,14 @@ static void fanout_done(struct rep_io *io, int res)
 	} else {
 		io->rep->errors++;
 		if (!io->rep->in_sync && io->rep->receiving)
-			receiving_lost(r->vol, io->rep);
+			receiving_lost(r->vol, (unsigned)(io - r->sub));
 	}
 	if (--r->pending == 0)
 		fanout_settle(r);
 }
 
 /* Retry a waiting write on the replicas it still needs. */
-static void retry(struct vol_req *r)
+static void retry(struct vol_req_state *r)
 {
 	for (unsigned i = 0; i < r->vol->nreps; i++)
 		if (r->need & (1u << i))
@@ -524,12 +590,12 @@ static void retry(struct vol_req *r)
 static void wait_tick(struct loop_timer *t)
 {
 	struct vol *v = (struct vol *)((char *)t - offsetof(struct vol, wait_timer));
-	struct vol_req *list = v->waiting;
+	struct vol_req_state *list = v->waiting;
 	uint64_t now = loop_now_ms();
 
 	v->waiting = NULL;
 	while (list) {
-		struct vol_req *r = list;
+		struct vol_req_state *r = list;
 
 		list = r->wait_next;
 		if (now >= r->deadline_ms) {
@@ -552,59 +618,91 @@ static void arm_wait_timer(struct vol *v)
 	loop_timer_arm(v->loop, &v->wait_timer, WAIT_TICK_MS);
 }
 
+/* The replica stays allocated for requests that still point at it, but
+ * its connection goes: a second session of this engine on the same
+ * replica would replace a live one, and a fenced engine has nothing to
+ * say to its replicas. */
+static void replica_disconnect(struct replica *r)
+{
+	repl_client_free(r->client);
+	r->client = NULL;
+	r->up = false;
+	r->read_store = NULL;
+}
+
 void vol_fence(struct vol *v)
 {
 	v->fenced = true;
+	for (unsigned i = 0; i < v->nreps; i++)
+		replica_disconnect(v->reps[i]);
 }
 
-int vol_replace_replica(struct vol *v, unsigned i, struct replica *r)
+int vol_replace_replica(struct vol *v, unsigned i,
+			const struct vol_replica_spec *spec)
 {
-	if (i >= v->nreps || v->nretired == sizeof v->retired / sizeof v->retired[0])
+	struct vol_replica_spec s = *spec;
+	struct replica *r, *old;
+
+	s.in_sync = false;
+	if (i >= v->nreps || v->nretired == sizeof v->retired / sizeof v->retired[0]) {
+		repl_client_free(spec->client);
 		return -ENOSPC;
-	v->reps[i]->in_sync = false;
-	v->reps[i]->receiving = false;
-	v->retired[v->nretired++] = v->reps[i];
+	}
+	if (!(r = replica_from_spec(&s, v->loop)))
+		return -ENOMEM;
+	old = v->reps[i];
+	old->in_sync = false;
+	old->receiving = false;
+	v->retired[v->nretired++] = old;
 	v->reps[i] = r;
+	replica_disconnect(old);
 	log_info("volume %s: replica %u is now on %s", v->name, i, r->node);
 	return 0;
 }
 
-void vol_replica_up(struct vol *v, struct replica *r)
+void vol_replica_set_up(struct vol *v, unsigned i, bool up)
 {
-	r->up = true;
-	if (v->waiting)
+	v->reps[i]->up = up;
+	if (up && v->waiting)
 		wait_tick(&v->wait_timer);
+}
+
+void vol_replica_set_direct(struct vol *v, unsigned i, struct store *st,
+			    uint64_t epoch)
+{
+	v->reps[i]->read_store = st;
+	v->reps[i]->epoch = epoch;
 }
 
 /* --- steps ------------------------------------------------------------- */
 
-static uint64_t req_end(const struct vol_req *r) { return r->off + r->len; }
-static bool head_partial(const struct vol_req *r) { return r->off != r->aoff; }
-static bool tail_partial(const struct vol_req *r) { return req_end(r) != r->aend; }
-static uint64_t tail_block(const struct vol_req *r) { return r->aend - BLK; }
+static uint64_t req_end(const struct vol_req_state *r) { return r->off + r->len; }
+static bool head_partial(const struct vol_req_state *r) { return r->off != r->aoff; }
+static bool tail_partial(const struct vol_req_state *r) { return req_end(r) != r->aend; }
+static uint64_t tail_block(const struct vol_req_state *r) { return r->aend - BLK; }
 
 /* The whole span is one block, already covered by the head step. */
-static bool tail_is_head(const struct vol_req *r)
+static bool tail_is_head(const struct vol_req_state *r)
 {
 	return head_partial(r) && tail_block(r) == r->aoff;
 }
 
-static bool issue_read_all(struct vol_req *r)
+static bool issue_read_all(struct vol_req_state *r)
 {
 	return issue_read(r, r->aoff, r->aend - r->aoff, r->buf, r->crcs);
 }
 
-static bool issue_edge_read(struct vol_req *r, uint64_t block_off)
+static bool issue_edge_read(struct vol_req_state *r, uint64_t block_off)
 {
 	return issue_read(r, block_off, BLK, r->edge, r->crcs);
 }
 
-static bool issue_w_head(struct vol_req *r)
+static bool issue_w_head(struct vol_req_state *r)
 {
 	return head_partial(r) && issue_edge_read(r, r->aoff);
 }
 
-static void after_w_head(struct vol_req *r)
+static void after_w_head(struct vol_req_state *r)
 {
 	memcpy(r->buf, r->edge, r->off - r->aoff);
 	if (tail_is_head(r) && tail_partial(r))
@@ -612,20 +710,20 @@ static void after_w_head(struct vol_req *r)
 		       r->aend - req_end(r));
 }
 
-static bool issue_w_tail(struct vol_req *r)
+static bool issue_w_tail(struct vol_req_state *r)
 {
 	return tail_partial(r) && !tail_is_head(r) &&
 	       issue_edge_read(r, tail_block(r));
 }
 
-static void after_w_tail(struct vol_req *r)
+static void after_w_tail(struct vol_req_state *r)
 {
 	uint64_t in_block = req_end(r) - tail_block(r);
 
 	memcpy(r->buf + (req_end(r) - r->aoff), r->edge + in_block, BLK - in_block);
 }
 
-static bool issue_w_write(struct vol_req *r)
+static bool issue_w_write(struct vol_req_state *r)
 {
 	uint64_t bytes = r->aend - r->aoff;
 
@@ -635,25 +733,25 @@ static bool issue_w_write(struct vol_req *r)
 }
 
 /* Whole blocks strictly inside the client's range. */
-static bool mid_range(const struct vol_req *r, uint64_t *lo, uint64_t *hi)
+static bool mid_range(const struct vol_req_state *r, uint64_t *lo, uint64_t *hi)
 {
 	*lo = align_up(r->off);
 	*hi = align_down(req_end(r));
 	return *lo < *hi;
 }
 
-static bool issue_z_head_read(struct vol_req *r)
+static bool issue_z_head_read(struct vol_req_state *r)
 {
 	return head_partial(r) && issue_edge_read(r, r->aoff);
 }
 
-static bool issue_edge_write(struct vol_req *r, uint64_t block_off)
+static bool issue_edge_write(struct vol_req_state *r, uint64_t block_off)
 {
 	r->crcs[0] = crc32c(r->edge, BLK);
 	return issue_fanout(r, REP_WRITE, block_off, BLK, r->edge, r->crcs);
 }
 
-static bool issue_z_head_write(struct vol_req *r)
+static bool issue_z_head_write(struct vol_req_state *r)
 {
 	uint64_t from = r->off - r->aoff;
 	uint64_t to = req_end(r) - r->aoff;
@@ -664,7 +762,7 @@ static bool issue_z_head_write(struct vol_req *r)
 	return issue_edge_write(r, r->aoff);
 }
 
-static bool issue_z_mid(struct vol_req *r)
+static bool issue_z_mid(struct vol_req_state *r)
 {
 	uint64_t lo, hi;
 
@@ -674,13 +772,13 @@ static bool issue_z_mid(struct vol_req *r)
 			    hi - lo, NULL, NULL);
 }
 
-static bool issue_z_tail_read(struct vol_req *r)
+static bool issue_z_tail_read(struct vol_req_state *r)
 {
 	return tail_partial(r) && !tail_is_head(r) &&
 	       issue_edge_read(r, tail_block(r));
 }
 
-static bool issue_z_tail_write(struct vol_req *r)
+static bool issue_z_tail_write(struct vol_req_state *r)
 {
 	if (!tail_partial(r) || tail_is_head(r))
 		return false;
@@ -688,7 +786,7 @@ static bool issue_z_tail_write(struct vol_req *r)
 	return issue_edge_write(r, tail_block(r));
 }
 
-static bool issue_flush(struct vol_req *r)
+static bool issue_flush(struct vol_req_state *r)
 {
 	return issue_fanout(r, REP_FLUSH, 0, 0, NULL, NULL);
 }
@@ -732,7 +830,7 @@ static const struct step *steps_for(enum vol_op op)
 
 /* --- driving a request ----------------------------------------------- */
 
-static void finish(struct vol_req *r, int res)
+static void finish(struct vol_req_state *r, int res)
 {
 	struct vol *v = r->vol;
 
@@ -742,10 +840,10 @@ static void finish(struct vol_req *r, int res)
 	if (res < 0)
 		v->stats.io_errors++;
 	v->inflight--;
-	r->done(r, res);
+	r->pub->done(r->pub, res);
 }
 
-static void advance(struct vol_req *r)
+static void advance(struct vol_req_state *r)
 {
 	const struct step *steps = steps_for(r->op);
 
@@ -762,7 +860,7 @@ static void advance(struct vol_req *r)
 	finish(r, 0);
 }
 
-static void step_done(struct vol_req *r)
+static void step_done(struct vol_req_state *r)
 {
 	const struct step *steps = steps_for(r->op);
 
@@ -779,25 +877,25 @@ static void step_done(struct vol_req *r)
 
 static void lock_granted(struct rl_entry *e)
 {
-	advance((struct vol_req *)((char *)e - offsetof(struct vol_req, lock)));
+	advance((struct vol_req_state *)((char *)e - offsetof(struct vol_req_state, lock)));
 }
 
 static void finish_task(struct loop_task *t)
 {
-	struct vol_req *r = (struct vol_req *)((char *)t - offsetof(struct vol_req, task));
+	struct vol_req_state *r = (struct vol_req_state *)((char *)t - offsetof(struct vol_req_state, task));
 
 	finish(r, r->err);
 }
 
 /* Complete from the loop, never inside vol_submit. */
-static void finish_later(struct vol_req *r, int res)
+static void finish_later(struct vol_req_state *r, int res)
 {
 	r->err = res;
 	r->task.fn = finish_task;
 	loop_defer(r->vol->loop, &r->task);
 }
 
-static int prepare(struct vol_req *r)
+static int prepare(struct vol_req_state *r)
 {
 	uint64_t crc_bytes = r->op == VOL_READ || r->op == VOL_WRITE
 				     ? r->aend - r->aoff : BLK;
@@ -810,7 +908,7 @@ static int prepare(struct vol_req *r)
 	return 0;
 }
 
-static void count(struct vol *v, const struct vol_req *r)
+static void count(struct vol *v, const struct vol_req_state *r)
 {
 	switch (r->op) {
 	case VOL_READ: v->stats.reads++; v->stats.read_bytes += r->len; break;
@@ -827,18 +925,32 @@ static void count(struct vol *v, const struct vol_req *r)
 }
 
 /* A trim inside one block has nothing to do (partial blocks are kept). */
-static bool trim_is_noop(const struct vol_req *r)
+static bool trim_is_noop(const struct vol_req_state *r)
 {
 	uint64_t lo, hi;
 
 	return r->op == VOL_TRIM && !mid_range(r, &lo, &hi);
 }
 
-void vol_submit(struct vol *v, struct vol_req *r, enum vol_op op,
+static void no_state_task(struct loop_task *t)
+{
+	struct vol_req *pub = (struct vol_req *)((char *)t - offsetof(struct vol_req, task));
+
+	pub->done(pub, -ENOMEM);
+}
+
+void vol_submit(struct vol *v, struct vol_req *pub, enum vol_op op,
 		uint64_t off, uint64_t len, uint8_t *buf, unsigned flags)
 {
+	struct vol_req_state *r = pub->s;
 	int ret;
 
+	if (!r && !(r = pub->s = calloc(1, sizeof *r))) {
+		pub->task.fn = no_state_task;
+		loop_defer(v->loop, &pub->task);
+		return;
+	}
+	r->pub = pub;
 	r->vol = v;
 	r->op = op;
 	r->off = off;
@@ -867,20 +979,35 @@ void vol_submit(struct vol *v, struct vol_req *r, enum vol_op op,
 		advance(r);
 }
 
+/* The store's extents in the engine's form. */
+static int store_vol_extents(struct store *st, uint64_t off, uint64_t len,
+			     struct vol_extent *ext, int max)
+{
+	struct store_extent *se = malloc((size_t)max * sizeof *se);
+	int n = se ? store_extents(st, off, len, se, max) : -ENOMEM;
+
+	for (int i = 0; i < n; i++)
+		ext[i] = (struct vol_extent){ se[i].off, se[i].len, se[i].hole };
+	free(se);
+	return n;
+}
+
 /* Without a store to ask, all of it is reported as data: allocation is a
  * hint, and "data" is never wrong. */
 int vol_extents(struct vol *v, uint64_t off, uint64_t len,
-		struct store_extent *ext, int max)
+		struct vol_extent *ext, int max)
 {
 	struct store *st = vol_store(v);
 	int ret = -ENOTSUP;
 
+	if (max < 1)
+		return 0;
 	if (!st && v->extents_store)
 		st = v->extents_store(v->arg);
 	if (st)
-		ret = store_extents(st, off, len, ext, max);
-	if (ret != -ENOTSUP || max < 1)
+		ret = store_vol_extents(st, off, len, ext, max);
+	if (ret != -ENOTSUP)
 		return ret;
-	ext[0] = (struct store_extent){ .off = off, .len = len, .hole = false };
+	ext[0] = (struct vol_extent){ .off = off, .len = len, .hole = false };
 	return 1;
 }

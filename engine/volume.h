@@ -20,6 +20,10 @@
  * Buffers: a request's buffer spans the block-aligned range around it
  * (vol_span); the client's bytes sit at buf + (off % 4096). The buffer
  * must be 4096-aligned and live until done runs.
+ *
+ * This header is all the NBD server and the node agent see of the engine:
+ * it includes no replica header, and the replicas are addressed by index
+ * (the replica structure itself is private to engine/).
  */
 #ifndef TRIPLEX_VOLUME_H
 #define TRIPLEX_VOLUME_H
@@ -27,9 +31,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "rangelock.h"
-#include "replica.h"
-#include "store.h"
+#include "loop.h"
 
 #define VOL_MAX_REPLICAS 5
 
@@ -41,41 +43,19 @@ enum vol_flag {
 };
 
 struct vol;
+struct vol_req_state;
+struct store;         /* a replica store of this process (replica/store.h) */
+struct repl_client;   /* a connection to a replica (repl_client.h) */
 
 struct vol_req {
 	/* Set by the caller; runs once from the loop with 0 or -errno. */
 	void (*done)(struct vol_req *r, int res);
 	void *priv;
 
-	/* Private to the engine; kept across reuse of the request. */
-	struct vol *vol;
-	struct rl_entry lock;
+	/* The engine's: its state for the request, allocated on first use
+	 * and kept for reuse until vol_req_fini. */
+	struct vol_req_state *s;
 	struct loop_task task;
-	struct vol_req *wait_next;  /* on the volume's list of waiting writes */
-	enum vol_op op;
-	int step;
-	int err;                /* set by a step's `after` to fail the request */
-	uint64_t off, len;      /* the client's range, bytes */
-	uint64_t aoff, aend;    /* block-aligned span */
-	unsigned flags;
-	uint8_t *buf;
-	uint8_t *edge;          /* 4 KiB scratch for partial blocks */
-	uint32_t *crcs;
-	uint32_t crcs_cap;
-	uint64_t deadline_ms;   /* a waiting write fails with EIO after it */
-
-	/* The current step's I/O: one sub-request per replica. */
-	struct rep_io sub[VOL_MAX_REPLICAS];
-	unsigned pending;       /* sub-requests in flight */
-	uint32_t need;          /* replicas (bits) that still must succeed */
-	uint32_t asked;         /* the in-sync replicas the step went to */
-	uint32_t ok;            /* replicas that executed the step */
-	uint32_t refused;       /* replicas whose last answer refused it */
-	int refusal;            /* the first refusal, -errno */
-	uint32_t tried;         /* reads: replicas tried */
-	uint32_t bad;           /* reads: replicas that returned bad data */
-	int read_from;          /* reads: the replica being read */
-	struct rep_io repair;   /* reads: rewrite of a bad copy */
 };
 
 struct vol_stats {
@@ -89,34 +69,60 @@ struct vol_stats {
 	uint64_t write_waits;    /* writes that waited for a replica */
 };
 
-/* Called when a replica failed a write and must leave the in-sync set.
- * Returns 0 once that is durable in the metadata store, or -errno (the
- * write then fails: it cannot be acknowledged without the replica). */
-typedef int vol_isr_remove_fn(struct vol *v, struct replica *r, void *arg);
+/* One run of blocks, allocated or a hole (BLOCK_STATUS). */
+struct vol_extent {
+	uint64_t off, len;
+	bool hole;
+};
+
+/* A replica of a volume being built (vol_new_replicated) or moved
+ * (vol_replace_replica). */
+struct vol_replica_spec {
+	const char *node;             /* its node id, for logs and the agent */
+	struct store *store;          /* a store of this process (not owned) */
+	struct repl_client *client;   /* or a connection (owned); neither: its
+					 node's address is unknown */
+	bool near;                    /* on this node, behind the service */
+	bool in_sync;                 /* member of the in-sync set */
+	bool receiving;               /* being resynced from a checkpoint */
+	bool doubt;                   /* in sync, may lack a failed write */
+};
+
+/* What the agent may know of a replica. */
+struct vol_replica_info {
+	const char *node;
+	bool in_sync, up, receiving, doubt, near;
+};
+
+/* A hook on replica i. on_isr_remove: the replica is about to leave the
+ * in-sync set; return 0 once that is durable in the metadata store, or
+ * -errno (it then stays, and the write that needed the change fails: it
+ * cannot be acknowledged without the replica). */
+typedef int vol_hook_fn(struct vol *v, unsigned i, void *arg);
 
 struct vol_config {
 	const char *name;
 	uint64_t size;
 	unsigned min_replicas;      /* default 1 for a single replica */
 	uint64_t write_timeout_ms;  /* default 30 s */
-	vol_isr_remove_fn *on_isr_remove;
+	vol_hook_fn *on_isr_remove;
 	/* Called (return value ignored) when a replica being resynced failed a
 	 * write: its resync must start over. May be NULL. */
-	vol_isr_remove_fn *on_receiving_lost;
+	vol_hook_fn *on_receiving_lost;
 	/* Called when a write failed for good without reaching an in-sync
 	 * replica (while others may have applied it): record the replica's
 	 * doubt durably (the return value is logged, the doubt kept in memory
 	 * anyway). May be NULL. */
-	vol_isr_remove_fn *on_doubt;
+	vol_hook_fn *on_doubt;
 	/* A store to answer BLOCK_STATUS from when no replica is local
 	 * (read-only use); NULL or returning NULL: all data. */
 	struct store *(*extents_store)(void *arg);
 	void *arg;
 };
 
-/* A volume over the given replicas (taken over; freed by vol_free). */
+/* A volume over nreps replicas (their clients taken over). */
 struct vol *vol_new_replicated(const struct vol_config *cfg, struct loop *loop,
-			       struct replica **reps, unsigned nreps);
+			       const struct vol_replica_spec *reps, unsigned nreps);
 
 /* A volume served from one local store (taken over; closed by vol_free). */
 struct vol *vol_new(const char *name, struct store *store, struct loop *loop);
@@ -128,25 +134,51 @@ uint64_t vol_size(const struct vol *v);
 struct store *vol_store(struct vol *v);
 const struct vol_stats *vol_get_stats(const struct vol *v);
 unsigned vol_nreplicas(const struct vol *v);
-struct replica *vol_replica(struct vol *v, unsigned i);
 unsigned vol_in_sync_count(const struct vol *v);
-/* The replica reads go to, skipping the replicas (bits) in skip: in sync
- * and connected, one without doubt first, this node's first; -1 if none. */
-int vol_pick_reader(const struct vol *v, uint32_t skip);
 /* Requests started and not yet done. */
 unsigned vol_inflight(const struct vol *v);
 
-/* Put a new replica at index i (the placement moved it to another node).
- * The old one may still have requests in flight: it is kept until
- * vol_free. Returns 0, or -ENOSPC when too many were replaced already. */
-int vol_replace_replica(struct vol *v, unsigned i, struct replica *r);
+/* --- the agent's handle on the replicas ------------------------------ */
+
+void vol_replica_info(const struct vol *v, unsigned i,
+		      struct vol_replica_info *out);
+/* Is c the connection of replica i (not one replaced since)? */
+bool vol_replica_has_client(const struct vol *v, unsigned i,
+			    const struct repl_client *c);
+/* The replica's connection came up (writes waiting for it are retried)
+ * or went down. */
+void vol_replica_set_up(struct vol *v, unsigned i, bool up);
+/* The near replica's store in this process: reads go to it directly as
+ * long as its epoch is epoch (the same rule the replica service applies);
+ * NULL: no longer. */
+void vol_replica_set_direct(struct vol *v, unsigned i, struct store *st,
+			    uint64_t epoch);
+/* The one rule for leaving the in-sync set (invariants 1 and 2): only
+ * while more than min_replicas stay, and only once on_isr_remove has
+ * recorded it. 0 (it left, or was not in it), -EBUSY (it would leave
+ * fewer than min_replicas; it stays), or the hook's -errno (it stays). */
+int vol_isr_leave(struct vol *v, unsigned i, const char *why);
+/* A resync brought replica i level and the agent recorded it in sync. */
+void vol_isr_join(struct vol *v, unsigned i);
+/* Replica i in doubt was compared and brought level (recorded). */
+void vol_doubt_clear(struct vol *v, unsigned i);
+/* The replica reads go to, skipping the replicas (bits) in skip: in sync
+ * and connected, one without doubt first, this node's first; -1 if none. */
+int vol_pick_reader(const struct vol *v, uint32_t skip);
+
+/* Put a new replica at index i (the placement moved it to another node);
+ * it starts out of the in-sync set. The old one stops reconnecting and is
+ * kept until vol_free for requests that still point at it. Returns 0, or
+ * -ENOSPC when too many were replaced already, -ENOMEM. */
+int vol_replace_replica(struct vol *v, unsigned i,
+			const struct vol_replica_spec *spec);
 
 /* Another engine owns the volume now: every new request fails with
- * -ESTALE (requests in flight are refused by the replicas' epochs). */
+ * -ESTALE (requests in flight are refused by the replicas' epochs), and
+ * the replicas' connections are closed. */
 void vol_fence(struct vol *v);
 
-/* A replica's connection came back: writes waiting for it are retried. */
-void vol_replica_up(struct vol *v, struct replica *r);
+/* --- requests ---------------------------------------------------------- */
 
 /* Bytes of buffer a request for [off, off+len) needs. */
 uint64_t vol_span(uint64_t off, uint64_t len);
@@ -161,8 +193,8 @@ void vol_submit(struct vol *v, struct vol_req *r, enum vol_op op,
 void vol_req_fini(struct vol_req *r);
 
 /* Allocation of [off, off+len): fills up to max extents, returns the count
- * or -errno. Answered from the local store; -ENOTSUP without one. */
+ * or -errno. Answered from the local store; all data without one. */
 int vol_extents(struct vol *v, uint64_t off, uint64_t len,
-		struct store_extent *ext, int max);
+		struct vol_extent *ext, int max);
 
 #endif

@@ -351,7 +351,7 @@ static void vol_done(struct vol_req *vr, int res)
 /* base:allocation for the requested range, clipped to it. */
 static void do_block_status(struct conn *c, struct creq *r)
 {
-	struct store_extent ext[MAX_EXTENTS];
+	struct vol_extent ext[MAX_EXTENTS];
 	int max = r->req.flags & NBD_CMD_FLAG_REQ_ONE ? 1 : MAX_EXTENTS;
 	uint64_t end = r->req.offset + r->req.count;
 	uint32_t *d;

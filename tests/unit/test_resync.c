@@ -17,6 +17,8 @@
 
 #include "crc32c.h"
 #include "resync.h"
+#include "store.h"
+#include "store_io.h"
 #include "volume.h"
 
 #define BLK 4096u
@@ -40,7 +42,7 @@ struct fixture {
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof *f);
-	struct replica *reps[2];
+	struct vol_replica_spec reps[2];
 	struct vol_config cfg = { .name = "v", .size = VOL_SIZE, .min_replicas = 1 };
 
 	strcpy(f->dir, "/tmp/tpx-resync-XXXXXX");
@@ -48,16 +50,15 @@ static int setup(void **state)
 	assert_int_equal(loop_init(&f->loop, 256), 0);
 	store_io_uring_init(&f->io, &f->loop);
 	for (int i = 0; i < 2; i++) {
-		char path[96], node[8];
+		char path[96];
 
 		snprintf(path, sizeof path, "%s/r%d", f->dir, i);
-		snprintf(node, sizeof node, "n%d", i + 1);
 		assert_int_equal(store_create(path, VOL_SIZE), 0);
 		assert_int_equal(store_open(path, &f->io, &f->st[i]), 0);
-		reps[i] = replica_local_new(node, f->st[i]);
-		assert_non_null(reps[i]);
+		reps[i] = (struct vol_replica_spec){ .node = i ? "n2" : "n1",
+						     .store = f->st[i],
+						     .in_sync = i == 0 };  /* n2: the target */
 	}
-	reps[1]->in_sync = false;          /* the target */
 	f->vol = vol_new_replicated(&cfg, &f->loop, reps, 2);
 	assert_non_null(f->vol);
 	assert_int_equal(posix_memalign((void **)&f->inj_buf, BLK, BLK), 0);

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "store.h"
+#include "store_io.h"
 #include "volume.h"
 
 #define VOL_SIZE (256u * 1024)
@@ -32,6 +34,7 @@ struct op {
 	struct fixture *f;
 	uint8_t *buf;
 	uint8_t *expect;   /* reads: the model's bytes at submit time */
+	uint64_t off, len;
 	int res;
 	bool done;
 };
@@ -141,6 +144,8 @@ static struct op *submit_read(struct fixture *f, uint64_t off, uint64_t len)
 	o->expect = malloc(len ? len : 1);
 	memcpy(o->expect, f->model + off, len);
 	f->pending++;
+	o->off = off;
+	o->len = len;
 	vol_submit(f->vol, &o->r, VOL_READ, off, len, o->buf, 0);
 	return o;
 }
@@ -150,7 +155,7 @@ static void check_and_free(struct op *o)
 	assert_true(o->done);
 	assert_int_equal(o->res, 0);
 	if (o->expect)
-		assert_memory_equal(o->buf + o->r.off % 4096, o->expect, o->r.len);
+		assert_memory_equal(o->buf + o->off % 4096, o->expect, o->len);
 	op_free(o);
 }
 

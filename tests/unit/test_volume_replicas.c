@@ -23,9 +23,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "repl_client.h"
 #include "repl_service.h"
+#include "store.h"
 #include "store_io_sim.h"
 #include "volume.h"
+#include "volume_int.h"
 
 #define NREP 3
 #define VOL_SIZE (1u << 20)
@@ -65,17 +68,17 @@ struct op {
 	struct fixture *f;
 };
 
-static int isr_remove(struct vol *v, struct replica *r, void *arg)
+static int isr_remove(struct vol *v, unsigned i, void *arg)
 {
 	struct fixture *f = arg;
 
 	if (f->hook_ret < 0)
 		return f->hook_ret;
-	snprintf(f->removed[f->hook_calls++], 64, "%s", r->node);
+	snprintf(f->removed[f->hook_calls++], 64, "%s", vol_replica(v, i)->node);
 	return 0;
 }
 
-static int receiving_lost(struct vol *v, struct replica *r, void *arg)
+static int receiving_lost(struct vol *v, unsigned i, void *arg)
 {
 	struct fixture *f = arg;
 
@@ -83,7 +86,7 @@ static int receiving_lost(struct vol *v, struct replica *r, void *arg)
 	return 0;
 }
 
-static int doubt_hook(struct vol *v, struct replica *r, void *arg)
+static int doubt_hook(struct vol *v, unsigned i, void *arg)
 {
 	((struct fixture *)arg)->doubt_calls++;
 	return 0;
@@ -92,7 +95,8 @@ static int doubt_hook(struct vol *v, struct replica *r, void *arg)
 static int setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof *f);
-	struct replica *reps[NREP];
+	struct vol_replica_spec reps[NREP];
+	static const char *const nodes[NREP] = { "n1", "n2", "n3" };
 	struct vol_config cfg = { .name = "v", .size = VOL_SIZE, .min_replicas = 2,
 				  .write_timeout_ms = TIMEOUT_MS, .on_isr_remove = isr_remove,
 				  .on_receiving_lost = receiving_lost,
@@ -102,14 +106,14 @@ static int setup(void **state)
 	assert_non_null(mkdtemp(f->dir));
 	assert_int_equal(loop_init(&f->loop, 256), 0);
 	for (int i = 0; i < NREP; i++) {
-		char path[96], node[8];
+		char path[96];
 
 		snprintf(path, sizeof path, "%s/r%d", f->dir, i);
-		snprintf(node, sizeof node, "n%d", i + 1);
 		assert_int_equal(store_create(path, VOL_SIZE), 0);
 		f->sim[i] = store_io_sim_new(&f->loop, (uint64_t)i + 1);
 		assert_int_equal(store_open(path, store_io_sim_io(f->sim[i]), &f->st[i]), 0);
-		reps[i] = replica_local_new(node, f->st[i]);
+		reps[i] = (struct vol_replica_spec){ .node = nodes[i], .store = f->st[i],
+						     .in_sync = true };
 	}
 	cfg.arg = f;
 	f->vol = vol_new_replicated(&cfg, &f->loop, reps, NREP);
@@ -141,10 +145,7 @@ static void replica_state(struct repl_client *c, bool up, int err, void *arg)
 
 	if (!x->f->vol)
 		return;
-	if (up)
-		vol_replica_up(x->f->vol, vol_replica(x->f->vol, x->i));
-	else
-		vol_replica(x->f->vol, x->i)->up = false;
+	vol_replica_set_up(x->f->vol, x->i, up);
 }
 
 static bool may_create(void *arg) { return true; }
@@ -166,7 +167,8 @@ static void poll_until_up(struct fixture *f)
 static int setup_remote_sized(void **state, uint64_t size)
 {
 	struct fixture *f = calloc(1, sizeof *f);
-	struct replica *reps[NREP];
+	struct vol_replica_spec reps[NREP];
+	static const char *const nodes[NREP] = { "n1", "n2", "n3" };
 	struct vol_config cfg = { .name = "v", .size = size, .min_replicas = 2,
 				  .write_timeout_ms = TIMEOUT_MS, .on_isr_remove = isr_remove,
 				  .on_receiving_lost = receiving_lost };
@@ -183,20 +185,18 @@ static int setup_remote_sized(void **state, uint64_t size)
 			.may_create = may_create, .on_state = replica_state,
 			.arg = &f->ctx[i],
 		};
-		char path[96], node[8];
+		char path[96];
 
 		snprintf(path, sizeof path, "%s/s%u", f->dir, i);
-		snprintf(node, sizeof node, "n%u", i + 1);
 		assert_int_equal(mkdir(path, 0700), 0);
 		f->sim[i] = store_io_sim_new(&f->loop, (uint64_t)i + 1);
 		f->svc[i] = repl_service_new(&f->loop, store_io_sim_io(f->sim[i]),
-					     path, node);
+					     path, nodes[i]);
 		assert_non_null(f->svc[i]);
 		f->ctx[i] = (struct rep_ctx){ f, i };
-		reps[i] = replica_remote_new(node, repl_client_new(&f->loop, &o),
-					     &f->loop);
-		assert_non_null(reps[i]);
-		assert_non_null(reps[i]->client);
+		reps[i] = (struct vol_replica_spec){ .node = nodes[i], .in_sync = true,
+						     .client = repl_client_new(&f->loop, &o) };
+		assert_non_null(reps[i].client);
 	}
 	cfg.arg = f;
 	f->vol = vol_new_replicated(&cfg, &f->loop, reps, NREP);

@@ -21,4 +21,10 @@ int ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * NULL. Returns 0, or 1 after printing why not. */
 int ctl_meta_open(const char *url, struct meta **out);
 
+/* triplexd.c: the triplexd beside this triplexctl ($TRIPLEXD overrides),
+ * and running it with args (argv[0] is set) to the end: its exit status,
+ * or 1 after printing why it could not run. */
+void ctl_triplexd_path(char *out, size_t len);
+int ctl_run_triplexd(const char *const *args);
+
 #endif

@@ -89,30 +89,12 @@ static int pick_ports(int *ports, int n)
 	return got == n ? 0 : -1;
 }
 
-static void triplexd_path(char *out, size_t len)
-{
-	const char *env = getenv("TRIPLEXD");
-	char self[PATH_MAX];
-	ssize_t n;
-
-	if (env) {
-		snprintf(out, len, "%s", env);
-		return;
-	}
-	n = readlink("/proc/self/exe", self, sizeof self - 1);
-	self[n > 0 ? n : 0] = '\0';
-	if (strrchr(self, '/'))
-		*strrchr(self, '/') = '\0';
-	if ((size_t)snprintf(out, len, "%s/triplexd", self) >= len)
-		snprintf(out, len, "triplexd");
-}
-
 static int spawn(struct dev_node *n, const char *meta_url)
 {
 	char bin[PATH_MAX], repl[32], tcp[32], http[32], log[PATH_MAX + 16];
 	int fd;
 
-	triplexd_path(bin, sizeof bin);
+	ctl_triplexd_path(bin, sizeof bin);
 	snprintf(repl, sizeof repl, "127.0.0.1:%d", n->repl_port);
 	snprintf(tcp, sizeof tcp, "127.0.0.1:%d", n->nbd_port);
 	snprintf(http, sizeof http, "127.0.0.1:%d", n->http_port);

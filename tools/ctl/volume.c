@@ -18,7 +18,6 @@
 #include "cluster.h"
 #include "ctl.h"
 #include "parse.h"
-#include "store.h"
 
 struct vol_args {
 	const char *name;
@@ -103,33 +102,22 @@ static int parse_vol_args(int argc, char **argv, struct vol_args *a, bool need_n
 
 static int parse_volume_size(const char *arg, uint64_t *size)
 {
-	if (!arg || parse_size(arg, size) < 0 || *size % STORE_BLOCK)
+	if (!arg || parse_size(arg, size) < 0 || *size % 4096)
 		return ctl_fail("--size must be a positive multiple of 4096 bytes "
 				"(e.g. 1G, 512M), got '%s'", arg ? arg : "");
 	return 0;
 }
 
+/* A single-replica volume in a data directory: triplexd makes it, so that
+ * the CLI never opens a replica store. */
 static int create_local(const struct vol_args *a, uint64_t size)
 {
-	char path[4096];
-	int ret;
+	char bytes[32];
+	const char *args[] = { "--data-dir", a->data_dir, "--create-volume", a->name,
+			       "--size", bytes, NULL };
 
-	if (mkdir(a->data_dir, 0755) < 0 && errno != EEXIST)
-		return ctl_fail("cannot create %s: %s", a->data_dir, strerror(errno));
-	if ((size_t)snprintf(path, sizeof path, "%s/volumes", a->data_dir) >= sizeof path)
-		return ctl_fail("--data-dir is too long");
-	if (mkdir(path, 0755) < 0 && errno != EEXIST)
-		return ctl_fail("cannot create %s: %s", path, strerror(errno));
-	if ((size_t)snprintf(path, sizeof path, "%s/volumes/%s", a->data_dir, a->name) >= sizeof path)
-		return ctl_fail("--data-dir is too long");
-	ret = store_create(path, size);
-	if (ret == -EEXIST)
-		return ctl_fail("volume '%s' already exists in %s", a->name, a->data_dir);
-	if (ret < 0)
-		return ctl_fail("cannot create volume '%s': %s", a->name, strerror(-ret));
-	printf("created volume %s (%llu bytes) in %s\n", a->name,
-	       (unsigned long long)size, path);
-	return 0;
+	snprintf(bytes, sizeof bytes, "%llu", (unsigned long long)size);
+	return ctl_run_triplexd(args);
 }
 
 static void print_volume(const struct cluster_volume *v, bool json)

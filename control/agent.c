@@ -1,4 +1,4 @@
-#include "cluster_mode.h"
+#include "agent.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -34,7 +34,7 @@ struct rep_ctx {
 /* One volume attached here: its engine and its record. */
 struct served {
 	struct served *next;
-	struct cluster_mode *cm;
+	struct agent *cm;
 	struct cluster_volume rec;
 	struct vol *vol;
 	bool exported;
@@ -46,11 +46,10 @@ struct served {
 	struct resync *jobs[CLUSTER_MAX_REPLICAS];
 };
 
-struct cluster_mode {
+struct agent {
 	struct loop *loop;
 	struct store_io *io;
-	struct nbd_server *nbd;
-	struct cluster_mode_opts opts;
+	struct agent_opts opts;
 	char replicas_dir[CLUSTER_PATH_MAX + 16];
 	struct meta *meta;
 	struct cluster_node node;
@@ -64,7 +63,7 @@ struct cluster_mode {
 
 /* --- node registration ------------------------------------------------- */
 
-static int register_node(struct cluster_mode *cm)
+static int register_node(struct agent *cm)
 {
 	int ret = cluster_node_register(cm->meta, &cm->node, LEASE_TTL_S, &cm->lease);
 
@@ -74,7 +73,7 @@ static int register_node(struct cluster_mode *cm)
 	return ret;
 }
 
-static void keepalive(struct cluster_mode *cm)
+static void keepalive(struct agent *cm)
 {
 	int ret = cluster_node_keepalive(cm->meta, cm->lease);
 
@@ -93,11 +92,12 @@ static void maybe_export(struct served *s);
 /* Invariant 2: the replica is out of the in-sync set in the metadata store
  * before any write is acknowledged without it. The epoch check fences an
  * engine that another node has replaced. */
-static int isr_remove(struct vol *v, struct replica *r, void *arg)
+static int isr_remove(struct vol *v, unsigned i, void *arg)
 {
 	struct served *s = arg;
+	const char *node = s->rec.placement[i].node;
 	struct cluster_volume out;
-	int ret = cluster_volume_set_replica_state(s->cm->meta, s->rec.name, r->node,
+	int ret = cluster_volume_set_replica_state(s->cm->meta, s->rec.name, node,
 						   CLUSTER_REPLICA_OUT_OF_SYNC, 0,
 						   s->rec.epoch, &out);
 
@@ -106,30 +106,23 @@ static int isr_remove(struct vol *v, struct replica *r, void *arg)
 		memcpy(s->rec.placement, out.placement, sizeof s->rec.placement);
 	if (ret < 0)
 		log_error("volume %s: cannot record replica %s out of sync: %s",
-			  s->rec.name, r->node, strerror(-ret));
+			  s->rec.name, node, strerror(-ret));
 	return ret;
 }
 
 /* The replica may lack a failed write: durably, so that a new engine
  * compares it too before trusting its reads. */
-static int doubt_record(struct vol *v, struct replica *r, void *arg)
+static int doubt_record(struct vol *v, unsigned i, void *arg)
 {
 	struct served *s = arg;
 	struct cluster_volume out;
-	int ret = cluster_volume_set_replica_doubt(s->cm->meta, s->rec.name, r->node,
+	int ret = cluster_volume_set_replica_doubt(s->cm->meta, s->rec.name,
+						   s->rec.placement[i].node,
 						   true, s->rec.epoch, &out);
 
 	if (ret == 0)
 		memcpy(s->rec.placement, out.placement, sizeof s->rec.placement);
 	return ret;
-}
-
-static int replica_index(const struct served *s, const struct replica *r)
-{
-	for (unsigned i = 0; i < vol_nreplicas(s->vol); i++)
-		if (vol_replica(s->vol, i) == r)
-			return (int)i;
-	return -1;
 }
 
 /* Record a replica's resync checkpoint (state unchanged). */
@@ -148,13 +141,11 @@ static int save_checkpoint(struct served *s, unsigned i, uint64_t pos)
 
 /* The replica missed a write while being resynced: its checkpoint must
  * not survive, in case this engine stops before the resync restarts. */
-static int receiving_lost(struct vol *v, struct replica *r, void *arg)
+static int receiving_lost(struct vol *v, unsigned i, void *arg)
 {
 	struct served *s = arg;
-	int i = replica_index(s, r);
 
-	return i < 0 || s->rec.placement[i].rebuild_done == 0 ? 0
-							     : save_checkpoint(s, (unsigned)i, 0);
+	return s->rec.placement[i].rebuild_done == 0 ? 0 : save_checkpoint(s, i, 0);
 }
 
 static void resync_progress(struct resync *job, uint64_t pos, void *arg)
@@ -166,51 +157,54 @@ static void resync_progress(struct resync *job, uint64_t pos, void *arg)
 
 /* An in-sync replica in doubt was compared with the replica reads come
  * from and brought level: it may be read again. */
-static void doubt_lifted(struct served *s, unsigned i, struct replica *r)
+static void doubt_lifted(struct served *s, unsigned i)
 {
+	const char *node = s->rec.placement[i].node;
 	struct cluster_volume out;
-	int ret = cluster_volume_set_replica_doubt(s->cm->meta, s->rec.name, r->node,
+	int ret = cluster_volume_set_replica_doubt(s->cm->meta, s->rec.name, node,
 						   false, s->rec.epoch, &out);
 
 	if (ret < 0) {
 		log_error("volume %s: cannot record replica %s as compared: %s",
-			  s->rec.name, r->node, strerror(-ret));
+			  s->rec.name, node, strerror(-ret));
 		return;
 	}
 	s->rec.placement[i] = out.placement[i];
-	r->doubt = false;
+	vol_doubt_clear(s->vol, i);
 	log_info("volume %s: replica %s compared and brought level, no longer "
-		 "in doubt", s->rec.name, r->node);
+		 "in doubt", s->rec.name, node);
 }
 
 static void resync_done(struct resync *job, int res, void *arg)
 {
 	struct rep_ctx *ctx = arg;
 	struct served *s = ctx->s;
-	struct replica *r = vol_replica(s->vol, ctx->idx);
+	unsigned i = ctx->idx;
+	const char *node = s->rec.placement[i].node;
+	struct vol_replica_info ri;
 	struct cluster_volume out;
 	int ret;
 
-	s->jobs[ctx->idx] = NULL;
+	s->jobs[i] = NULL;
 	if (res < 0)
 		return;  /* retried on a later tick */
-	if (r->in_sync) {
-		doubt_lifted(s, ctx->idx, r);
+	vol_replica_info(s->vol, i, &ri);
+	if (ri.in_sync) {
+		doubt_lifted(s, i);
 		return;
 	}
-	ret = cluster_volume_set_replica_state(s->cm->meta, s->rec.name, r->node,
+	ret = cluster_volume_set_replica_state(s->cm->meta, s->rec.name, node,
 					       CLUSTER_REPLICA_IN_SYNC, 0,
 					       s->rec.epoch, &out);
 	if (ret < 0) {
 		log_error("volume %s: cannot record replica %s in sync: %s",
-			  s->rec.name, r->node, strerror(-ret));
+			  s->rec.name, node, strerror(-ret));
 		return;
 	}
-	s->rec.placement[ctx->idx] = out.placement[ctx->idx];
-	r->in_sync = true;
-	r->doubt = false;
+	s->rec.placement[i] = out.placement[i];
+	vol_isr_join(s->vol, i);
 	log_info("volume %s: replica %s is in sync again (%u in sync)", s->rec.name,
-		 r->node, vol_in_sync_count(s->vol));
+		 node, vol_in_sync_count(s->vol));
 }
 
 /* Scrub requests travel through the metadata store: triplexctl puts
@@ -274,18 +268,20 @@ static void maybe_scrub(struct served *s)
 static void start_resyncs(struct served *s)
 {
 	for (unsigned i = 0; s->exported && i < vol_nreplicas(s->vol); i++) {
-		struct replica *r = vol_replica(s->vol, i);
-		struct resync_opts o = {
+		struct vol_replica_info ri;
+		struct resync_opts o;
+
+		vol_replica_info(s->vol, i, &ri);
+		if ((ri.in_sync && !ri.doubt) || !ri.up || s->jobs[i])
+			continue;
+		o = (struct resync_opts){
 			.target = i,
-			.from = r->receiving ? s->rec.placement[i].rebuild_done : 0,
+			.from = ri.receiving ? s->rec.placement[i].rebuild_done : 0,
 			.rate_bps = s->cm->opts.resync_rate_bps,
-			.on_progress = r->in_sync ? NULL : resync_progress,
+			.on_progress = ri.in_sync ? NULL : resync_progress,
 			.on_done = resync_done,
 			.arg = &s->ctx[i],
 		};
-
-		if ((r->in_sync && !r->doubt) || !r->up || s->jobs[i])
-			continue;
 		s->jobs[i] = resync_start(s->vol, &o);
 	}
 }
@@ -294,25 +290,24 @@ static void replica_state(struct repl_client *c, bool up, int err, void *arg)
 {
 	struct rep_ctx *ctx = arg;
 	struct vol *v = ctx->s->vol;
-	struct replica *r;
+	struct vol_replica_info ri;
 
-	if (!v)
-		return;
-	r = vol_replica(v, ctx->idx);
-	if (r->client != c)
-		return;  /* a replica that `volume replace` retired */
+	if (!v || !vol_replica_has_client(v, ctx->idx, c))
+		return;  /* not built yet, or a replica `volume replace` retired */
+	vol_replica_info(v, ctx->idx, &ri);
 	if (up) {
 		ctx->opened_once = true;
-		if (r->near) {  /* reads may now skip the socketpair */
-			r->read_store = repl_service_store(ctx->s->cm->svc, ctx->s->rec.id);
-			r->epoch = ctx->s->rec.epoch;
-		}
-		vol_replica_up(v, r);
+		if (ri.near)  /* reads may now skip the socketpair */
+			vol_replica_set_direct(v, ctx->idx,
+					       repl_service_store(ctx->s->cm->svc,
+								  ctx->s->rec.id),
+					       ctx->s->rec.epoch);
+		vol_replica_set_up(v, ctx->idx, true);
 		maybe_export(ctx->s);
 	} else {
-		r->up = false;
+		vol_replica_set_up(v, ctx->idx, false);
 		log_warn("volume %s: replica %s unreachable: %s", ctx->s->rec.name,
-			 r->node, strerror(-err));
+			 ri.node, strerror(-err));
 	}
 }
 
@@ -341,17 +336,23 @@ static bool may_create(void *arg)
 {
 	struct rep_ctx *ctx = arg;
 	struct served *s = ctx->s;
+	struct vol_replica_info ri;
 
-	if (s->vol && !vol_replica(s->vol, ctx->idx)->in_sync)
+	if (s->vol) {
+		vol_replica_info(s->vol, ctx->idx, &ri);
+		if (!ri.in_sync)
+			return true;
+	} else if (s->rec.placement[ctx->idx].state != CLUSTER_REPLICA_IN_SYNC) {
 		return true;
-	if (!s->vol && s->rec.placement[ctx->idx].state != CLUSTER_REPLICA_IN_SYNC)
-		return true;
+	}
 	return s->rec.epoch == 1 && !ctx->opened_once;
 }
 
-static struct replica *make_replica(struct served *s, unsigned i)
+/* The spec of replica i: a connection to its node (this node's through
+ * the socketpair), its state from the record. */
+static void replica_spec(struct served *s, unsigned i, struct vol_replica_spec *out)
 {
-	struct cluster_mode *cm = s->cm;
+	struct agent *cm = s->cm;
 	const struct cluster_replica *p = &s->rec.placement[i];
 	bool near = strcmp(p->node, cm->node.id) == 0;
 	struct cluster_node peer;
@@ -366,25 +367,27 @@ static struct replica *make_replica(struct served *s, unsigned i)
 		.may_create = may_create,
 		.arg = &s->ctx[i],
 	};
-	struct repl_client *c = NULL;
-	struct replica *r;
+	bool in_sync = p->state == CLUSTER_REPLICA_IN_SYNC;
 
 	s->ctx[i] = (struct rep_ctx){ s, i, false };
+	*out = (struct vol_replica_spec){
+		.node = p->node, .near = near, .in_sync = in_sync,
+		.doubt = in_sync && p->doubt,
+		/* A resync checkpoint stays valid only if the replica gets every
+		 * write from now on: send them from the start. */
+		.receiving = !in_sync && p->rebuild_done > 0,
+	};
 	if (near) {
 		o.addr = "local";
 		o.connect_fd = local_connect;
-		c = repl_client_new(cm->loop, &o);
+		out->client = repl_client_new(cm->loop, &o);
 	} else if (cluster_node_get(cm->meta, p->node, &peer) == 0) {
 		o.addr = peer.repl_addr;
-		c = repl_client_new(cm->loop, &o);
+		out->client = repl_client_new(cm->loop, &o);
 	} else {
 		log_warn("volume %s: replica node %s is not registered", s->rec.name,
 			 p->node);
 	}
-	r = replica_remote_new(p->node, c, cm->loop);
-	if (r)
-		r->near = near;
-	return r;
 }
 
 static struct store *extents_store(void *arg)
@@ -396,8 +399,8 @@ static struct store *extents_store(void *arg)
 
 static int build_engine(struct served *s)
 {
-	struct cluster_mode *cm = s->cm;
-	struct replica *reps[CLUSTER_MAX_REPLICAS];
+	struct agent *cm = s->cm;
+	struct vol_replica_spec reps[CLUSTER_MAX_REPLICAS];
 	struct vol_config cfg = {
 		.name = s->rec.name,
 		.size = s->rec.size,
@@ -411,41 +414,28 @@ static int build_engine(struct served *s)
 	};
 	unsigned n = (unsigned)s->rec.nplacement;
 
-	for (unsigned i = 0; i < n; i++) {
-		reps[i] = make_replica(s, i);
-		if (!reps[i]) {
-			while (i-- > 0)
-				replica_free(reps[i]);
-			return -ENOMEM;
-		}
-		reps[i]->in_sync = s->rec.placement[i].state == CLUSTER_REPLICA_IN_SYNC;
-		reps[i]->doubt = reps[i]->in_sync && s->rec.placement[i].doubt;
-		/* A resync checkpoint stays valid only if the replica gets every
-		 * write from now on: send them from the start. */
-		reps[i]->receiving = !reps[i]->in_sync &&
-				     s->rec.placement[i].rebuild_done > 0;
-	}
+	for (unsigned i = 0; i < n; i++)
+		replica_spec(s, i, &reps[i]);
+	/* Connections come up from the loop, once the engine exists. */
 	s->vol = vol_new_replicated(&cfg, cm->loop, reps, n);
-	if (!s->vol) {
-		for (unsigned i = 0; i < n; i++)
-			replica_free(reps[i]);
-		return -ENOMEM;
-	}
-	return 0;
+	return s->vol ? 0 : -ENOMEM;
 }
 
 static unsigned in_sync_up(struct vol *v)
 {
+	struct vol_replica_info ri;
 	unsigned n = 0;
 
-	for (unsigned i = 0; i < vol_nreplicas(v); i++)
-		n += vol_replica(v, i)->in_sync && vol_replica(v, i)->up;
+	for (unsigned i = 0; i < vol_nreplicas(v); i++) {
+		vol_replica_info(v, i, &ri);
+		n += ri.in_sync && ri.up;
+	}
 	return n;
 }
 
 static void export_now(struct served *s)
 {
-	int ret = nbd_server_add_export(s->cm->nbd, s->vol);
+	int ret = s->cm->opts.export_vol(s->cm->opts.export_arg, s->vol);
 
 	if (ret < 0) {
 		log_error("volume %s: cannot export: %s", s->rec.name, strerror(-ret));
@@ -478,16 +468,12 @@ static void reconciled(int res, uint64_t copied, void *arg)
 static bool drop_unreachable(struct served *s)
 {
 	for (unsigned i = 0; i < vol_nreplicas(s->vol); i++) {
-		struct replica *r = vol_replica(s->vol, i);
+		struct vol_replica_info ri;
 
-		if (!r->in_sync || r->up)
-			continue;
-		if (vol_in_sync_count(s->vol) <= (unsigned)s->rec.min_replicas ||
-		    isr_remove(s->vol, r, s) < 0)
+		vol_replica_info(s->vol, i, &ri);
+		if (ri.in_sync && !ri.up &&
+		    vol_isr_leave(s->vol, i, "unreachable at attach") < 0)
 			return false;
-		r->in_sync = false;
-		log_warn("volume %s: replica %s unreachable at attach, left the "
-			 "in-sync set", s->rec.name, r->node);
 	}
 	return true;
 }
@@ -520,7 +506,7 @@ static void maybe_export(struct served *s)
 	}
 }
 
-static void serve(struct cluster_mode *cm, const struct cluster_volume *rec)
+static void serve(struct agent *cm, const struct cluster_volume *rec)
 {
 	struct served *s = calloc(1, sizeof *s);
 	int ret;
@@ -555,7 +541,7 @@ static void serve(struct cluster_mode *cm, const struct cluster_volume *rec)
 		 rec->nplacement, vol_in_sync_count(s->vol));
 }
 
-static void export_ready_volumes(struct cluster_mode *cm)
+static void export_ready_volumes(struct agent *cm)
 {
 	for (struct served *s = cm->served; s; s = s->next) {
 		if (s->fenced)
@@ -567,7 +553,7 @@ static void export_ready_volumes(struct cluster_mode *cm)
 	}
 }
 
-static struct served *find_served(const struct cluster_mode *cm, const char *name)
+static struct served *find_served(const struct agent *cm, const char *name)
 {
 	for (struct served *s = cm->served; s; s = s->next)
 		if (!s->fenced && strcmp(s->rec.name, name) == 0)
@@ -582,17 +568,9 @@ static struct served *find_served(const struct cluster_mode *cm, const char *nam
 static void fence_served(struct served *s, const char *why)
 {
 	s->fenced = true;
-	nbd_server_hide_export(s->cm->nbd, s->rec.name);
-	vol_fence(s->vol);
-	/* Stop reconnecting to replicas that refuse our epoch anyway. */
-	for (unsigned i = 0; i < vol_nreplicas(s->vol); i++) {
-		struct replica *r = vol_replica(s->vol, i);
-
-		repl_client_free(r->client);
-		r->client = NULL;
-		r->up = false;
-		r->read_store = NULL;
-	}
+	s->cm->opts.hide_vol(s->cm->opts.export_arg, s->rec.name);
+	vol_fence(s->vol);  /* also stops reconnecting to replicas that refuse
+			       our epoch anyway */
 	for (unsigned i = 0; i < CLUSTER_MAX_REPLICAS; i++)
 		if (s->jobs[i])
 			resync_cancel(s->jobs[i]);
@@ -609,7 +587,7 @@ static const struct cluster_volume *find_rec(const struct cluster_volume *vols,
 	return NULL;
 }
 
-static void fence_lost(struct cluster_mode *cm, const struct cluster_volume *vols,
+static void fence_lost(struct agent *cm, const struct cluster_volume *vols,
 		       size_t n)
 {
 	for (struct served *s = cm->served; s; s = s->next) {
@@ -634,32 +612,21 @@ static void refresh_placement(struct served *s, const struct cluster_volume *rec
 	if (rec->epoch != s->rec.epoch || rec->nplacement != s->rec.nplacement)
 		return;  /* a new engine took over, or a layout we do not follow */
 	for (unsigned i = 0; i < (unsigned)rec->nplacement; i++) {
-		struct replica *r, *old = vol_replica(s->vol, i);
+		struct vol_replica_spec spec;
 
 		if (!strcmp(rec->placement[i].node, s->rec.placement[i].node))
 			continue;
 		if (s->jobs[i])
 			resync_cancel(s->jobs[i]);
 		s->rec.placement[i] = rec->placement[i];
-		r = make_replica(s, i);
-		if (!r || vol_replace_replica(s->vol, i, r) < 0) {
-			replica_free(r);
+		replica_spec(s, i, &spec);
+		if (vol_replace_replica(s->vol, i, &spec) < 0)
 			log_error("volume %s: cannot connect the new replica on %s",
 				  s->rec.name, rec->placement[i].node);
-			continue;
-		}
-		r->in_sync = false;
-		/* The retired replica stays allocated for requests that still
-		 * point at it, but must stop reconnecting: a second session of
-		 * ours on the same replica would replace the live one. */
-		repl_client_free(old->client);
-		old->client = NULL;
-		old->up = false;
-		old->read_store = NULL;
 	}
 }
 
-static void poll_attachments(struct cluster_mode *cm)
+static void poll_attachments(struct agent *cm)
 {
 	struct cluster_volume *vols;
 	size_t n;
@@ -683,7 +650,7 @@ static void poll_attachments(struct cluster_mode *cm)
 
 static void on_tick(struct loop_timer *t)
 {
-	struct cluster_mode *cm = (struct cluster_mode *)((char *)t - offsetof(struct cluster_mode, tick));
+	struct agent *cm = (struct agent *)((char *)t - offsetof(struct agent, tick));
 
 	if (cm->stopping)
 		return;
@@ -696,7 +663,7 @@ static void on_tick(struct loop_timer *t)
 
 /* --- start and stop ---------------------------------------------------------- */
 
-static int start_service(struct cluster_mode *cm)
+static int start_service(struct agent *cm)
 {
 	char host[256];
 	const char *colon = strrchr(cm->opts.listen_repl, ':');
@@ -726,9 +693,9 @@ static int start_service(struct cluster_mode *cm)
 	return 0;
 }
 
-static void fill_node(struct cluster_mode *cm)
+static void fill_node(struct agent *cm)
 {
-	const struct cluster_mode_opts *o = &cm->opts;
+	const struct agent_opts *o = &cm->opts;
 
 	snprintf(cm->node.id, sizeof cm->node.id, "%s", o->node_id);
 	snprintf(cm->node.zone, sizeof cm->node.zone, "%s", o->zone);
@@ -739,18 +706,16 @@ static void fill_node(struct cluster_mode *cm)
 	snprintf(cm->node.data_dir, sizeof cm->node.data_dir, "%s", o->data_dir);
 }
 
-struct cluster_mode *cluster_mode_start(struct loop *loop, struct store_io *io,
-					struct nbd_server *nbd,
-					const struct cluster_mode_opts *opts)
+struct agent *agent_start(struct loop *loop, struct store_io *io,
+			  const struct agent_opts *opts)
 {
-	struct cluster_mode *cm = calloc(1, sizeof *cm);
+	struct agent *cm = calloc(1, sizeof *cm);
 	char err[256];
 
 	if (!cm)
 		return NULL;
 	cm->loop = loop;
 	cm->io = io;
-	cm->nbd = nbd;
 	cm->opts = *opts;
 	fill_node(cm);
 	if (meta_open(opts->meta_url, &cm->meta, err, sizeof err) < 0) {
@@ -772,7 +737,7 @@ fail:
 	return NULL;
 }
 
-size_t cluster_mode_volumes(const struct cluster_mode *cm)
+size_t agent_volumes(const struct agent *cm)
 {
 	size_t n = 0;
 
@@ -781,7 +746,7 @@ size_t cluster_mode_volumes(const struct cluster_mode *cm)
 	return n;
 }
 
-struct vol *cluster_mode_vol(const struct cluster_mode *cm, size_t i)
+struct vol *agent_vol(const struct agent *cm, size_t i)
 {
 	for (const struct served *s = cm->served; s; s = s->next) {
 		if (s->fenced)
@@ -792,12 +757,12 @@ struct vol *cluster_mode_vol(const struct cluster_mode *cm, size_t i)
 	return NULL;
 }
 
-const struct repl_service_stats *cluster_mode_repl_stats(const struct cluster_mode *cm)
+const struct repl_service_stats *agent_repl_stats(const struct agent *cm)
 {
 	return repl_service_get_stats(cm->svc);
 }
 
-void cluster_mode_stop(struct cluster_mode *cm)
+void agent_stop(struct agent *cm)
 {
 	if (!cm)
 		return;
@@ -810,12 +775,12 @@ void cluster_mode_stop(struct cluster_mode *cm)
 	repl_service_shutdown(cm->svc, NULL, NULL);
 }
 
-bool cluster_mode_idle(const struct cluster_mode *cm)
+bool agent_idle(const struct agent *cm)
 {
 	return !cm || (repl_service_drained(cm->svc) && repl_client_live() == 0);
 }
 
-void cluster_mode_free(struct cluster_mode *cm)
+void agent_free(struct agent *cm)
 {
 	if (!cm)
 		return;

@@ -1,0 +1,63 @@
+/*
+ * The node agent: triplexd as a cluster member (--meta). It registers the
+ * node with a lease, serves the replicas placed on it through the replica
+ * service, and runs the engine of every volume attached to it, handing it
+ * to the daemon to export (over NBD). It learns about attachments by
+ * reading the metadata store once a second (etcd watches can replace the
+ * polling later).
+ */
+#ifndef TRIPLEX_AGENT_H
+#define TRIPLEX_AGENT_H
+
+#include <stdbool.h>
+
+#include "loop.h"
+#include "repl_service.h"
+#include "store_io.h"
+
+struct agent;
+struct vol;
+
+struct agent_opts {
+	const char *meta_url;
+	const char *node_id;
+	const char *zone;
+	const char *rack;         /* may be NULL */
+	const char *data_dir;
+	const char *listen_repl;  /* host:port */
+	const char *nbd_addr;     /* advertised, may be NULL */
+	const char *http_addr;    /* advertised, may be NULL */
+	uint64_t write_timeout_ms;
+	uint64_t io_timeout_ms;
+	uint64_t resync_rate_bps;  /* 0: unlimited */
+	/* Offer a volume to clients (0 or -errno), and stop offering it
+	 * (new connections are refused; open ones keep their engine). */
+	int (*export_vol)(void *arg, struct vol *v);
+	void (*hide_vol)(void *arg, const char *name);
+	void *export_arg;
+};
+
+/* Open the metadata store, register the node, start the replica service
+ * and the attachment poller. Volumes are exported (opts->export_vol) as
+ * they are attached and ready. Returns NULL with the reason logged. */
+struct agent *agent_start(struct loop *loop, struct store_io *io,
+			  const struct agent_opts *opts);
+
+/* Unregister and stop the poller and the replica service (shutdown). */
+void agent_stop(struct agent *cm);
+
+/* After agent_stop: true once no replica connection, in either
+ * direction, is left (the loop may stop). */
+bool agent_idle(const struct agent *cm);
+
+/* Free everything, once the loop has stopped. */
+void agent_free(struct agent *cm);
+
+/* Volumes whose engine runs here, and the i-th of them (NULL past the
+ * end), for metrics. */
+size_t agent_volumes(const struct agent *cm);
+struct vol *agent_vol(const struct agent *cm, size_t i);
+/* The replica service's counters (for /metrics). */
+const struct repl_service_stats *agent_repl_stats(const struct agent *cm);
+
+#endif
