@@ -4,7 +4,8 @@
  * service, and runs the engine of every volume attached to it, handing it
  * to the daemon to export (over NBD). It learns about attachments by
  * reading the metadata store once a second (etcd watches can replace the
- * polling later).
+ * polling later), always on the metadata worker (metaq.h): the loop never
+ * waits for the store.
  */
 #ifndef TRIPLEX_AGENT_H
 #define TRIPLEX_AGENT_H

@@ -59,9 +59,11 @@ static void job_done(struct resync *job, int res, void *arg)
 			if (rc->target[i] && v->reps[i]->in_sync && v->reps[i]->errors)
 				bad = (int)i;
 		log_warn("volume %s: reconcile failed: %s", v->name, strerror(-res));
-		if (bad < 0 || !v->on_isr_remove ||
-		    vol_isr_leave(v, (unsigned)bad, "it failed during reconcile") < 0)
-			rc->err = -EAGAIN;
+		/* Tried again later: by then the failed replica has left the
+		 * set (if min_replicas allows), or the failure has passed. */
+		if (bad >= 0)
+			vol_isr_leave(v, (unsigned)bad, "it failed during reconcile");
+		rc->err = -EAGAIN;
 	}
 	if (--rc->pending == 0)
 		rc_end(rc);

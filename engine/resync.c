@@ -82,9 +82,11 @@ static void job_free(struct resync *job)
 
 static void job_end(struct resync *job, int res)
 {
-	/* Success: the caller makes the target in sync right away, in this
-	 * same turn, so no write falls between the two. */
-	job->dst->receiving = false;
+	/* Success: the target keeps receiving every write until the caller
+	 * has recorded it in sync and joins it (vol_isr_join), so no write
+	 * falls between the two; a write it misses meanwhile keeps it out. */
+	if (res < 0)
+		job->dst->receiving = false;
 	if (res < 0 && res != -ECANCELED)
 		log_warn("volume %s: resync of %s stopped near %llu: %s", job->v->name,
 			 job->dst->node, (unsigned long long)job->stats.pos,

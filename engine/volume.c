@@ -64,9 +64,7 @@ struct vol *vol_new_replicated(const struct vol_config *cfg, struct loop *loop,
 	v->loop = loop;
 	v->min_replicas = cfg->min_replicas ? cfg->min_replicas : 1;
 	v->write_timeout_ms = cfg->write_timeout_ms ? cfg->write_timeout_ms : 30000;
-	v->on_isr_remove = cfg->on_isr_remove;
-	v->on_receiving_lost = cfg->on_receiving_lost;
-	v->on_doubt = cfg->on_doubt;
+	v->record = cfg->record;
 	v->extents_store = cfg->extents_store;
 	v->arg = cfg->arg;
 	for (; v->nreps < nreps; v->nreps++) {
@@ -366,8 +364,48 @@ static bool issue_fanout(struct vol_req_state *r, enum rep_op op, uint64_t off,
 	return true;
 }
 
+/* --- changes recorded in the metadata store --------------------------- */
+
+static void wake_waiting(struct vol *v);
+
+/* Ask the agent to record what; LEAVE and LOST hold back every write's
+ * completion until they are answered (v->records). */
+static void start_record(struct vol *v, unsigned i, enum vol_record what)
+{
+	if (what != VOL_REC_DOUBT)
+		v->records++;
+	v->reps[i]->records++;
+	if (v->record)
+		v->record(v, i, what, v->arg);
+	else
+		vol_recorded(v, i, what, 0);
+}
+
+void vol_recorded(struct vol *v, unsigned i, enum vol_record what, int res)
+{
+	struct replica *rp = v->reps[i];
+
+	rp->records--;
+	if (what != VOL_REC_DOUBT)
+		v->records--;
+	if (what == VOL_REC_LEAVE) {
+		rp->leaving = false;
+		if (res == 0 && rp->in_sync) {
+			rp->in_sync = false;
+			rp->doubt = false;
+			v->stats.isr_removals++;
+			log_warn("volume %s: replica %s left the in-sync set (%s)",
+				 v->name, rp->node, rp->leave_why);
+		}
+	}
+	if (res < 0)
+		log_error("volume %s: replica %s: the metadata store did not record "
+			  "a change: %s", v->name, rp->node, strerror(-res));
+	wake_waiting(v);
+}
+
 /* A replica being resynced missed a write: whatever it copied so far can
- * no longer be trusted, and the hook records that before the write is
+ * no longer be trusted, and that is recorded before the write is
  * acknowledged (the resync checkpoint goes back to 0). */
 static void receiving_lost(struct vol *v, unsigned i)
 {
@@ -376,8 +414,7 @@ static void receiving_lost(struct vol *v, unsigned i)
 	rp->receiving = false;
 	log_warn("volume %s: replica %s missed a write during resync",
 		 v->name, rp->node);
-	if (v->on_receiving_lost)
-		v->on_receiving_lost(v, i, v->arg);
+	start_record(v, i, VOL_REC_LOST);
 }
 
 /*
@@ -402,31 +439,41 @@ static bool rep_refused(const struct rep_io *io, int res)
 	}
 }
 
+/* In-sync replicas not on their way out. */
+static unsigned staying_count(const struct vol *v)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < v->nreps; i++)
+		n += v->reps[i]->in_sync && !v->reps[i]->leaving;
+	return n;
+}
+
 int vol_isr_leave(struct vol *v, unsigned i, const char *why)
 {
 	struct replica *rp = v->reps[i];
-	int ret;
 
 	if (!rp->in_sync)
 		return 0;
-	if (vol_in_sync_count(v) <= v->min_replicas)
+	if (rp->leaving)
+		return -EINPROGRESS;
+	if (staying_count(v) <= v->min_replicas)
 		return -EBUSY;
-	ret = v->on_isr_remove ? v->on_isr_remove(v, i, v->arg) : 0;
-	if (ret < 0)
-		return ret;
-	rp->in_sync = false;
-	rp->doubt = false;
-	v->stats.isr_removals++;
-	log_warn("volume %s: replica %s left the in-sync set (%s)", v->name,
-		 rp->node, why);
-	return 0;
+	rp->leaving = true;
+	rp->leave_why = why;
+	start_record(v, i, VOL_REC_LEAVE);
+	return rp->in_sync ? -EINPROGRESS : 0;
 }
 
 void vol_isr_join(struct vol *v, unsigned i)
 {
-	v->reps[i]->in_sync = true;
-	v->reps[i]->receiving = false;
-	v->reps[i]->doubt = false;
+	struct replica *rp = v->reps[i];
+
+	if (!rp->receiving)
+		return;  /* it missed a write since its resync: it stays out */
+	rp->in_sync = true;
+	rp->receiving = false;
+	rp->doubt = false;
 }
 
 void vol_doubt_clear(struct vol *v, unsigned i)
@@ -434,26 +481,23 @@ void vol_doubt_clear(struct vol *v, unsigned i)
 	v->reps[i]->doubt = false;
 }
 
-/* Drop failed replicas, except those in keep, from the in-sync set while
- * it stays at or above min_replicas. Returns -errno if the metadata store
- * refused. */
-static int drop_failed(struct vol_req_state *r, uint32_t keep)
+/* Take failed replicas, except those in keep, out of the in-sync set while
+ * at least min_replicas stay: at once, or once it is recorded (the request
+ * waits for that). */
+static void drop_failed(struct vol_req_state *r, uint32_t keep)
 {
-	struct vol *v = r->vol;
+	for (unsigned i = 0; i < r->vol->nreps; i++)
+		if ((r->need & ~keep & (1u << i)) &&
+		    vol_isr_leave(r->vol, i, "it failed a request") == 0)
+			r->need &= ~(1u << i);
+}
 
-	for (unsigned i = 0; i < v->nreps; i++) {
-		int ret;
-
-		if (!(r->need & (1u << i)) || (keep & (1u << i)))
-			continue;
-		ret = vol_isr_leave(v, i, "it failed a request");
-		if (ret == -EBUSY)
-			continue;
-		if (ret < 0)
-			return ret;
-		r->need &= ~(1u << i);
-	}
-	return 0;
+/* Needed replicas that left the set meanwhile are needed no more. */
+static void forget_departed(struct vol_req_state *r)
+{
+	for (unsigned i = 0; i < r->vol->nreps; i++)
+		if (!r->vol->reps[i]->in_sync)
+			r->need &= ~(1u << i);
 }
 
 static void arm_wait_timer(struct vol *v);
@@ -502,7 +546,6 @@ static void mark_doubt(struct vol_req_state *r)
 		return;
 	for (unsigned i = 0; i < v->nreps; i++) {
 		struct replica *rp = v->reps[i];
-		int ret;
 
 		if (!(unsure & (1u << i)) || !rp->in_sync || rp->doubt)
 			continue;
@@ -511,10 +554,8 @@ static void mark_doubt(struct vol_req_state *r)
 			 "[%llu, +%llu): not read from until compared", v->name,
 			 rp->node, (unsigned long long)r->sub[i].off,
 			 (unsigned long long)r->sub[i].len);
-		ret = v->on_doubt ? v->on_doubt(v, i, v->arg) : 0;
-		if (ret < 0)
-			log_error("volume %s: cannot record the doubt on %s: %s",
-				  v->name, rp->node, strerror(-ret));
+		/* Not waited for: the client gets its error at once. */
+		start_record(v, i, VOL_REC_DOUBT);
 	}
 }
 
@@ -530,6 +571,18 @@ static void fanout_end(struct vol_req_state *r, int res)
 		step_done(r);
 }
 
+/* Every replica the step still needs has confirmed it: it may complete
+ * once every change it caused is recorded (a departure, a lost resync
+ * checkpoint), else it waits for them. */
+static void fanout_ready(struct vol_req_state *r)
+{
+	settle_receiving(r);
+	if (r->vol->records)
+		wait_for_replicas(r);
+	else
+		fanout_end(r, 0);
+}
+
 /*
  * Refusers stay in the set only while no in-sync replica executed the
  * step: then the request itself is bad, and once every replica still
@@ -539,11 +592,8 @@ static void fanout_end(struct vol_req_state *r, int res)
  */
 static void fanout_settle(struct vol_req_state *r)
 {
-	int ret = drop_failed(r, executed(r) ? 0 : r->refused);
-
-	if (ret < 0) {
-		fanout_end(r, -EIO);
-	} else if (r->need && !executed(r) && !(r->need & ~r->refused)) {
+	drop_failed(r, executed(r) ? 0 : r->refused);
+	if (r->need && !executed(r) && !(r->need & ~r->refused)) {
 		log_warn("volume %s: request on [%llu, +%llu) refused by every "
 			 "replica: %s", r->vol->name, (unsigned long long)r->aoff,
 			 (unsigned long long)(r->aend - r->aoff),
@@ -552,7 +602,7 @@ static void fanout_settle(struct vol_req_state *r)
 	} else if (r->need) {
 		wait_for_replicas(r);
 	} else {
-		fanout_end(r, 0);
+		fanout_ready(r);
 	}
 }
 
@@ -587,9 +637,39 @@ static void retry(struct vol_req_state *r)
 			submit_to(r, i);
 }
 
-static void wait_tick(struct loop_timer *t)
+/* A waiting write, again: done if nothing it needs is left; failed at its
+ * deadline; else retried (on the timer's ticks) or kept waiting. */
+static void recheck(struct vol_req_state *r, uint64_t now, bool tick)
 {
-	struct vol *v = (struct vol *)((char *)t - offsetof(struct vol, wait_timer));
+	struct vol *v = r->vol;
+
+	forget_departed(r);
+	if (!r->need && !v->records) {
+		fanout_ready(r);
+	} else if (now >= r->deadline_ms) {
+		if (r->need)
+			log_error("volume %s: write to [%llu, +%llu) failed: fewer "
+				  "than %u replicas for %llu ms", v->name,
+				  (unsigned long long)r->aoff,
+				  (unsigned long long)(r->aend - r->aoff),
+				  v->min_replicas,
+				  (unsigned long long)v->write_timeout_ms);
+		else
+			log_error("volume %s: write to [%llu, +%llu) failed: the "
+				  "metadata store did not record a change for %llu ms",
+				  v->name, (unsigned long long)r->aoff,
+				  (unsigned long long)(r->aend - r->aoff),
+				  (unsigned long long)v->write_timeout_ms);
+		fanout_end(r, -EIO);
+	} else if (r->need && tick) {
+		retry(r);
+	} else {
+		wait_for_replicas(r);
+	}
+}
+
+static void recheck_all(struct vol *v, bool tick)
+{
 	struct vol_req_state *list = v->waiting;
 	uint64_t now = loop_now_ms();
 
@@ -598,18 +678,32 @@ static void wait_tick(struct loop_timer *t)
 		struct vol_req_state *r = list;
 
 		list = r->wait_next;
-		if (now >= r->deadline_ms) {
-			log_error("volume %s: write to [%llu, +%llu) failed: "
-				  "fewer than %u replicas for %llu ms", v->name,
-				  (unsigned long long)r->aoff,
-				  (unsigned long long)(r->aend - r->aoff),
-				  v->min_replicas,
-				  (unsigned long long)v->write_timeout_ms);
-			fanout_end(r, -EIO);
-		} else {
-			retry(r);
-		}
+		recheck(r, now, tick);
 	}
+}
+
+static void wait_tick(struct loop_timer *t)
+{
+	recheck_all((struct vol *)((char *)t - offsetof(struct vol, wait_timer)), true);
+}
+
+static void wake_task(struct loop_task *t)
+{
+	struct vol *v = (struct vol *)((char *)t - offsetof(struct vol, wake));
+
+	v->wake_queued = false;
+	recheck_all(v, false);
+}
+
+/* A change was recorded: waiting writes may go on (from the loop, never
+ * inside the caller's frame). */
+static void wake_waiting(struct vol *v)
+{
+	if (v->wake_queued || !v->waiting)
+		return;
+	v->wake_queued = true;
+	v->wake.fn = wake_task;
+	loop_defer(v->loop, &v->wake);
 }
 
 static void arm_wait_timer(struct vol *v)
@@ -644,6 +738,10 @@ int vol_replace_replica(struct vol *v, unsigned i,
 	struct replica *r, *old;
 
 	s.in_sync = false;
+	if (i < v->nreps && v->reps[i]->records) {
+		repl_client_free(spec->client);
+		return -EAGAIN;  /* vol_recorded will still name index i */
+	}
 	if (i >= v->nreps || v->nretired == sizeof v->retired / sizeof v->retired[0]) {
 		repl_client_free(spec->client);
 		return -ENOSPC;

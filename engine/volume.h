@@ -94,31 +94,39 @@ struct vol_replica_info {
 	bool in_sync, up, receiving, doubt, near;
 };
 
-/* A hook on replica i. on_isr_remove: the replica is about to leave the
- * in-sync set; return 0 once that is durable in the metadata store, or
- * -errno (it then stays, and the write that needed the change fails: it
- * cannot be acknowledged without the replica). */
-typedef int vol_hook_fn(struct vol *v, unsigned i, void *arg);
+/* Changes the metadata store must hold before the engine goes on. */
+enum vol_record {
+	VOL_REC_LEAVE,       /* replica i leaves the in-sync set (invariant 2:
+				no write is acknowledged without it before) */
+	VOL_REC_LOST,        /* replica i, being resynced, missed a write: its
+				checkpoint goes (before that write's reply) */
+	VOL_REC_DOUBT,       /* replica i, in sync, may lack a failed write */
+};
+
+/* Start recording what about replica i and return; the answer comes with
+ * vol_recorded, exactly once, on the loop (it may come from inside this
+ * call). The metadata store is never called on the loop: writes that need
+ * a change park until it is recorded, and fail with EIO after the write
+ * timeout if it never is. */
+typedef void vol_record_fn(struct vol *v, unsigned i, enum vol_record what,
+			   void *arg);
 
 struct vol_config {
 	const char *name;
 	uint64_t size;
 	unsigned min_replicas;      /* default 1 for a single replica */
 	uint64_t write_timeout_ms;  /* default 30 s */
-	vol_hook_fn *on_isr_remove;
-	/* Called (return value ignored) when a replica being resynced failed a
-	 * write: its resync must start over. May be NULL. */
-	vol_hook_fn *on_receiving_lost;
-	/* Called when a write failed for good without reaching an in-sync
-	 * replica (while others may have applied it): record the replica's
-	 * doubt durably (the return value is logged, the doubt kept in memory
-	 * anyway). May be NULL. */
-	vol_hook_fn *on_doubt;
+	vol_record_fn *record;      /* NULL: nothing to record (one host, tests) */
 	/* A store to answer BLOCK_STATUS from when no replica is local
 	 * (read-only use); NULL or returning NULL: all data. */
 	struct store *(*extents_store)(void *arg);
 	void *arg;
 };
+
+/* The answer to a vol_record_fn call (res 0 or -errno). A LEAVE that
+ * failed leaves the replica in the set: the writes that needed it go on
+ * waiting, retry, and fail at their timeout. */
+void vol_recorded(struct vol *v, unsigned i, enum vol_record what, int res);
 
 /* A volume over nreps replicas (their clients taken over). */
 struct vol *vol_new_replicated(const struct vol_config *cfg, struct loop *loop,
@@ -154,11 +162,14 @@ void vol_replica_set_up(struct vol *v, unsigned i, bool up);
 void vol_replica_set_direct(struct vol *v, unsigned i, struct store *st,
 			    uint64_t epoch);
 /* The one rule for leaving the in-sync set (invariants 1 and 2): only
- * while more than min_replicas stay, and only once on_isr_remove has
- * recorded it. 0 (it left, or was not in it), -EBUSY (it would leave
- * fewer than min_replicas; it stays), or the hook's -errno (it stays). */
+ * while more than min_replicas stay, and only once the metadata store has
+ * recorded it (VOL_REC_LEAVE). 0 (it left, or was not in it),
+ * -EINPROGRESS (being recorded), -EBUSY (it would leave fewer than
+ * min_replicas; it stays). why is a static string for the log. */
 int vol_isr_leave(struct vol *v, unsigned i, const char *why);
-/* A resync brought replica i level and the agent recorded it in sync. */
+/* A resync brought replica i level and the agent recorded it in sync:
+ * it joins, unless it missed a write since (then it stays out; the
+ * VOL_REC_LOST of that write, recorded after, says so in the store). */
 void vol_isr_join(struct vol *v, unsigned i);
 /* Replica i in doubt was compared and brought level (recorded). */
 void vol_doubt_clear(struct vol *v, unsigned i);
@@ -168,8 +179,10 @@ int vol_pick_reader(const struct vol *v, uint32_t skip);
 
 /* Put a new replica at index i (the placement moved it to another node);
  * it starts out of the in-sync set. The old one stops reconnecting and is
- * kept until vol_free for requests that still point at it. Returns 0, or
- * -ENOSPC when too many were replaced already, -ENOMEM. */
+ * kept until vol_free for requests that still point at it. Returns 0,
+ * -EAGAIN while a change of the old one is being recorded (try again
+ * later), -ENOSPC when too many were replaced already, -ENOMEM. The spec's
+ * client is taken over whatever the result. */
 int vol_replace_replica(struct vol *v, unsigned i,
 			const struct vol_replica_spec *spec);
 

@@ -49,6 +49,9 @@ struct replica {
 	bool up;            /* reachable: local always, remote when connected */
 	bool in_sync;       /* member of the volume's in-sync set */
 	bool receiving;     /* not in sync, but sent every write (resync) */
+	bool leaving;       /* its VOL_REC_LEAVE is being recorded */
+	const char *leave_why;
+	unsigned records;   /* its changes being recorded */
 	bool doubt;         /* in sync, but may lack a write that failed and
 			       that other replicas applied: not read from
 			       while another replica can be, and compared

@@ -51,9 +51,11 @@ struct vol {
 	unsigned nreps;
 	unsigned min_replicas;
 	uint64_t write_timeout_ms;
-	vol_hook_fn *on_isr_remove;
-	vol_hook_fn *on_receiving_lost;
-	vol_hook_fn *on_doubt;
+	vol_record_fn *record;
+	unsigned records;            /* LEAVE and LOST being recorded: writes
+					park until none is left */
+	struct loop_task wake;       /* rechecks waiting writes after one */
+	bool wake_queued;
 	struct store *(*extents_store)(void *arg);
 	void *arg;
 	struct store *owned_store;   /* vol_new's store, closed by vol_free */

@@ -52,7 +52,10 @@ struct fixture {
 	int doubt_calls;
 	int hook_ret;
 	char removed[NREP][64];
-	int lost_calls;             /* on_receiving_lost */
+	int lost_calls;             /* VOL_REC_LOST */
+	bool defer;                 /* hold the record answers back */
+	struct deferred { unsigned i; enum vol_record what; int res; } deferred[16];
+	unsigned ndeferred;
 	/* Remote fixture: replica services behind the replication protocol. */
 	bool remote;
 	struct repl_service *svc[NREP];
@@ -68,28 +71,30 @@ struct op {
 	struct fixture *f;
 };
 
-static int isr_remove(struct vol *v, unsigned i, void *arg)
+/* The engine's record hook: LEAVEs succeed unless hook_ret says otherwise;
+ * with defer set, answers wait in deferred[] until answer_deferred(). */
+static void record(struct vol *v, unsigned i, enum vol_record what, void *arg)
 {
 	struct fixture *f = arg;
+	int res = what == VOL_REC_LEAVE ? f->hook_ret : 0;
 
-	if (f->hook_ret < 0)
-		return f->hook_ret;
-	snprintf(f->removed[f->hook_calls++], 64, "%s", vol_replica(v, i)->node);
-	return 0;
+	if (what == VOL_REC_LEAVE && res == 0)
+		snprintf(f->removed[f->hook_calls++], 64, "%s", vol_replica(v, i)->node);
+	f->lost_calls += what == VOL_REC_LOST;
+	f->doubt_calls += what == VOL_REC_DOUBT;
+	if (f->defer) {
+		f->deferred[f->ndeferred++] = (struct deferred){ i, what, res };
+		return;
+	}
+	vol_recorded(v, i, what, res);
 }
 
-static int receiving_lost(struct vol *v, unsigned i, void *arg)
+static void answer_deferred(struct fixture *f)
 {
-	struct fixture *f = arg;
-
-	f->lost_calls++;
-	return 0;
-}
-
-static int doubt_hook(struct vol *v, unsigned i, void *arg)
-{
-	((struct fixture *)arg)->doubt_calls++;
-	return 0;
+	for (unsigned k = 0; k < f->ndeferred; k++)
+		vol_recorded(f->vol, f->deferred[k].i, f->deferred[k].what,
+			     f->deferred[k].res);
+	f->ndeferred = 0;
 }
 
 static int setup(void **state)
@@ -98,9 +103,7 @@ static int setup(void **state)
 	struct vol_replica_spec reps[NREP];
 	static const char *const nodes[NREP] = { "n1", "n2", "n3" };
 	struct vol_config cfg = { .name = "v", .size = VOL_SIZE, .min_replicas = 2,
-				  .write_timeout_ms = TIMEOUT_MS, .on_isr_remove = isr_remove,
-				  .on_receiving_lost = receiving_lost,
-				  .on_doubt = doubt_hook };
+				  .write_timeout_ms = TIMEOUT_MS, .record = record };
 
 	strcpy(f->dir, "/tmp/tpx-volrep-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
@@ -170,8 +173,7 @@ static int setup_remote_sized(void **state, uint64_t size)
 	struct vol_replica_spec reps[NREP];
 	static const char *const nodes[NREP] = { "n1", "n2", "n3" };
 	struct vol_config cfg = { .name = "v", .size = size, .min_replicas = 2,
-				  .write_timeout_ms = TIMEOUT_MS, .on_isr_remove = isr_remove,
-				  .on_receiving_lost = receiving_lost };
+				  .write_timeout_ms = TIMEOUT_MS, .record = record };
 
 	f->remote = true;
 	strcpy(f->dir, "/tmp/tpx-volrep-XXXXXX");
@@ -440,16 +442,51 @@ static void test_transient_failure_retried_within_timeout(void **state)
 	free(b);
 }
 
+/* The metadata store refuses the departure: the failed replica stays in
+ * the set, so the write cannot be acknowledged without it; it waits,
+ * retries (the departure is asked for again), and fails at its timeout. */
 static void test_hook_failure_fails_write(void **state)
 {
 	struct fixture *f = *state;
 	uint8_t *b = pattern(4096, 15);
+	uint64_t t0 = mono_ms();
 	struct op o;
 
 	f->hook_ret = -EIO;
 	store_io_sim_fail(f->sim[0], SIM_WRITE, 0, -1, EIO);
 	assert_int_equal(do_io(f, VOL_WRITE, 0, 4096, b, &o), -EIO);
+	assert_true(mono_ms() - t0 >= TIMEOUT_MS);
 	assert_true(vol_replica(f->vol, 0)->in_sync);
+	free(b);
+}
+
+/* Invariant 2 with the store answering later, as the agent's worker
+ * does: the write completes only once the departure of the replica that
+ * failed it is recorded, and without anything recorded it keeps waiting. */
+static void test_write_waits_for_the_record(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *b = pattern(4096, 17);
+	struct op o = { .f = f };
+
+	f->defer = true;
+	store_io_sim_fail(f->sim[1], SIM_WRITE, 0, -1, EIO);
+	o.r.done = op_done;
+	o.r.priv = &o;
+	vol_submit(f->vol, &o.r, VOL_WRITE, 0, 4096, b, 0);
+	for (int k = 0; k < 2000 && f->ndeferred == 0; k++)
+		assert_true(loop_poll(&f->loop) >= 0);
+	assert_int_equal(f->ndeferred, 1);           /* the departure asked for */
+	assert_int_equal(f->deferred[0].what, VOL_REC_LEAVE);
+	for (int k = 0; k < 2000; k++)
+		assert_true(loop_poll(&f->loop) >= 0);
+	assert_false(o.done);                         /* not without the record */
+	assert_true(vol_replica(f->vol, 1)->in_sync);
+	answer_deferred(f);
+	assert_false(vol_replica(f->vol, 1)->in_sync);
+	run(f, &o);
+	assert_int_equal(o.res, 0);
+	vol_req_fini(&o.r);
 	free(b);
 }
 
@@ -815,6 +852,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_never_below_min_write_fails_after_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transient_failure_retried_within_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hook_failure_fails_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_waits_for_the_record, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_block_read_elsewhere_and_repaired, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unaligned_no_hole_zero, setup_remote, teardown),
 		cmocka_unit_test_setup_teardown(test_every_flag_and_alignment, setup_remote, teardown),

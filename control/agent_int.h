@@ -1,0 +1,90 @@
+/*
+ * The node agent's state, shared by its files: agent.c (the node: start,
+ * stop, registration, the once-a-second poll of the metadata store) and
+ * agent_volume.c (one volume attached here: its engine, export, resync,
+ * scrub, and the changes it records).
+ *
+ * Everything here lives on the loop thread. The metadata store is reached
+ * only through cm->q (metaq.h): a job copies what it needs, runs on the
+ * worker, and its done callback applies the answer here.
+ */
+#ifndef TRIPLEX_AGENT_INT_H
+#define TRIPLEX_AGENT_INT_H
+
+#include <stdbool.h>
+
+#include "agent.h"
+#include "cluster.h"
+#include "metaq.h"
+#include "resync.h"
+#include "volume.h"
+
+#define AGENT_EXPORT_WAIT_TICKS 5
+
+struct served;
+
+/* What a replica's connection callback needs to find its replica. */
+struct rep_ctx {
+	struct served *s;
+	unsigned idx;
+	bool opened_once;
+};
+
+/* One volume attached here: its engine and its record. A served volume is
+ * never freed before the agent (jobs and connections may point at it). */
+struct served {
+	struct served *next;
+	struct agent *cm;
+	struct cluster_volume rec;
+	struct vol *vol;         /* NULL while starting */
+	bool starting;           /* waiting for cluster_volume_start_serving */
+	bool exported;
+	bool reconciling, reconciled;
+	bool scrubbing;
+	bool fenced;             /* another node or epoch owns it now */
+	unsigned waited_ticks;
+	struct rep_ctx ctx[CLUSTER_MAX_REPLICAS];
+	struct resync *jobs[CLUSTER_MAX_REPLICAS];
+	bool joining[CLUSTER_MAX_REPLICAS];  /* its JOIN or COMPARED is out */
+};
+
+struct agent {
+	struct loop *loop;
+	struct store_io *io;
+	struct agent_opts opts;
+	char replicas_dir[CLUSTER_PATH_MAX + 16];
+	struct metaq *q;
+	struct cluster_node node;
+	int64_t lease;
+	bool registering;
+	struct repl_service *svc;
+	struct loop_timer tick;
+	unsigned ticks;
+	bool stopping;
+	bool polling;            /* a poll job is out */
+	struct served *served;
+	/* The live nodes as of the last poll: where replicas are reached. */
+	struct cluster_node *nodes;
+	size_t nnodes;
+};
+
+/* agent_volume.c */
+/* Start serving rec here (a start_serving job, then the engine). */
+void agent_serve(struct agent *cm, const struct cluster_volume *rec);
+/* Once a poll: export when ready, resync what needs it, answer a scrub
+ * request (scrub: the value of /triplex/scrub/NAME, NULL if none). */
+void agent_volume_tick(struct served *s, const char *scrub);
+/* The volume was attached elsewhere, deleted, or we are shutting down. */
+void agent_fence(struct served *s, const char *why);
+/* `volume replace` moved a replica: connect to the new one. */
+void agent_refresh_placement(struct served *s, const struct cluster_volume *rec);
+
+/* agent.c */
+/* The last poll's record of node id, NULL if it is not registered. */
+const struct cluster_node *agent_node(const struct agent *cm, const char *id);
+/* Run a metadata job (it frees itself in done). */
+void agent_submit(struct agent *cm, struct metaq_job *job);
+/* Unlink and free s: only while it has no engine and no job. */
+void agent_forget(struct served *s);
+
+#endif

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# The metadata store stops answering for 10 s; I/O does not (issue 9: no
+# metadata call ever blocks the I/O loop). Volume vol (3 replicas)
+# attached to n1. A client writes through n1 at queue depth 1 and notes
+# every write's start and latency. After 3 s another process takes the
+# SQLite file's write lock for 10 s: every agent's keepalive and every
+# other write to the store waits the busy timeout (5 s) and fails. Writes
+# to vol need no in-sync change, so they must go on completing all along:
+# a metadata call on the loop would stall them for seconds at each
+# keepalive. Afterwards the nodes are registered again, the store answers,
+# and the replicas are identical.
+# shellcheck source=tests/integration/lib.sh
+. "$(dirname "$0")/lib.sh"
+# shellcheck source=tests/integration/netns.sh
+. "$TPX_ITEST_DIR/netns.sh"
+# shellcheck source=tests/integration/cluster.sh
+. "$TPX_ITEST_DIR/cluster.sh"
+
+FREEZE_S=10
+cluster_setup --io-timeout-ms 5000 --write-timeout-ms 20000
+cluster_volume_create vol 16M
+cluster_attach vol n1
+cluster_wait_export vol 1
+
+# The writer: QD1 4 KiB writes for FREEZE_S + 8 s; one line per write:
+# start time (s, monotonic) and latency (ms).
+/usr/bin/python3 - "$(cluster_uri vol 1)" $((FREEZE_S + 8)) >"$T/lat.txt" 2>"$T/writer.err" <<'PY' &
+import os, random, sys, time, nbd
+uri, secs = sys.argv[1], float(sys.argv[2])
+h = nbd.NBD()
+h.connect_uri(uri)
+size = h.get_size()
+buf = os.urandom(4096)
+end = time.monotonic() + secs
+while time.monotonic() < end:
+    t0 = time.monotonic()
+    h.pwrite(buf, random.randrange(size // 4096) * 4096)
+    print("%.3f %.1f" % (t0, (time.monotonic() - t0) * 1000), flush=True)
+h.flush()
+PY
+WRITER=$!
+on_exit "kill $WRITER"
+sleep 3
+
+# Hold the store's write lock (WAL: readers go on, writers wait).
+/usr/bin/python3 - "$T/meta.db" "$FREEZE_S" >"$T/freeze.out" 2>&1 <<'PY' &
+import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
+c.execute("BEGIN EXCLUSIVE")
+print("locked %.3f" % time.monotonic(), flush=True)
+time.sleep(float(sys.argv[2]))
+c.execute("ROLLBACK")
+print("released %.3f" % time.monotonic(), flush=True)
+PY
+FREEZER=$!
+on_exit "kill $FREEZER"
+wait "$FREEZER" || fail "the lock holder failed: $(cat "$T/freeze.out")"
+wait "$WRITER" || fail "the writer failed: $(tail -n 3 "$T/writer.err")"
+
+t_lock=$(awk '/^locked/ {print $2}' "$T/freeze.out")
+t_free=$(awk '/^released/ {print $2}' "$T/freeze.out")
+[[ -n $t_lock && -n $t_free ]] || fail "no lock times: $(cat "$T/freeze.out")"
+read -r n_during max_during < <(awk -v a="$t_lock" -v b="$t_free" '
+	$1 + $2 / 1000 >= a && $1 <= b { n++; if ($2 > m) m = $2 }
+	END { printf "%d %.1f\n", n, m }' "$T/lat.txt")
+# The fault landed: the agents' writes to the store failed meanwhile.
+grep -q 'keepalive failed' "$(cluster_log 1)" ||
+	fail "n1 never failed a keepalive: the store was not frozen for it"
+((n_during >= 100)) || fail "only $n_during writes completed during the ${FREEZE_S} s freeze"
+# 2 s: far above a write's normal latency here, far below the busy
+# timeout (5 s) that a metadata call on the loop would cost.
+awk -v m="$max_during" 'BEGIN { exit !(m < 2000) }' ||
+	fail "a write took $max_during ms while the store was frozen: the I/O loop waited for it"
+
+# The store answers again: the nodes come back, the volume is intact.
+netns_wait_for "n1..n3 registered again" 30 _cluster_all_registered
+[[ $(cluster_states vol) == "n1=in_sync n2=in_sync n3=in_sync" ]] ||
+	fail "a replica left the in-sync set: $(cluster_states vol)"
+cluster_flush vol 1
+cmp_replicas vol 1 2 3
+cluster_stop_all
+log "figures: freeze ${FREEZE_S} s (the SQLite write lock held by another process); writes completed during it: $n_during, slowest $max_during ms; n1..n3 registered again afterwards; n1 = n2 = n3"
+log PASS
