@@ -20,13 +20,11 @@ int meta_open(const char *url, struct meta **out, char *err, size_t errlen)
 		}
 		return meta_sqlite_open(path, out, err, errlen);
 	}
-	if (!strncmp(url, "etcd:", 5)) {
-		snprintf(err, errlen, "%s: the etcd metadata store is not "
-			 "implemented yet", url);
-		return -ENOTSUP;
-	}
-	snprintf(err, errlen, "%s: unknown metadata store URL "
-		 "(expected sqlite:/path/to/file.db)", url);
+	if (!strncmp(url, "etcd://", 7) || !strncmp(url, "http://", 7) ||
+	    !strncmp(url, "https://", 8))
+		return meta_etcd_open(url, out, err, errlen);
+	snprintf(err, errlen, "%s: unknown metadata store URL (expected "
+		 "sqlite:/path/to/file.db or etcd://host:port,...)", url);
 	return -EINVAL;
 }
 

@@ -53,7 +53,11 @@ struct meta {
 };
 
 /* Open a metadata store from a URL: "sqlite:/path/to/file.db" (created if
- * missing; several processes may share it, each with its own handles).
+ * missing; several processes may share it, each with its own handles), or
+ * an etcd cluster: "etcd://host:port,host:port" (plain HTTP to its JSON
+ * gateway) or "https://host:port,...?cacert=F&cert=F&key=F" (TLS, client
+ * certificate optional). An etcd URL is checked by asking for the
+ * cluster's status, so an unreachable cluster fails here.
  * Returns 0 or -errno with a one-line reason in err; -EPERM in a process
  * forked (without exec) while a store was open: see docs/metadata.md. */
 int meta_open(const char *url, struct meta **out, char *err, size_t errlen);
@@ -86,6 +90,8 @@ int meta_set_clock(struct meta *m, int64_t (*now_ms)(void *arg), void *arg);
 /* Implementations, reached through meta_open. */
 int meta_sqlite_open(const char *path, struct meta **out, char *err,
 		     size_t errlen);
+int meta_etcd_open(const char *url, struct meta **out, char *err,
+		   size_t errlen);
 
 void meta_kv_clear(struct meta_kv *kv);
 void meta_kv_free_array(struct meta_kv *kvs, size_t n);

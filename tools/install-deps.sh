@@ -14,6 +14,9 @@ PACKAGES=(
 	gnuplot-nox fuse3 e2fsprogs iptables iproute2
 	sqlite3 libsqlite3-dev libjansson-dev libmicrohttpd-dev
 	util-linux procps curl
+	# The etcd metadata store (client through its JSON gateway) and the
+	# three-member etcd that tests and "dev up --etcd" start on loopback.
+	etcd-server etcd-client libcurl4-openssl-dev
 	# For promtool (metrics format check in the tests). On a systemd host
 	# this also enables prometheus.service on :9090; stop it if unwanted.
 	prometheus
