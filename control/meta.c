@@ -28,6 +28,30 @@ int meta_open(const char *url, struct meta **out, char *err, size_t errlen)
 	return -EINVAL;
 }
 
+char *meta_url_with_tls(const char *url, const char *cacert,
+			const char *cert, const char *key)
+{
+	const char *names[] = { "cacert", "cert", "key" };
+	const char *vals[] = { cacert, cert, key };
+	size_t len = strlen(url) + 1;
+	char *out, sep = strchr(url, '?') ? '&' : '?';
+
+	for (int i = 0; i < 3; i++)
+		if (vals[i])
+			len += strlen(names[i]) + strlen(vals[i]) + 2;
+	if (!(out = malloc(len)))
+		return NULL;
+	strcpy(out, url);
+	for (int i = 0; i < 3; i++) {
+		if (!vals[i])
+			continue;
+		snprintf(out + strlen(out), len - strlen(out), "%c%s=%s", sep,
+			 names[i], vals[i]);
+		sep = '&';
+	}
+	return out;
+}
+
 int meta_set_clock(struct meta *m, int64_t (*now_ms)(void *arg), void *arg)
 {
 	if (!m->ops->set_clock)

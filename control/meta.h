@@ -85,6 +85,11 @@ static inline int meta_lease_revoke(struct meta *m, int64_t lease)
 static inline void meta_close(struct meta *m)
 { if (m) m->ops->close(m); }
 
+/* url with the TLS files given (NULL ones left out) as its options:
+ * what --etcd-cacert, --etcd-cert and --etcd-key add. malloc'd, or NULL. */
+char *meta_url_with_tls(const char *url, const char *cacert,
+			const char *cert, const char *key);
+
 int meta_set_clock(struct meta *m, int64_t (*now_ms)(void *arg), void *arg);
 
 /* Implementations, reached through meta_open. */

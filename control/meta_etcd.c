@@ -60,6 +60,7 @@ struct etcd {
 	char *body;              /* the response being received */
 	size_t body_len;
 	bool down;               /* no endpoint answered the last call */
+	char why[384];           /* why the last failed call failed */
 	bool ambiguous;          /* the last call may have been applied */
 };
 
@@ -104,7 +105,15 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 	return len;
 }
 
-enum attempt { ATT_ANSWER, ATT_UNREACHABLE, ATT_LOST };
+enum attempt { ATT_ANSWER, ATT_UNREACHABLE, ATT_LOST, ATT_REFUSED };
+
+/* TLS failures that no retry mends: a certificate or key that is wrong. */
+static bool tls_refused(CURLcode rc)
+{
+	return rc == CURLE_PEER_FAILED_VERIFICATION ||
+	       rc == CURLE_SSL_CERTPROBLEM || rc == CURLE_SSL_CACERT_BADFILE ||
+	       rc == CURLE_SSL_CIPHER || rc == CURLE_SSL_ISSUER_ERROR;
+}
 
 /* One POST to one endpoint. ATT_UNREACHABLE: the request never left
  * (cannot connect); ATT_LOST: it may have arrived, no answer came. */
@@ -124,6 +133,8 @@ static enum attempt post_one(struct etcd *e, size_t ep, const char *path,
 	if (rc != CURLE_OK) {
 		snprintf(why, whylen, "%s: %s", e->endpoint[ep],
 			 curl_easy_strerror(rc));
+		if (tls_refused(rc))
+			return ATT_REFUSED;
 		return rc == CURLE_COULDNT_CONNECT ||
 		       rc == CURLE_COULDNT_RESOLVE_HOST ? ATT_UNREACHABLE :
 		       ATT_LOST;
@@ -210,9 +221,15 @@ static int etcd_call(struct etcd *e, const char *path, json_t *req,
 				     ETCD_ATTEMPT_MS, &status, why, sizeof why);
 			if (a == ATT_LOST)
 				e->ambiguous = true;
+			if (a == ATT_REFUSED) {
+				r = -EACCES;
+				goto out;
+			}
 			if (a != ATT_ANSWER)
 				continue;
 			r = judge(e, ep, status, resp, why, sizeof why);
+			if (r < 0)
+				snprintf(e->why, sizeof e->why, "%s", why);
 			if (r <= 0) {
 				e->cur = ep;
 				note_down(e, false, why);
@@ -229,6 +246,7 @@ static int etcd_call(struct etcd *e, const char *path, json_t *req,
 	}
 out:
 	note_down(e, true, why);
+	snprintf(e->why, sizeof e->why, "%s", why);
 	free(body);
 	return r;
 }
@@ -737,8 +755,7 @@ static int check_reachable(struct etcd *e, char *err, size_t len)
 	int r = etcd_call(e, "/v3/maintenance/status", json_object(), &resp);
 
 	if (r < 0) {
-		snprintf(err, len, "no etcd endpoint answered (%s, ...)",
-			 e->endpoint[0]);
+		snprintf(err, len, "etcd did not answer: %s", e->why);
 		return r;
 	}
 	json_decref(resp);
@@ -749,7 +766,7 @@ int meta_etcd_open(const char *url, struct meta **out, char *err,
 		   size_t errlen)
 {
 	struct etcd *e = calloc(1, sizeof *e);
-	char why[256] = "";
+	char why[512] = "";
 	int r;
 
 	*out = NULL;
@@ -766,7 +783,8 @@ int meta_etcd_open(const char *url, struct meta **out, char *err,
 		goto fail;
 	}
 	if ((r = check_reachable(e, why, sizeof why)) < 0) {
-		snprintf(err, errlen, "%s: %s", url, why);
+		snprintf(err, errlen, "%.*s: %s", (int)strcspn(url, "?"), url,
+			 why);
 		goto fail;
 	}
 	*out = &e->base;

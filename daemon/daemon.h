@@ -20,6 +20,7 @@ struct daemon_opts {
 	const char *listen_http;
 	/* Cluster mode (--meta): */
 	const char *meta;
+	const char *etcd_cacert, *etcd_cert, *etcd_key;
 	const char *node_id;
 	const char *zone;
 	const char *rack;

@@ -10,6 +10,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "meta.h"
 #include "parse.h"
 
 static const char usage[] =
@@ -17,7 +18,9 @@ static const char usage[] =
 	"                [--listen-http HOST:PORT] [--pid-file FILE]\n"
 	"                [--log-level error|warn|info|debug]\n"
 	"       triplexd --data-dir DIR --create-volume NAME --size SIZE  (create, exit)\n"
-	"       cluster mode: --meta sqlite:FILE --node-id ID --zone ZONE [--rack RACK]\n"
+	"       cluster mode: --meta sqlite:FILE|etcd://HOST:PORT,...|https://HOST:PORT,...\n"
+	"                [--etcd-cacert FILE] [--etcd-cert FILE --etcd-key FILE]\n"
+	"                --node-id ID --zone ZONE [--rack RACK]\n"
 	"                --listen-repl HOST:PORT [--write-timeout-ms MS] [--io-timeout-ms MS]\n"
 	"                [--resync-rate BYTES_PER_S (default 256M, 0: no cap)]\n";
 
@@ -87,6 +90,9 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		{ "resync-rate", required_argument, NULL, 'S' },
 		{ "create-volume", required_argument, NULL, 'C' },
 		{ "size", required_argument, NULL, 'z' },
+		{ "etcd-cacert", required_argument, NULL, 'A' },
+		{ "etcd-cert", required_argument, NULL, 'c' },
+		{ "etcd-key", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -109,6 +115,9 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 			log_threshold = (enum log_level)lvl;
 			break;
 		case 'M': o->meta = optarg; break;
+		case 'A': o->etcd_cacert = optarg; break;
+		case 'c': o->etcd_cert = optarg; break;
+		case 'k': o->etcd_key = optarg; break;
 		case 'N': o->node_id = optarg; break;
 		case 'Z': o->zone = optarg; break;
 		case 'R': o->rack = optarg; break;
@@ -174,6 +183,11 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		fprintf(stderr, "triplexd: give --listen-unix or --listen-tcp\n");
 		return -1;
 	}
+	if ((o->etcd_cacert || o->etcd_cert || o->etcd_key) && !o->meta) {
+		fprintf(stderr, "triplexd: --etcd-cacert, --etcd-cert and "
+			"--etcd-key go with --meta https://...\n");
+		return -1;
+	}
 	if (o->meta && (!o->node_id || !o->zone || !o->listen_repl)) {
 		fprintf(stderr, "triplexd: --meta needs --node-id, --zone and "
 			"--listen-repl\n");
@@ -195,8 +209,11 @@ static void hide_vol(void *arg, const char *name)
 static int start_cluster(struct daemon *d)
 {
 	const struct daemon_opts *o = &d->opts;
+	char *url = o->meta ? meta_url_with_tls(o->meta, o->etcd_cacert,
+						o->etcd_cert, o->etcd_key) :
+		    NULL;
 	struct agent_opts co = {
-		.meta_url = o->meta, .node_id = o->node_id, .zone = o->zone,
+		.meta_url = url, .node_id = o->node_id, .zone = o->zone,
 		.rack = o->rack, .data_dir = o->data_dir,
 		.listen_repl = o->listen_repl, .nbd_addr = o->listen_tcp,
 		.http_addr = o->listen_http,
@@ -208,7 +225,10 @@ static int start_cluster(struct daemon *d)
 
 	if (!o->meta)
 		return 0;
+	if (!url)
+		return -1;
 	d->cluster = agent_start(&d->loop, &d->io, &co);
+	free(url); /* the agent opened the store with it and keeps no copy */
 	return d->cluster ? 0 : -1;
 }
 

@@ -25,7 +25,8 @@
 #   NBD          Unix $T/nK/nbd.sock, TCP  ADDR_K:10809
 #   replication  ADDR_K:7100, HTTP ADDR_K:9100 (/healthz, /metrics)
 # All nodes share one metadata file, sqlite:$T/meta.db (TRIPLEX_META is
-# exported, so plain `triplexctl volume ...` uses it).  The metadata store
+# exported, so plain `triplexctl volume ...` uses it); with
+# TPX_META_KIND=etcd, a three-member etcd instead (_cluster_etcd_setup).  The metadata store
 # is a file: a partitioned node (iptables) still reaches it, unlike etcd
 # across hosts.  Filesystem Unix sockets are not namespaced either: a
 # client in the root namespace reaches a partitioned node's Unix socket
@@ -70,6 +71,7 @@ cluster_setup() {
 	[[ -x $TPXCTL ]] || fail "$TPXCTL not built"
 	CLUSTER_ARGS=("$@")
 	netns_setup $((CLUSTER_NODES + 1))
+	[[ ${TPX_META_KIND:-sqlite} == etcd ]] && _cluster_etcd_setup
 	on_exit cluster_teardown
 	local k
 	for ((k = 1; k <= CLUSTER_NODES; k++)); do
@@ -77,6 +79,19 @@ cluster_setup() {
 	done
 	netns_wait_for "3 nodes registered" 20 _cluster_all_registered
 	log "cluster: n1..n3 up (pids ${CLUSTER_PID[*]}), args: ${CLUSTER_ARGS[*]:-none}"
+}
+
+# TPX_META_KIND=etcd: a three-member etcd instead of the SQLite file, member
+# K in namespace K beside node nK (partitioning a node cuts its member off
+# too), triplexctl run from the client namespace.
+_cluster_etcd_setup() {
+	# shellcheck source=etcd.sh
+	. "$TPX_ITEST_DIR/etcd.sh"
+	ETCD_CLIENT_NS=$(netns_name "$CLUSTER_CLIENT")
+	etcd_setup "$(netns_addr 1)" "$(netns_addr 2)" "$(netns_addr 3)" \
+		"$(netns_name 1)" "$(netns_name 2)" "$(netns_name 3)"
+	export TRIPLEX_META=$ETCD_URL
+	ctl() { ip netns exec "$ETCD_CLIENT_NS" "$TPXCTL" "$@"; }
 }
 
 _cluster_all_registered() {

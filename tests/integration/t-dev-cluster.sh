@@ -2,14 +2,21 @@
 # `triplexctl dev up`: three triplexd in three zones share one metadata
 # file; volume demo is placed on all three, attached to n1 and exported.
 # Data written through n1 lands, byte for byte, on every replica's disk;
-# cluster.json describes the cluster; `dev down` stops every node.
+# cluster.json describes the cluster; `dev down` stops every node. With
+# TPX_META_KIND=etcd, `dev up --etcd`: the store is a three-member etcd
+# that dev up starts and dev down stops.
 . "$(dirname "$0")/lib.sh"
 require_triplexd "the local three-node cluster"
 require_tool nbdcopy nbdinfo
 
 D=$T/dev
+UP_ARGS=()
+if [[ ${TPX_META_KIND:-sqlite} == etcd ]]; then
+	require_tool etcd
+	UP_ARGS=(--etcd)
+fi
 on_exit "'$TPXCTL' dev down --dir '$D'"
-ctl dev up --dir "$D" --size 64M >"$T/up.out" 2>&1 || {
+ctl dev up --dir "$D" --size 64M "${UP_ARGS[@]}" >"$T/up.out" 2>&1 || {
 	cat "$T/up.out" >&2
 	fail "dev up failed"
 }
@@ -24,7 +31,20 @@ done
 uri=$(json 'd["volumes"][0]["nbd_uris"][0]')
 log "demo at $uri"
 
-export TRIPLEX_META="sqlite:$D/meta.db"
+TRIPLEX_META=$(json 'd["meta"]')
+export TRIPLEX_META
+if ((${#UP_ARGS[@]})); then
+	[[ $TRIPLEX_META == etcd://* ]] || fail "cluster.json names $TRIPLEX_META, not etcd"
+	[[ $(json 'len(d["etcd"])') -eq 3 ]] || fail "cluster.json does not list 3 etcd members"
+	[[ ! -e $D/meta.db ]] || fail "dev up --etcd made an SQLite file"
+	# The records really are in etcd: the volume key, read with etcdctl.
+	ETCDCTL_API=3 etcdctl --endpoints "${TRIPLEX_META#etcd://}" get --prefix \
+		--keys-only /triplex/ >"$T/keys" || fail "etcdctl get failed"
+	grep -q demo "$T/keys" || fail "no key of volume demo in etcd: $(cat "$T/keys")"
+	log "etcd holds $(grep -c . "$T/keys") triplex keys"
+else
+	[[ $TRIPLEX_META == "sqlite:$D/meta.db" ]] || fail "cluster.json names $TRIPLEX_META"
+fi
 ctl volume show demo --json >"$T/show.json" || fail "volume show failed"
 /usr/bin/python3 - "$T/show.json" <<'PY' || fail "volume record is not as expected"
 import json, sys
@@ -62,7 +82,7 @@ if command -v promtool >/dev/null; then
 fi
 
 ctl dev down --dir "$D" || fail "dev down failed"
-for pid in $(json '" ".join(str(n["pid"]) for n in d["nodes"])'); do
-	! kill -0 "$pid" 2>/dev/null || fail "node pid $pid still running after dev down"
+for pid in $(json '" ".join(str(n["pid"]) for n in d["nodes"] + d.get("etcd", []))'); do
+	! kill -0 "$pid" 2>/dev/null || fail "pid $pid still running after dev down"
 done
 log PASS

@@ -21,6 +21,10 @@ int ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * NULL. Returns 0, or 1 after printing why not. */
 int ctl_meta_open(const char *url, struct meta **out);
 
+/* Take --etcd-cacert/--etcd-cert/--etcd-key out of argv (anywhere after
+ * the program name); 0, or 1 after printing why not. */
+int ctl_take_tls_options(int *argc, char **argv);
+
 /* triplexd.c: the triplexd beside this triplexctl ($TRIPLEXD overrides),
  * and running it with args (argv[0] is set) to the end: its exit status,
  * or 1 after printing why it could not run. */

@@ -1,8 +1,10 @@
 /*
- * triplexctl dev up --dir DIR [--size SIZE]: three triplexd on loopback in
- * three zones sharing one SQLite metadata file, volume `demo` created,
+ * triplexctl dev up --dir DIR [--size SIZE] [--etcd]: three triplexd on
+ * loopback in three zones sharing one SQLite metadata file (or, with
+ * --etcd, a three-member etcd started beside them), volume `demo` created,
  * attached to n1 and exported; DIR/cluster.json describes it all.
- * triplexctl dev down --dir DIR: stop them (SIGTERM, then SIGKILL).
+ * triplexctl dev down --dir DIR: stop them, then etcd (SIGTERM, then
+ * SIGKILL).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +30,12 @@
 
 #define NODES 3
 #define WAIT_MS 20000
+
+struct dev_etcd {
+	char dir[PATH_MAX];
+	int client_port, peer_port;
+	pid_t pid;
+};
 
 struct dev_node {
 	char id[8], zone[16];
@@ -64,7 +72,7 @@ static int ephemeral_low(void)
  * each held bound until all are chosen, then let go for the nodes. */
 static int pick_ports(int *ports, int n)
 {
-	int fds[3 * NODES], lo = 1024, hi = ephemeral_low(), got = 0;
+	int fds[5 * NODES], lo = 1024, hi = ephemeral_low(), got = 0;
 
 	if (n > (int)(sizeof fds / sizeof fds[0]))
 		return -1;
@@ -118,6 +126,76 @@ static int spawn(struct dev_node *n, const char *meta_url)
 	_exit(127);
 }
 
+/* One etcd member, with the tuning of the reference HA design. */
+static int spawn_etcd(struct dev_etcd *e, int k, const struct dev_etcd *all)
+{
+	char name[8], client[48], peer[48], cluster[3 * 64], log[PATH_MAX + 16];
+	int fd;
+
+	snprintf(name, sizeof name, "e%d", k + 1);
+	snprintf(client, sizeof client, "http://127.0.0.1:%d", e->client_port);
+	snprintf(peer, sizeof peer, "http://127.0.0.1:%d", e->peer_port);
+	snprintf(cluster, sizeof cluster,
+		 "e1=http://127.0.0.1:%d,e2=http://127.0.0.1:%d,"
+		 "e3=http://127.0.0.1:%d", all[0].peer_port, all[1].peer_port,
+		 all[2].peer_port);
+	if ((size_t)snprintf(log, sizeof log, "%s.log", e->dir) >= sizeof log)
+		return -ENAMETOOLONG;
+	e->pid = fork();
+	if (e->pid < 0)
+		return -errno;
+	if (e->pid > 0)
+		return 0;
+	fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+	if (fd >= 0) {
+		dup2(fd, 1);
+		dup2(fd, 2);
+	}
+	setsid();
+	execlp("etcd", "etcd", "--name", name, "--data-dir", e->dir,
+	       "--listen-client-urls", client, "--advertise-client-urls", client,
+	       "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+	       "--initial-cluster", cluster, "--initial-cluster-state", "new",
+	       "--heartbeat-interval=500", "--election-timeout=2500",
+	       "--snapshot-count=10000", "--auto-compaction-retention=1h",
+	       (char *)NULL);
+	fprintf(stderr, "cannot run etcd: %s (install etcd-server)\n",
+		strerror(errno));
+	_exit(127);
+}
+
+static void stop_pids(const pid_t *pids, int n);
+
+/* Start three members and open the store on them (the open waits for a
+ * quorum: it asks for the cluster's status). */
+static int start_etcd(const char *dir, struct dev_etcd *etcd,
+		      const int *ports, char *url, size_t len, struct meta **m)
+{
+	char err[256];
+	pid_t pids[NODES];
+	int i, r = -1;
+
+	for (i = 0; i < NODES; i++) {
+		snprintf(etcd[i].dir, sizeof etcd[i].dir, "%s/etcd%d", dir, i + 1);
+		etcd[i].client_port = ports[2 * i];
+		etcd[i].peer_port = ports[2 * i + 1];
+	}
+	snprintf(url, len, "etcd://127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d",
+		 etcd[0].client_port, etcd[1].client_port, etcd[2].client_port);
+	for (i = 0; i < NODES; i++)
+		if (spawn_etcd(&etcd[i], i, etcd) < 0)
+			break;
+	for (int waited = 0; i == NODES && waited < WAIT_MS; waited += 500) {
+		if ((r = meta_open(url, m, err, sizeof err)) == 0)
+			return 0;
+		sleep_ms(500);
+	}
+	for (int k = 0; k < i; k++)
+		pids[k] = etcd[k].pid;
+	stop_pids(pids, i);
+	return ctl_fail("dev up: etcd did not start (see %s/etcd*.log)", dir);
+}
+
 static bool nodes_registered(struct meta *m)
 {
 	struct cluster_node *nodes;
@@ -165,8 +243,24 @@ static bool wait_for(bool (*ready)(void *), void *arg,
 static bool registered_cb(void *arg) { return nodes_registered(arg); }
 static bool export_cb(void *arg) { return export_ready(arg, "demo"); }
 
+static json_t *etcd_json(const struct dev_etcd *etcd)
+{
+	json_t *a = json_array();
+	char buf[48];
+
+	for (int i = 0; etcd && i < NODES; i++) {
+		snprintf(buf, sizeof buf, "127.0.0.1:%d", etcd[i].client_port);
+		json_array_append_new(a, json_pack("{s:i, s:s, s:s}", "pid",
+						   (int)etcd[i].pid, "client",
+						   buf, "data_dir",
+						   etcd[i].dir));
+	}
+	return a;
+}
+
 static int write_cluster_json(const char *dir, struct dev_node *nodes,
-			      const char *meta_url)
+			      const char *meta_url,
+			      const struct dev_etcd *etcd)
 {
 	json_t *root = json_object(), *jn = json_array(), *uris = json_array();
 	char path[PATH_MAX + 16], buf[PATH_MAX + 64];
@@ -194,6 +288,7 @@ static int write_cluster_json(const char *dir, struct dev_node *nodes,
 	json_array_append_new(uris, json_string(buf));
 	json_object_set_new(root, "meta", json_string(meta_url));
 	json_object_set_new(root, "nodes", jn);
+	json_object_set_new(root, "etcd", etcd_json(etcd));
 	json_object_set_new(root, "volumes",
 			    json_pack("[{s:s, s:s, s:o}]", "name", "demo",
 				      "attached", nodes[0].id, "nbd_uris", uris));
@@ -203,7 +298,7 @@ static int write_cluster_json(const char *dir, struct dev_node *nodes,
 	return ret;
 }
 
-static void stop_pids(const pid_t *pids, int n);
+static const struct dev_etcd *up_etcd; /* stopped by up_fail too */
 
 static int up_fail(struct dev_node *nodes, int spawned, const char *what)
 {
@@ -219,23 +314,39 @@ static int up_fail(struct dev_node *nodes, int spawned, const char *what)
 			fprintf(stderr, "(no log)\n");
 	}
 	stop_pids(pids, spawned);
+	for (int i = 0; up_etcd && i < NODES; i++)
+		pids[i] = up_etcd[i].pid;
+	if (up_etcd)
+		stop_pids(pids, NODES);
 	return ctl_fail("dev up: %s", what);
 }
 
-static int dev_up(const char *dir, uint64_t size)
+static int dev_up(const char *dir, uint64_t size, bool with_etcd)
 {
+	struct dev_etcd etcd[NODES];
 	struct dev_node nodes[NODES];
 	char meta_url[PATH_MAX + 16], err[256];
 	struct cluster_volume_spec spec;
 	struct cluster_volume v;
 	struct meta *m;
-	int i, ports[3 * NODES];
+	int i, ports[5 * NODES];
 
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
 		return ctl_fail("cannot create %s: %s", dir, strerror(errno));
-	snprintf(meta_url, sizeof meta_url, "sqlite:%s/meta.db", dir);
-	if (ctl_meta_open(meta_url, &m))
-		return 1;
+	srand((unsigned)(getpid() ^ time(NULL)));
+	if (pick_ports(ports, 5 * NODES) < 0)
+		return ctl_fail("dev up: cannot find free loopback ports");
+	if (with_etcd) {
+		if (start_etcd(dir, etcd, ports + 3 * NODES, meta_url,
+			       sizeof meta_url, &m))
+			return 1;
+		up_etcd = etcd;
+		printf("started etcd e1 e2 e3 (%s)\n", meta_url);
+	} else {
+		snprintf(meta_url, sizeof meta_url, "sqlite:%s/meta.db", dir);
+		if (ctl_meta_open(meta_url, &m))
+			return 1;
+	}
 	for (i = 0; i < NODES; i++) {
 		struct dev_node *n = &nodes[i];
 
@@ -247,9 +358,6 @@ static int dev_up(const char *dir, uint64_t size)
 		if (mkdir(n->dir, 0755) < 0 && errno != EEXIST)
 			return up_fail(nodes, i, "cannot create a node directory");
 	}
-	srand((unsigned)(getpid() ^ time(NULL)));
-	if (pick_ports(ports, 3 * NODES) < 0)
-		return up_fail(nodes, 0, "cannot find free loopback ports");
 	for (i = 0; i < NODES; i++) {
 		struct dev_node *n = &nodes[i];
 
@@ -272,7 +380,8 @@ static int dev_up(const char *dir, uint64_t size)
 	meta_close(m);
 	if (!wait_for(export_cb, nodes[0].sock, nodes))
 		return up_fail(nodes, NODES, "volume demo was not exported (see the logs above)");
-	if (write_cluster_json(dir, nodes, meta_url) < 0)
+	if (write_cluster_json(dir, nodes, meta_url,
+			       with_etcd ? etcd : NULL) < 0)
 		return up_fail(nodes, NODES, "cannot write cluster.json");
 	printf("volume demo (%llu bytes, 3 replicas in zones a, b, c) served by n1 at\n"
 	       "  nbd+unix:///demo?socket=%s\n  nbd://127.0.0.1:%d/demo\n"
@@ -322,9 +431,21 @@ static int dev_down(const char *dir)
 		if (pid > 1 && count < 16)
 			pids[count++] = (pid_t)pid;
 	}
-	json_decref(root);
 	stop_pids(pids, count);
 	printf("stopped %d node(s) of %s\n", count, dir);
+	/* The store last, so the nodes could revoke their leases. */
+	count = 0;
+	json_array_foreach(json_object_get(root, "etcd"), i, n) {
+		json_int_t pid = json_integer_value(json_object_get(n, "pid"));
+
+		if (pid > 1 && count < 16)
+			pids[count++] = (pid_t)pid;
+	}
+	json_decref(root);
+	if (count) {
+		stop_pids(pids, count);
+		printf("stopped %d etcd member(s)\n", count);
+	}
 	return 0;
 }
 
@@ -333,14 +454,16 @@ int dev_main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "dir", required_argument, NULL, 'd' },
 		{ "size", required_argument, NULL, 's' },
+		{ "etcd", no_argument, NULL, 'e' },
 		{ NULL, 0, NULL, 0 },
 	};
+	bool with_etcd = false;
 	const char *dir = NULL, *size_arg = "1G";
 	uint64_t size;
 	int c;
 
 	if (argc < 2 || (strcmp(argv[1], "up") && strcmp(argv[1], "down")))
-		return ctl_fail("usage: triplexctl dev up|down --dir DIR [--size SIZE]");
+		return ctl_fail("usage: triplexctl dev up|down --dir DIR [--size SIZE] [--etcd]");
 	opterr = 0;
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -348,6 +471,8 @@ int dev_main(int argc, char **argv)
 			dir = optarg;
 		else if (c == 's')
 			size_arg = optarg;
+		else if (c == 'e')
+			with_etcd = true;
 		else
 			return ctl_fail("dev: unknown or incomplete option '%s'", argv[optind - 1]);
 	}
@@ -358,5 +483,5 @@ int dev_main(int argc, char **argv)
 	if (parse_size(size_arg, &size) < 0 || size % 4096)
 		return ctl_fail("--size must be a positive multiple of 4096 bytes, got '%s'",
 				size_arg);
-	return dev_up(dir, size);
+	return dev_up(dir, size, with_etcd);
 }

@@ -1,19 +1,86 @@
-/* How triplexctl finds the metadata store: --meta URL or $TRIPLEX_META. */
+/* How triplexctl finds the metadata store: --meta URL or $TRIPLEX_META,
+ * with the etcd TLS files of --etcd-cacert/--etcd-cert/--etcd-key (options
+ * of every command, taken out of argv by ctl_take_tls_options) or of
+ * $TRIPLEX_ETCD_CACERT, $TRIPLEX_ETCD_CERT, $TRIPLEX_ETCD_KEY. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ctl.h"
 
+static const char *tls_opt[3];
+static const char *const tls_name[3] = { "--etcd-cacert", "--etcd-cert",
+					 "--etcd-key" };
+static const char *const tls_env[3] = { "TRIPLEX_ETCD_CACERT",
+					"TRIPLEX_ETCD_CERT",
+					"TRIPLEX_ETCD_KEY" };
+
+/* "--etcd-cert F" or "--etcd-cert=F": the option's index, and *val. */
+static int tls_match(const char *arg, const char *next, const char **val,
+		     int *used)
+{
+	for (int i = 0; i < 3; i++) {
+		size_t n = strlen(tls_name[i]);
+
+		if (strncmp(arg, tls_name[i], n))
+			continue;
+		if (arg[n] == '=') {
+			*val = arg + n + 1;
+			*used = 1;
+			return i;
+		}
+		if (arg[n] == '\0') {
+			*val = next;
+			*used = 2;
+			return i;
+		}
+	}
+	return -1;
+}
+
+int ctl_take_tls_options(int *argc, char **argv)
+{
+	int out = 0;
+
+	for (int i = 0; i < *argc;) {
+		const char *val;
+		int used, k = tls_match(argv[i], i + 1 < *argc ? argv[i + 1] :
+					NULL, &val, &used);
+
+		if (k < 0) {
+			argv[out++] = argv[i++];
+			continue;
+		}
+		if (!val || !*val)
+			return ctl_fail("%s wants a file", tls_name[k]);
+		tls_opt[k] = val;
+		i += used;
+	}
+	*argc = out;
+	argv[out] = NULL;
+	return 0;
+}
+
 int ctl_meta_open(const char *url, struct meta **out)
 {
-	char err[256];
+	const char *tls[3];
+	char err[256], *full;
+	int r;
 
 	if (!url)
 		url = getenv("TRIPLEX_META");
 	if (!url)
 		return ctl_fail("no metadata store: give --meta sqlite:/path/meta.db "
-				"or set TRIPLEX_META");
-	if (meta_open(url, out, err, sizeof err) < 0)
+				"(or etcd://host:port,...) or set TRIPLEX_META");
+	for (int i = 0; i < 3; i++)
+		tls[i] = tls_opt[i] ? tls_opt[i] : getenv(tls_env[i]);
+	full = meta_url_with_tls(url, tls[0], tls[1], tls[2]);
+	if (!full)
+		return ctl_fail("out of memory");
+	r = meta_open(full, out, err, sizeof err);
+	free(full);
+	if (r < 0)
 		return ctl_fail("cannot open metadata store: %s", err);
 	return 0;
 }
+
