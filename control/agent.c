@@ -21,6 +21,7 @@
 #define LEASE_TTL_S 10
 #define KEEPALIVE_EVERY 3   /* ticks */
 #define SCRUB_PREFIX "/triplex/scrub/"
+#define CONFLICT_TTL_S 60   /* how long a refused claim stays noted */
 
 void agent_submit(struct agent *cm, struct metaq_job *job)
 {
@@ -52,6 +53,7 @@ struct lease_job {
 	struct metaq_job j;
 	struct agent *cm;
 	struct cluster_node node;
+	struct cluster_node holder;  /* REGISTER -EEXIST: who has our id */
 	int64_t lease;
 	enum { LEASE_REGISTER, LEASE_KEEPALIVE, LEASE_REVOKE } op;
 };
@@ -62,7 +64,8 @@ static int lease_run(struct meta *m, struct metaq_job *job)
 
 	switch (l->op) {
 	case LEASE_REGISTER:
-		return cluster_node_register(m, &l->node, LEASE_TTL_S, &l->lease);
+		return cluster_node_register(m, &l->node, LEASE_TTL_S, &l->lease,
+					     &l->holder);
 	case LEASE_KEEPALIVE:
 		return cluster_node_keepalive(m, l->lease);
 	case LEASE_REVOKE:
@@ -82,7 +85,16 @@ static void lease_done(struct metaq_job *job, int res)
 		cm->registering = false;
 		if (res == 0) {
 			cm->lease = l->lease;
+			cm->refused = false;
 			log_info("cluster: node %s registered again", cm->node.id);
+		} else if (res == -EEXIST) {
+			if (!cm->refused)
+				log_error("cluster: node id %s was taken by another "
+					  "triplexd (replicas on %s, data dir %s) while "
+					  "our lease was gone; not registering until it "
+					  "goes", cm->node.id, l->holder.repl_addr,
+					  l->holder.data_dir);
+			cm->refused = true;
 		} else {
 			log_error("cluster: cannot register node %s: %s (retrying)",
 				  cm->node.id, strerror(-res));
@@ -123,6 +135,8 @@ struct poll_job {
 	size_t nnodes;
 	struct meta_kv *scrubs;
 	size_t nscrubs;
+	struct cluster_node claimant;   /* refused for our id; rev 0: none */
+	int64_t claim_rev;
 };
 
 static int poll_run(struct meta *m, struct metaq_job *job)
@@ -136,6 +150,9 @@ static int poll_run(struct meta *m, struct metaq_job *job)
 		p->scrubs = NULL;  /* scrub requests wait for the next poll */
 		p->nscrubs = 0;
 	}
+	if (ret == 0 && cluster_node_conflict_get(m, p->cm->node.id,
+						  &p->claimant, &p->claim_rev) < 0)
+		p->claim_rev = 0;
 	return ret;
 }
 
@@ -214,6 +231,13 @@ static void poll_done(struct metaq_job *job, int res)
 	struct agent *cm = p->cm;
 
 	cm->polling = false;
+	if (res == 0 && p->claim_rev && p->claim_rev != cm->conflict_rev) {
+		cm->conflict_rev = p->claim_rev;
+		log_error("cluster: another triplexd (replicas on %s, data dir "
+			  "%s) tried to register as node %s and was refused",
+			  p->claimant.repl_addr, p->claimant.data_dir,
+			  cm->node.id);
+	}
 	if (res == 0 && !cm->stopping)
 		poll_apply(cm, p);
 	else if (res < 0)
@@ -301,8 +325,9 @@ struct agent *agent_start(struct loop *loop, struct store_io *io,
 			  const struct agent_opts *opts)
 {
 	struct agent *cm = calloc(1, sizeof *cm);
+	struct cluster_node holder;
 	struct meta *m = NULL;
-	char err[256];
+	char err[512];
 	int ret;
 
 	if (!cm)
@@ -311,13 +336,28 @@ struct agent *agent_start(struct loop *loop, struct store_io *io,
 	cm->io = io;
 	cm->opts = *opts;
 	fill_node(cm);
+	if (agent_identity(opts->data_dir, cm->node.id, cm->node.instance,
+			   sizeof cm->node.instance, err, sizeof err) < 0) {
+		log_error("cluster: %s", err);
+		free(cm);
+		return NULL;
+	}
 	if (meta_open(opts->meta_url, &m, err, sizeof err) < 0) {
 		log_error("cluster: cannot open metadata store %s: %s", opts->meta_url, err);
 		goto fail;
 	}
 	if (start_service(cm) < 0)
 		goto fail;
-	ret = cluster_node_register(m, &cm->node, LEASE_TTL_S, &cm->lease);
+	ret = cluster_node_register(m, &cm->node, LEASE_TTL_S, &cm->lease,
+				    &holder);
+	if (ret == -EEXIST) {
+		log_error("cluster: node id %s is registered by another live "
+			  "triplexd (replicas on %s, data dir %s): refusing to "
+			  "start; give each daemon its own --node-id",
+			  cm->node.id, holder.repl_addr, holder.data_dir);
+		cluster_node_conflict_put(m, &cm->node, CONFLICT_TTL_S);
+		goto fail;
+	}
 	if (ret < 0) {
 		log_error("cluster: cannot register node %s: %s", cm->node.id,
 			  strerror(-ret));

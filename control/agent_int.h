@@ -57,6 +57,8 @@ struct agent {
 	struct cluster_node node;
 	int64_t lease;
 	bool registering;
+	bool refused;            /* the last registration found our id taken */
+	int64_t conflict_rev;    /* the last refused claimant reported */
 	struct repl_service *svc;
 	struct loop_timer tick;
 	unsigned ticks;
@@ -78,6 +80,13 @@ void agent_volume_tick(struct served *s, const char *scrub);
 void agent_fence(struct served *s, const char *why);
 /* `volume replace` moved a replica: connect to the new one. */
 void agent_refresh_placement(struct served *s, const struct cluster_volume *rec);
+
+/* agent_identity.c */
+/* This data directory's instance id for node_id (DIR/node.json, made on
+ * first use). -EEXIST if the directory belongs to another node id,
+ * -EBADMSG if the file is damaged; err says which and what to do. */
+int agent_identity(const char *dir, const char *node_id, char *instance,
+		   size_t ilen, char *err, size_t errlen);
 
 /* agent.c */
 /* The last poll's record of node id, NULL if it is not registered. */

@@ -14,7 +14,7 @@
 #include "parse.h"
 #include "placement.h"
 
-#define KEY_MAX (sizeof CLUSTER_VOLUMES_PREFIX + CLUSTER_NAME_MAX)
+#define KEY_MAX (sizeof CLUSTER_CONFLICTS_PREFIX + CLUSTER_NAME_MAX) /* the longest prefix */
 /* Conflicting writers each make progress, so a loop only spins while
  * others succeed; the bound turns a livelock into -EBUSY. */
 #define CAS_TRIES 1000
@@ -63,23 +63,104 @@ static int node_check(const struct cluster_node *n)
 	return n->rack[0] && parse_volume_name(n->rack) ? -EINVAL : 0;
 }
 
+static int node_from_kv(const struct meta_kv *kv, struct cluster_node *n);
+
+/* The live record of n's id: 1 if it is n's own earlier run (same
+ * instance; its lease is then revoked), 0 if another daemon's (copied to
+ * holder), -ENOENT if it went away meanwhile, or -errno. */
+static int node_holder(struct meta *m, const char *key,
+		       const struct cluster_node *n, struct cluster_node *holder)
+{
+	struct cluster_node cur;
+	struct meta_kv kv;
+	int r = meta_get(m, key, &kv);
+
+	if (r < 0)
+		return r;
+	r = node_from_kv(&kv, &cur);
+	meta_kv_clear(&kv);
+	if (r < 0)
+		return r;
+	if (n->instance[0] && !strcmp(cur.instance, n->instance)) {
+		r = meta_lease_revoke(m, cur.lease);
+		return r == 0 || r == -ENOENT ? 1 : r;
+	}
+	if (holder)
+		*holder = cur;
+	return 0;
+}
+
 int cluster_node_register(struct meta *m, const struct cluster_node *n,
-			  int ttl_s, int64_t *lease)
+			  int ttl_s, int64_t *lease,
+			  struct cluster_node *holder)
 {
 	char key[KEY_MAX], *json;
 	int r = node_check(n);
 
 	if (r < 0 || (r = node_key(key, n->id)) < 0)
 		return r;
+	*lease = 0;
 	if (!(json = cluster_node_to_json(n, 0)))
 		return -ENOMEM;
 	r = meta_lease_grant(m, ttl_s, lease);
-	if (r == 0) {
-		r = meta_put(m, key, json, strlen(json), -1, *lease, NULL);
-		if (r < 0)
-			meta_lease_revoke(m, *lease);
+	/* Create-only: a live record of this id is someone's. Two rounds: one
+	 * to take over our own earlier run's record, one to create. */
+	for (int round = 0; r == 0; round++) {
+		r = meta_put(m, key, json, strlen(json), 0, *lease, NULL);
+		if (r != -ESTALE || round == 2)
+			break;
+		r = node_holder(m, key, n, holder);
+		if (r == 0) {
+			r = -EEXIST;
+			break;
+		}
+		if (r == 1 || r == -ENOENT)
+			r = 0; /* ours, or gone meanwhile: create it */
 	}
+	if (r == -ESTALE)
+		r = -EBUSY; /* records kept changing under us */
+	if (r < 0 && r != -EINVAL && *lease)
+		meta_lease_revoke(m, *lease);
 	free(json);
+	return r;
+}
+
+static int conflict_key(char *key, const char *id)
+{
+	int n = snprintf(key, KEY_MAX, "%s%s", CLUSTER_CONFLICTS_PREFIX, id);
+
+	return n < 0 || (size_t)n >= KEY_MAX ? -EINVAL : 0;
+}
+
+int cluster_node_conflict_put(struct meta *m, const struct cluster_node *n,
+			      int ttl_s)
+{
+	char key[KEY_MAX], *json;
+	int64_t lease;
+	int r = conflict_key(key, n->id);
+
+	if (r < 0 || (r = meta_lease_grant(m, ttl_s, &lease)) < 0)
+		return r;
+	if (!(json = cluster_node_to_json(n, 0)))
+		return -ENOMEM;
+	r = meta_put(m, key, json, strlen(json), -1, lease, NULL);
+	free(json);
+	return r;
+}
+
+int cluster_node_conflict_get(struct meta *m, const char *id,
+			      struct cluster_node *who, int64_t *rev)
+{
+	char key[KEY_MAX], err[160];
+	struct meta_kv kv;
+	int r = conflict_key(key, id);
+
+	if (r < 0 || (r = meta_get(m, key, &kv)) < 0)
+		return r;
+	r = cluster_node_from_json((const char *)kv.value, kv.value_len, who,
+				   err, sizeof err);
+	*rev = kv.mod_rev;
+	meta_kv_clear(&kv);
 	return r;
 }
 

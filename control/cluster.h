@@ -18,11 +18,13 @@
 #define CLUSTER_PREFIX "/triplex/"
 #define CLUSTER_NODES_PREFIX "/triplex/nodes/"
 #define CLUSTER_VOLUMES_PREFIX "/triplex/volumes/"
+#define CLUSTER_CONFLICTS_PREFIX "/triplex/conflicts/"
 #define CLUSTER_VOLUME_ID_KEY "/triplex/counters/volume_id"
 
 #define CLUSTER_NAME_MAX 64     /* ids, zones, racks, volume names + NUL */
 #define CLUSTER_ADDR_MAX 128    /* "host:port", "[v6]:port" */
 #define CLUSTER_PATH_MAX 256
+#define CLUSTER_INSTANCE_MAX 40 /* 32 hex digits + NUL */
 #define CLUSTER_MAX_REPLICAS 5
 #define CLUSTER_DOMAIN_MAX (2 * CLUSTER_NAME_MAX) /* "zone/rack" */
 
@@ -36,14 +38,31 @@ struct cluster_node {
 	char nbd_addr[CLUSTER_ADDR_MAX];
 	char http_addr[CLUSTER_ADDR_MAX];
 	char data_dir[CLUSTER_PATH_MAX];
+	/* The data directory's own random id (DIR/node.json): tells this
+	 * node's own earlier run, whose lease may still run, from another
+	 * daemon claiming the same id. */
+	char instance[CLUSTER_INSTANCE_MAX];
 	int64_t lease;                        /* from the store, read only */
 };
 
 /* Register (or re-register) node n under a new lease of ttl_s seconds: the
  * record disappears when the lease is not kept alive. *lease is the lease
- * to pass to cluster_node_keepalive. -EINVAL for a bad id or zone. */
+ * to pass to cluster_node_keepalive. -EINVAL for a bad id or zone.
+ * A live record of the same id is taken over only when it has n's
+ * instance (this data directory's earlier run: its lease is revoked);
+ * otherwise -EEXIST, nothing changes, and *holder (if not NULL) is the
+ * live record. */
 int cluster_node_register(struct meta *m, const struct cluster_node *n,
-			  int ttl_s, int64_t *lease);
+			  int ttl_s, int64_t *lease,
+			  struct cluster_node *holder);
+/* Note, under a lease of ttl_s, that n tried to register as an id that
+ * was taken (CLUSTER_CONFLICTS_PREFIX + id), for the holder to log. */
+int cluster_node_conflict_put(struct meta *m, const struct cluster_node *n,
+			      int ttl_s);
+/* The refused claimant noted for node id, if any: 0 with *who and
+ * *rev (mod_rev, to report each one once), or -ENOENT. */
+int cluster_node_conflict_get(struct meta *m, const char *id,
+			      struct cluster_node *who, int64_t *rev);
 /* Restart the lease's TTL; -ENOENT once it has expired (register again). */
 int cluster_node_keepalive(struct meta *m, int64_t lease);
 /* Remove the node's record now (clean shutdown) by revoking its lease. */

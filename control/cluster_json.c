@@ -128,11 +128,12 @@ char *cluster_volume_to_json(const struct cluster_volume *v, int flags)
 
 char *cluster_node_to_json(const struct cluster_node *n, int flags)
 {
-	json_t *o = json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s}, s:s}",
+	json_t *o = json_pack("{s:s, s:s, s:s, s:{s:s, s:s, s:s}, s:s, s:s}",
 			      "id", n->id, "zone", n->zone, "rack", n->rack,
 			      "addresses", "repl", n->repl_addr,
 			      "nbd", n->nbd_addr, "http", n->http_addr,
-			      "data_dir", n->data_dir);
+			      "data_dir", n->data_dir, "instance",
+			      n->instance);
 
 	if (o && (flags & CLUSTER_JSON_REV))
 		json_object_set_new(o, "lease", json_integer(n->lease));
@@ -316,6 +317,7 @@ static void dec_node(struct dec *d, json_t *o, struct cluster_node *n)
 	dec_str(d, o, "zone", n->zone, sizeof n->zone, true);
 	dec_str(d, o, "rack", n->rack, sizeof n->rack, false);
 	dec_str(d, o, "data_dir", n->data_dir, sizeof n->data_dir, false);
+	dec_str(d, o, "instance", n->instance, sizeof n->instance, false);
 	if (!json_is_object(a)) {
 		dec_fail(d, "field \"addresses\": expected an object");
 		return;

@@ -75,4 +75,8 @@ int daemon_start_http(struct daemon *d, const char *host, const char *port);
 int daemon_create_volume(const char *data_dir, const char *name,
 			 uint64_t size);
 
+/* datadir.c: take DIR's lock for this process's life; the open fd, or
+ * -errno after printing why (another triplexd holds it: its pid). */
+int daemon_lock_data_dir(const char *dir);
+
 #endif

@@ -360,6 +360,8 @@ int main(int argc, char **argv)
 	if (d.opts.create_volume)
 		return daemon_create_volume(d.opts.data_dir, d.opts.create_volume,
 					    d.opts.create_size);
+	if (daemon_lock_data_dir(d.opts.data_dir) < 0)
+		return 1;
 	code = run(&d);
 	if (d.opts.pid_file)
 		unlink(d.opts.pid_file);

@@ -72,7 +72,8 @@ static int64_t add_node(struct fx *f, const char *id, const char *zone,
 	snprintf(n.nbd_addr, sizeof n.nbd_addr, "127.0.0.1:10809");
 	snprintf(n.http_addr, sizeof n.http_addr, "[::1]:9100");
 	snprintf(n.data_dir, sizeof n.data_dir, "/var/lib/triplex/%s", id);
-	assert_int_equal(cluster_node_register(f->m, &n, 10, &lease), 0);
+	snprintf(n.instance, sizeof n.instance, "instance-of-%s", id);
+	assert_int_equal(cluster_node_register(f->m, &n, 10, &lease, NULL), 0);
 	return lease;
 }
 
@@ -138,10 +139,56 @@ static void test_node_register_list(void **state)
 	struct cluster_node bad = { .id = "bad/id", .zone = "z1" };
 	int64_t l;
 
-	assert_int_equal(cluster_node_register(f->m, &bad, 10, &l), -EINVAL);
+	assert_int_equal(cluster_node_register(f->m, &bad, 10, &l, NULL), -EINVAL);
 	snprintf(bad.id, sizeof bad.id, "ok");
 	bad.zone[0] = 0;
-	assert_int_equal(cluster_node_register(f->m, &bad, 10, &l), -EINVAL);
+	assert_int_equal(cluster_node_register(f->m, &bad, 10, &l, NULL), -EINVAL);
+}
+
+/* A live node id belongs to the data directory (instance) that holds it:
+ * another one is refused and changes nothing; the same one takes over its
+ * own earlier record (a restart inside the old lease). */
+static void test_node_identity(void **state)
+{
+	struct fx *f = *state;
+	int64_t first = add_node(f, "n1", "z1", NULL), second, third, rev;
+	struct cluster_node other = { .id = "n1", .zone = "z9" }, holder, got;
+	struct cluster_node *nodes;
+	size_t n;
+
+	snprintf(other.instance, sizeof other.instance, "someone-else");
+	snprintf(other.repl_addr, sizeof other.repl_addr, "10.9.9.9:7100");
+	snprintf(other.data_dir, sizeof other.data_dir, "/elsewhere");
+	assert_int_equal(cluster_node_register(f->m, &other, 10, &second,
+					       &holder), -EEXIST);
+	assert_string_equal(holder.repl_addr, "127.0.0.1:7102");
+	assert_string_equal(holder.instance, "instance-of-n1");
+	assert_int_equal(meta_lease_keepalive(f->m, second), -ENOENT);
+	assert_int_equal(cluster_node_get(f->m, "n1", &got), 0);
+	assert_string_equal(got.zone, "z1");
+	assert_int_equal(got.lease, first);
+	/* The refused claim is noted for the holder to see. */
+	assert_int_equal(cluster_node_conflict_get(f->m, "n1", &got, &rev),
+			 -ENOENT);
+	assert_int_equal(cluster_node_conflict_put(f->m, &other, 60), 0);
+	assert_int_equal(cluster_node_conflict_get(f->m, "n1", &got, &rev), 0);
+	assert_string_equal(got.repl_addr, "10.9.9.9:7100");
+	assert_true(rev > 0);
+	/* The same instance again: the old lease is revoked, the new one
+	 * holds the record. */
+	third = add_node(f, "n1", "z1", NULL);
+	assert_true(third != first);
+	assert_int_equal(meta_lease_keepalive(f->m, first), -ENOENT);
+	assert_int_equal(cluster_node_get(f->m, "n1", &got), 0);
+	assert_int_equal(got.lease, third);
+	assert_int_equal(cluster_node_list(f->m, &nodes, &n), 0);
+	assert_int_equal(n, 1);
+	free(nodes);
+	/* A record without an instance (or a daemon without one) never
+	 * matches: refused while live. */
+	other.instance[0] = 0;
+	assert_int_equal(cluster_node_register(f->m, &other, 10, &second,
+					       NULL), -EEXIST);
 }
 
 static void test_node_lease(void **state)
@@ -770,6 +817,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(test_node_register_list),
+		T(test_node_identity),
 		T(test_node_lease),
 		T(test_create_distinct_zones),
 		T(test_create_refused),
