@@ -137,6 +137,8 @@ struct poll_job {
 	size_t nscrubs;
 	struct cluster_node claimant;   /* refused for our id; rev 0: none */
 	int64_t claim_rev;
+	struct cluster_tombstone *tombs;
+	size_t ntombs;
 };
 
 static int poll_run(struct meta *m, struct metaq_job *job)
@@ -153,6 +155,10 @@ static int poll_run(struct meta *m, struct metaq_job *job)
 	if (ret == 0 && cluster_node_conflict_get(m, p->cm->node.id,
 						  &p->claimant, &p->claim_rev) < 0)
 		p->claim_rev = 0;
+	if (ret == 0 && cluster_tombstone_list(m, &p->tombs, &p->ntombs) < 0) {
+		p->tombs = NULL;   /* deleted data waits for the next poll */
+		p->ntombs = 0;
+	}
 	return ret;
 }
 
@@ -186,6 +192,8 @@ static void fence_lost(struct agent *cm, const struct cluster_volume *vols,
 		rec = find_rec(vols, n, s->rec.name);
 		if (!rec)
 			agent_fence(s, "the volume was deleted");
+		else if (!rec->attached[0])
+			agent_fence(s, "detached");
 		else if (strcmp(rec->attached, cm->node.id))
 			agent_fence(s, "attached to another node");
 		else if (rec->epoch != s->rec.epoch)
@@ -203,6 +211,73 @@ static const char *scrub_of(const struct poll_job *p, const char *name)
 	return NULL;
 }
 
+/* --- deleted volumes' data ----------------------------------------------- */
+
+struct tomb_job {
+	struct metaq_job j;
+	struct agent *cm;
+	uint64_t id;
+};
+
+static int tomb_run(struct meta *m, struct metaq_job *job)
+{
+	struct tomb_job *t = (struct tomb_job *)job;
+
+	return cluster_tombstone_done(m, t->id, t->cm->node.id);
+}
+
+static void tomb_done(struct metaq_job *job, int res)
+{
+	if (res < 0)
+		log_warn("cluster: cannot update the record of deleted volume "
+			 "id %llu: %s (again at the next poll)",
+			 (unsigned long long)((struct tomb_job *)job)->id,
+			 strerror(-res));
+	free(job);
+}
+
+static bool tomb_names(const struct cluster_tombstone *t, const char *node)
+{
+	for (int i = 0; i < t->nnodes; i++)
+		if (!strcmp(t->nodes[i], node))
+			return true;
+	return false;
+}
+
+static bool id_live(const struct poll_job *p, uint64_t id)
+{
+	for (size_t i = 0; i < p->nvols; i++)
+		if (p->vols[i].id == id)
+			return true;
+	return false;
+}
+
+/* Delete this node's replica of every deleted volume that lists us. */
+static void reap_deleted(struct agent *cm, const struct poll_job *p)
+{
+	for (size_t i = 0; i < p->ntombs; i++) {
+		const struct cluster_tombstone *t = &p->tombs[i];
+		struct tomb_job *j;
+		int r;
+
+		if (!tomb_names(t, cm->node.id) || id_live(p, t->id))
+			continue;
+		r = repl_service_delete_replica(cm->svc, t->name, t->id);
+		if (r == -EAGAIN)
+			continue;  /* still in use: the next poll */
+		if (r < 0 && r != -ENOENT) {
+			log_warn("cluster: cannot delete the replica of deleted "
+				 "volume %s: %s", t->name, strerror(-r));
+			continue;
+		}
+		if (!(j = calloc(1, sizeof *j)))
+			continue;
+		*j = (struct tomb_job){ .j = { .run = tomb_run, .done = tomb_done },
+					.cm = cm, .id = t->id };
+		agent_submit(cm, &j->j);
+	}
+}
+
 static void poll_apply(struct agent *cm, struct poll_job *p)
 {
 	free(cm->nodes);
@@ -210,6 +285,7 @@ static void poll_apply(struct agent *cm, struct poll_job *p)
 	cm->nnodes = p->nnodes;
 	p->nodes = NULL;
 	fence_lost(cm, p->vols, p->nvols);
+	reap_deleted(cm, p);
 	for (size_t i = 0; i < p->nvols; i++) {
 		struct served *s;
 
@@ -244,6 +320,7 @@ static void poll_done(struct metaq_job *job, int res)
 		log_warn("cluster: cannot read the metadata store: %s", strerror(-res));
 	free(p->vols);
 	free(p->nodes);
+	free(p->tombs);
 	meta_kv_free_array(p->scrubs, p->nscrubs);
 	free(p);
 }

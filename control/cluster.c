@@ -569,9 +569,29 @@ static int attach_fn(struct meta *m, struct cluster_volume *v, void *arg)
 int cluster_volume_attach(struct meta *m, const char *name, const char *node,
 			  struct cluster_volume *out)
 {
+	struct cluster_node n;
+	int r;
+
 	if (parse_volume_name(node))
 		return -EINVAL;
+	if ((r = cluster_node_get(m, node, &n)) < 0)
+		return r == -ENOENT ? -ENXIO : r;
 	return volume_modify(m, name, attach_fn, (void *)node, out);
+}
+
+static int detach_fn(struct meta *m, struct cluster_volume *v, void *arg)
+{
+	if (!v->attached[0])
+		return -EALREADY;
+	v->epoch++;
+	v->attached[0] = '\0';
+	return 0;
+}
+
+int cluster_volume_detach(struct meta *m, const char *name,
+			  struct cluster_volume *out)
+{
+	return volume_modify(m, name, detach_fn, NULL, out);
 }
 
 static int serving_fn(struct meta *m, struct cluster_volume *v, void *arg)

@@ -19,6 +19,7 @@
 #define CLUSTER_NODES_PREFIX "/triplex/nodes/"
 #define CLUSTER_VOLUMES_PREFIX "/triplex/volumes/"
 #define CLUSTER_CONFLICTS_PREFIX "/triplex/conflicts/"
+#define CLUSTER_DELETED_PREFIX "/triplex/deleted/"
 #define CLUSTER_VOLUME_ID_KEY "/triplex/counters/volume_id"
 
 #define CLUSTER_NAME_MAX 64     /* ids, zones, racks, volume names + NUL */
@@ -139,7 +140,8 @@ int cluster_volume_list(struct meta *m, struct cluster_volume **out,
  * -ENOENT if deleted); on success v->mod_rev is the new revision. */
 int cluster_volume_update(struct meta *m, struct cluster_volume *v);
 /* Take the volume on node: epoch + 1, attached = node, retried on
- * conflicts. *out is the record written (its epoch is the new one). */
+ * conflicts. *out is the record written (its epoch is the new one).
+ * -ENXIO if node is not registered (not alive): nothing changes. */
 int cluster_volume_attach(struct meta *m, const char *name, const char *node,
 			  struct cluster_volume *out);
 /* An engine on node starts serving the volume: one epoch per engine
@@ -176,6 +178,35 @@ int cluster_volume_replace(struct meta *m, const char *name,
 /* expect_rev: -1 any, else the record's mod_rev (-ESTALE otherwise). */
 int cluster_volume_delete(struct meta *m, const char *name,
 			  int64_t expect_rev);
+/* Take the volume off node (epoch + 1, attached = ""): its engine stops.
+ * -EALREADY if it is not attached. */
+int cluster_volume_detach(struct meta *m, const char *name,
+			  struct cluster_volume *out);
+
+/* ---- deleting with the data (cluster_delete.c) ---------------------- */
+
+/* What is left to delete of a deleted volume: the nodes whose replica of
+ * volume id (named name) is still on disk. */
+struct cluster_tombstone {
+	char name[CLUSTER_NAME_MAX];
+	uint64_t id;
+	int nnodes;
+	char nodes[CLUSTER_MAX_REPLICAS][CLUSTER_NAME_MAX];
+	int64_t mod_rev;
+};
+
+/* Delete the record and leave a tombstone for every replica's node. An
+ * attached volume is -EBUSY (*out: its record) unless force. */
+int cluster_volume_delete_data(struct meta *m, const char *name, bool force,
+			       struct cluster_volume *out);
+/* Decode one (untrusted) tombstone value: 0 or -EBADMSG. */
+int cluster_tombstone_from_json(const char *text, size_t len,
+				struct cluster_tombstone *t);
+int cluster_tombstone_list(struct meta *m, struct cluster_tombstone **out,
+			   size_t *n);
+/* node deleted its replica of volume id: off the list (the tombstone goes
+ * with the last node). */
+int cluster_tombstone_done(struct meta *m, uint64_t id, const char *node);
 
 /* ---- encoding and display (cluster_json.c) ------------------------- */
 

@@ -323,7 +323,7 @@ static int header_rev(const json_t *resp, int64_t *rev)
 
 static int etcd_get(struct meta *m, const char *key, struct meta_kv *out)
 {
-	json_t *resp, *req = key_req(key);
+	json_t *resp, *req;
 	struct meta_kv *kvs;
 	size_t n;
 	int r;
@@ -331,7 +331,7 @@ static int etcd_get(struct meta *m, const char *key, struct meta_kv *out)
 	memset(out, 0, sizeof *out);
 	if (!*key)
 		return -EINVAL;
-	if (!req)
+	if (!(req = key_req(key)))
 		return -ENOMEM;
 	if ((r = etcd_call(to_etcd(m), "/v3/kv/range", req, &resp)) < 0)
 		return r;
@@ -375,7 +375,8 @@ static int append_kvs(struct meta_kv **all, size_t *n, struct meta_kv *kvs,
 		meta_kv_free_array(kvs, k);
 		return -ENOMEM;
 	}
-	memcpy(a + *n, kvs, k * sizeof *a);
+	if (k)
+		memcpy(a + *n, kvs, k * sizeof *a);
 	free(kvs);
 	*all = a;
 	*n += k;

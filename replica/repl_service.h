@@ -68,6 +68,12 @@ bool repl_service_drained(const struct repl_service *svc);
 const struct repl_service_stats *
 repl_service_get_stats(const struct repl_service *svc);
 
+/* Delete this node's replica of the deleted volume id (named name): 0, or
+ * -ENOENT if there is none that carries that id, -EAGAIN while requests
+ * to it are in flight (try again later), -errno. */
+int repl_service_delete_replica(struct repl_service *svc, const char *name,
+				uint64_t id);
+
 /* The open store of a volume, for read-only questions (allocation for
  * BLOCK_STATUS); NULL if no engine has opened it here. Writes must go
  * through a connection, where fencing applies. */

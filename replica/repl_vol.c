@@ -445,3 +445,40 @@ void rvol_exec_end(struct rvol *v)
 	rvol_exec(v, r);
 	rvol_release(v);
 }
+
+/* The replica of a deleted volume: only if it carries that volume's id, so
+ * that a re-created volume of the same name is never touched. */
+int repl_service_delete_replica(struct repl_service *svc, const char *name,
+				uint64_t id)
+{
+	struct rvol *v = rvol_find(svc, id);
+	char path[PATH_MAX];
+	uint64_t have;
+	int ret;
+
+	if (v) {
+		if (strcmp(v->name, name))
+			return -EINVAL;
+		if (v->executing || v->waitq || v->drainer)
+			return -EAGAIN;
+		ret = rvol_delete(v);
+		if (v->deleted)
+			free(v); /* idle: nothing refers to it */
+		return ret;
+	}
+	if ((ret = vol_path(svc, name, ID_FILE, path, sizeof path)) < 0)
+		return ret;
+	if ((ret = read_id(path, &have)) < 0)
+		return ret; /* -ENOENT: none here, or not known to be ours */
+	if (have != id)
+		return -ENOENT;
+	if ((ret = vol_path(svc, name, NULL, path, sizeof path)) < 0)
+		return ret;
+	ret = remove_dir(path);
+	if (ret == 0)
+		ret = fsync_dir(svc->dir);
+	if (ret == 0)
+		log_info("replication: deleted replica %s (volume id %" PRIu64 ")",
+			 name, id);
+	return ret;
+}

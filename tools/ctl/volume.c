@@ -3,11 +3,12 @@
  *   create NAME --size SIZE --data-dir DIR      a local single-replica volume
  *   create NAME --size SIZE [--replicas N] [--min-replicas M]
  *          [--domain zone|rack] [--relaxed]     a cluster volume (--meta)
- *   list [--json] | show NAME [--json] | attach NAME --node ID
- *   replace NAME --from ID [--to ID] | delete NAME
+ *   list [--json] | show NAME [--json] | attach NAME --node ID [--wait]
+ *   detach NAME | replace NAME --from ID [--to ID] | delete NAME [--force]
  */
 #include <errno.h>
 #include <getopt.h>
+#include <libnbd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,8 +29,10 @@ struct vol_args {
 	const char *from, *to;
 	const char *domain;
 	int replicas, min_replicas;
-	bool relaxed, json;
+	bool relaxed, json, force, wait;
 };
+
+static void sleep_100ms(void);
 
 static int parse_int(const char *s, int *out)
 {
@@ -57,6 +60,8 @@ static int parse_vol_args(int argc, char **argv, struct vol_args *a, bool need_n
 		{ "min-replicas", required_argument, NULL, 'R' },
 		{ "relaxed", no_argument, NULL, 'x' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "force", no_argument, NULL, 'F' },
+		{ "wait", no_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -74,6 +79,8 @@ static int parse_vol_args(int argc, char **argv, struct vol_args *a, bool need_n
 		case 'D': a->domain = optarg; break;
 		case 'x': a->relaxed = true; break;
 		case 'j': a->json = true; break;
+		case 'F': a->force = true; break;
+		case 'w': a->wait = true; break;
 		case 'r':
 			if (parse_int(optarg, &a->replicas) < 0)
 				return ctl_fail("--replicas wants a number from 1 to 5, got '%s'", optarg);
@@ -227,6 +234,50 @@ static int volume_show(int argc, char **argv)
 	return 0;
 }
 
+static bool served_now(struct meta *m, const char *name, uint64_t epoch,
+		       const char *uri)
+{
+	struct cluster_volume v;
+	struct nbd_handle *h;
+	bool ok;
+
+	if (cluster_volume_get(m, name, &v) < 0 || v.served_epoch < epoch)
+		return false;
+	if (!(h = nbd_create()))
+		return false;
+	/* Bounded: a blocking connect to an unreachable address would hang
+	 * for minutes. */
+	ok = nbd_aio_connect_uri(h, uri) == 0;
+	for (int i = 0; ok && i < 20 && !nbd_aio_is_ready(h); i++)
+		ok = !nbd_aio_is_dead(h) && !nbd_aio_is_closed(h) &&
+		     nbd_poll(h, 100) >= 0;
+	ok = ok && nbd_aio_is_ready(h) && nbd_get_size(h) >= 0;
+	nbd_close(h);
+	return ok;
+}
+
+/* Until the node's engine has started at the new epoch (or a later one)
+ * and its NBD listener serves the export. */
+static int wait_served(struct meta *m, const struct cluster_volume *v)
+{
+	struct cluster_node n;
+	char uri[CLUSTER_ADDR_MAX + CLUSTER_NAME_MAX + 16];
+
+	if (cluster_node_get(m, v->attached, &n) < 0 || !n.nbd_addr[0])
+		return ctl_fail("volume %s: node %s has no NBD TCP listener to "
+				"wait for", v->name, v->attached);
+	snprintf(uri, sizeof uri, "nbd://%s/%s", n.nbd_addr, v->name);
+	for (int i = 0; i < 600; i++) { /* 60 s */
+		if (served_now(m, v->name, v->epoch, uri)) {
+			printf("served at %s\n", uri);
+			return 0;
+		}
+		sleep_100ms();
+	}
+	return ctl_fail("volume %s: not served by %s after 60 s (see its log)",
+			v->name, v->attached);
+}
+
 static int volume_attach(int argc, char **argv)
 {
 	struct vol_args a = { 0 };
@@ -241,13 +292,43 @@ static int volume_attach(int argc, char **argv)
 	if (ctl_meta_open(a.meta, &m))
 		return 1;
 	ret = cluster_volume_attach(m, a.name, a.node, &v);
-	meta_close(m);
+	if (ret < 0)
+		meta_close(m);
 	if (ret == -ENOENT)
 		return ctl_fail("no volume named '%s'", a.name);
+	if (ret == -ENXIO)
+		return ctl_fail("node '%s' is not registered or not alive (see "
+				"triplexctl node list); nothing changed", a.node);
 	if (ret < 0)
 		return ctl_fail("cannot attach '%s': %s", a.name, strerror(-ret));
 	printf("volume %s attached to %s at epoch %llu\n", v.name, v.attached,
 	       (unsigned long long)v.epoch);
+	ret = a.wait ? wait_served(m, &v) : 0;
+	meta_close(m);
+	return ret;
+}
+
+static int volume_detach(int argc, char **argv)
+{
+	struct vol_args a = { 0 };
+	struct cluster_volume v;
+	struct meta *m;
+	int ret;
+
+	if (parse_vol_args(argc, argv, &a, true) || ctl_meta_open(a.meta, &m))
+		return 1;
+	ret = cluster_volume_detach(m, a.name, &v);
+	meta_close(m);
+	if (ret == -ENOENT)
+		return ctl_fail("no volume named '%s'", a.name);
+	if (ret == -EALREADY) {
+		printf("volume %s is not attached\n", a.name);
+		return 0;
+	}
+	if (ret < 0)
+		return ctl_fail("cannot detach '%s': %s", a.name, strerror(-ret));
+	printf("volume %s detached (epoch %llu): its engine stops serving it\n",
+	       v.name, (unsigned long long)v.epoch);
 	return 0;
 }
 
@@ -276,18 +357,25 @@ static int volume_replace(int argc, char **argv)
 static int volume_delete(int argc, char **argv)
 {
 	struct vol_args a = { 0 };
+	struct cluster_volume v;
 	struct meta *m;
 	int ret;
 
 	if (parse_vol_args(argc, argv, &a, true) || ctl_meta_open(a.meta, &m))
 		return 1;
-	ret = cluster_volume_delete(m, a.name, -1);
+	ret = cluster_volume_delete_data(m, a.name, a.force, &v);
 	meta_close(m);
 	if (ret == -ENOENT)
 		return ctl_fail("no volume named '%s'", a.name);
+	if (ret == -EBUSY && v.attached[0])
+		return ctl_fail("volume '%s' is attached to %s: detach it first "
+				"(triplexctl volume detach %s), or delete with --force",
+				a.name, v.attached, a.name);
 	if (ret < 0)
 		return ctl_fail("cannot delete '%s': %s", a.name, strerror(-ret));
-	printf("deleted volume %s\n", a.name);
+	printf("deleted volume %s; its %d replica(s) are deleted by their nodes "
+	       "(a node that is down does it when it returns)\n", a.name,
+	       v.nplacement);
 	return 0;
 }
 
@@ -344,8 +432,9 @@ static const struct ctl_cmd subcommands[] = {
 	{ "list", volume_list, "list volumes" },
 	{ "show", volume_show, "show one volume" },
 	{ "attach", volume_attach, "serve a volume from a node (new epoch)" },
+	{ "detach", volume_detach, "stop serving a volume (new epoch)" },
 	{ "replace", volume_replace, "move a replica to another node" },
-	{ "delete", volume_delete, "delete a volume's record" },
+	{ "delete", volume_delete, "delete a volume and its replicas' data" },
 	{ "scrub", volume_scrub, "compare and repair every replica, print the report" },
 };
 
@@ -355,6 +444,6 @@ int volume_main(int argc, char **argv)
 		if (!strcmp(argv[1], subcommands[i].name))
 			return subcommands[i].fn(argc - 1, argv + 1);
 	return ctl_fail("%s volume command%s%s (one of: create, list, show, "
-			"attach, replace, delete, scrub)", argc >= 2 ? "unknown" : "missing",
+			"attach, detach, replace, delete, scrub)", argc >= 2 ? "unknown" : "missing",
 			argc >= 2 ? " " : "", argc >= 2 ? argv[1] : "");
 }
