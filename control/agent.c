@@ -18,8 +18,8 @@
 #include "repl_service.h"
 
 #define TICK_MS 1000
-#define LEASE_TTL_S 10
-#define KEEPALIVE_EVERY 3   /* ticks */
+#define LEASE_TTL_S AGENT_LEASE_TTL_S
+#define KEEPALIVE_EVERY 1   /* ticks */
 #define SCRUB_PREFIX "/triplex/scrub/"
 #define CONFLICT_TTL_S 60   /* how long a refused claim stays noted */
 
@@ -86,6 +86,7 @@ static void lease_done(struct metaq_job *job, int res)
 		if (res == 0) {
 			cm->lease = l->lease;
 			cm->refused = false;
+			cm->registered_tick = cm->ticks;
 			log_info("cluster: node %s registered again", cm->node.id);
 		} else if (res == -EEXIST) {
 			if (!cm->refused)
@@ -99,7 +100,10 @@ static void lease_done(struct metaq_job *job, int res)
 			log_error("cluster: cannot register node %s: %s (retrying)",
 				  cm->node.id, strerror(-res));
 		}
-	} else if (l->op == LEASE_KEEPALIVE && res == -ENOENT && !cm->stopping) {
+	}
+	if (l->op == LEASE_KEEPALIVE)
+		cm->keepalive_out = false;
+	if (l->op == LEASE_KEEPALIVE && res == -ENOENT && !cm->stopping) {
 		log_warn("cluster: node lease expired, registering again");
 		lease_submit(cm, LEASE_REGISTER);
 	} else if (l->op == LEASE_KEEPALIVE && res < 0) {
@@ -112,8 +116,9 @@ static void lease_submit(struct agent *cm, int op)
 {
 	struct lease_job *l;
 
-	if (op == LEASE_REGISTER && cm->registering)
-		return;
+	if ((op == LEASE_REGISTER && cm->registering) ||
+	    (op == LEASE_KEEPALIVE && (cm->keepalive_out || cm->registering)))
+		return;  /* one at a time: a slow store must not pile them up */
 	l = calloc(1, sizeof *l);
 	if (!l)
 		return;
@@ -121,6 +126,7 @@ static void lease_submit(struct agent *cm, int op)
 				 .cm = cm, .node = cm->node, .lease = cm->lease,
 				 .op = op };
 	cm->registering |= op == LEASE_REGISTER;
+	cm->keepalive_out |= op == LEASE_KEEPALIVE;
 	agent_submit(cm, &l->j);
 }
 
@@ -286,6 +292,7 @@ static void poll_apply(struct agent *cm, struct poll_job *p)
 	p->nodes = NULL;
 	fence_lost(cm, p->vols, p->nvols);
 	reap_deleted(cm, p);
+	agent_failover(cm, p->vols, p->nvols);
 	for (size_t i = 0; i < p->nvols; i++) {
 		struct served *s;
 
@@ -294,7 +301,7 @@ static void poll_apply(struct agent *cm, struct poll_job *p)
 		s = find_served(cm, p->vols[i].name);
 		if (!s)
 			agent_serve(cm, &p->vols[i]);
-		else if (s->exported)
+		else if (s->vol)  /* exported or not: a returning replica's node */
 			agent_refresh_placement(s, &p->vols[i]);
 	}
 	for (struct served *s = cm->served; s; s = s->next)
@@ -515,5 +522,6 @@ void agent_free(struct agent *cm)
 	}
 	repl_service_free(cm->svc);
 	free(cm->nodes);
+	free(cm->orphans);
 	free(cm);
 }

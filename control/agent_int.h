@@ -48,6 +48,18 @@ struct served {
 	bool joining[CLUSTER_MAX_REPLICAS];  /* its JOIN or COMPARED is out */
 };
 
+/* A volume whose engine's node is missing from the store (failover). */
+struct agent_orphan {
+	char vol[CLUSTER_NAME_MAX];
+	char node[CLUSTER_NAME_MAX];
+	unsigned polls;          /* consecutive polls it has been missing */
+};
+
+/* No takeover this soon after our own (re)registration: a store outage
+ * expires every lease at once, and the others are registering too. */
+#define AGENT_LEASE_TTL_S 5
+#define AGENT_HOLDOFF_TICKS (2 * AGENT_LEASE_TTL_S)
+
 struct agent {
 	struct loop *loop;
 	struct store_io *io;
@@ -58,6 +70,11 @@ struct agent {
 	int64_t lease;
 	bool registering;
 	bool refused;            /* the last registration found our id taken */
+	bool keepalive_out;      /* a keepalive job is out */
+	unsigned registered_tick; /* ticks at our last (re)registration */
+	struct agent_orphan *orphans;
+	size_t norphans;
+	bool taking_over;        /* a takeover job is out */
 	int64_t conflict_rev;    /* the last refused claimant reported */
 	struct repl_service *svc;
 	struct loop_timer tick;
@@ -80,6 +97,12 @@ void agent_volume_tick(struct served *s, const char *scrub);
 void agent_fence(struct served *s, const char *why);
 /* `volume replace` moved a replica: connect to the new one. */
 void agent_refresh_placement(struct served *s, const struct cluster_volume *rec);
+
+/* agent_failover.c */
+/* Once a poll: take over the volumes whose engine's node is gone and whose
+ * heir is this node. */
+void agent_failover(struct agent *cm, const struct cluster_volume *vols,
+		    size_t n);
 
 /* agent_identity.c */
 /* This data directory's instance id for node_id (DIR/node.json, made on

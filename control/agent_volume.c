@@ -181,9 +181,22 @@ static void resync_done(struct resync *job, int res, void *arg)
 /* Resync every connected replica that is not in sync, or in sync but in
  * doubt (a whole compare, no checkpoints: it stays in the set), and has no
  * job. */
+static unsigned in_sync_up(struct vol *v);
+
+/* Before export, resync only when the engine cannot start otherwise: fewer
+ * than min_replicas in sync are connected, so an unreachable in-sync one
+ * cannot leave until a returning replica has caught up from the others
+ * (which hold every acknowledged write: each was on min_replicas). */
+static bool may_resync(struct served *s)
+{
+	return s->exported ||
+	       (!s->fenced && in_sync_up(s->vol) < (unsigned)s->rec.min_replicas &&
+		in_sync_up(s->vol) > 0);
+}
+
 static void start_resyncs(struct served *s)
 {
-	for (unsigned i = 0; s->exported && i < vol_nreplicas(s->vol); i++) {
+	for (unsigned i = 0; may_resync(s) && i < vol_nreplicas(s->vol); i++) {
 		struct vol_replica_info ri;
 		struct resync_opts o;
 
@@ -471,8 +484,23 @@ static bool drop_unreachable(struct served *s)
 	return all;
 }
 
-/* Serve once every in-sync replica is connected (or AGENT_EXPORT_WAIT_TICKS
- * passed) and, for a volume that was served before (epoch > 1), once the
+/* In-sync replicas that can come up: a replica whose node was not
+ * registered when the engine started has no connection to wait for. */
+static unsigned in_sync_reachable(struct vol *v)
+{
+	struct vol_replica_info ri;
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < vol_nreplicas(v); i++) {
+		vol_replica_info(v, i, &ri);
+		n += ri.in_sync && !vol_replica_has_client(v, i, NULL);
+	}
+	return n;
+}
+
+/* Serve once every in-sync replica that can connect is connected (or
+ * AGENT_EXPORT_WAIT_TICKS passed) and, for a volume that was served before
+ * (epoch > 1), once the
  * regions that may have had writes in flight agree on every in-sync
  * replica (invariant 4). */
 static void maybe_export(struct served *s)
@@ -483,7 +511,8 @@ static void maybe_export(struct served *s)
 	if (!s->vol || s->fenced || s->exported || s->reconciling)
 		return;
 	up = in_sync_up(s->vol);
-	if (up < vol_in_sync_count(s->vol) && s->waited_ticks < AGENT_EXPORT_WAIT_TICKS)
+	if (up < in_sync_reachable(s->vol) &&
+	    s->waited_ticks < AGENT_EXPORT_WAIT_TICKS)
 		return;
 	if (s->rec.epoch <= 1 || s->reconciled) {
 		export_now(s);
@@ -596,6 +625,21 @@ void agent_fence(struct served *s, const char *why)
 		 (unsigned long long)s->rec.epoch, why);
 }
 
+/* A replica whose node was not registered when the engine was built has no
+ * connection; once the node is back, it gets one (and then catches up).
+ * Only out of the in-sync set: an in-sync one leaves it first, recorded
+ * (drop_unreachable), and is connected at a later poll. */
+static bool needs_client(const struct served *s, unsigned i,
+			 const struct cluster_volume *rec)
+{
+	struct vol_replica_info ri;
+
+	vol_replica_info(s->vol, i, &ri);
+	return vol_replica_has_client(s->vol, i, NULL) && !ri.in_sync &&
+	       agent_node(s->cm, rec->placement[i].node) &&
+	       strcmp(rec->placement[i].node, s->cm->node.id);
+}
+
 void agent_refresh_placement(struct served *s, const struct cluster_volume *rec)
 {
 	if (!s->vol || rec->epoch != s->rec.epoch || rec->nplacement != s->rec.nplacement)
@@ -603,10 +647,15 @@ void agent_refresh_placement(struct served *s, const struct cluster_volume *rec)
 	for (unsigned i = 0; i < (unsigned)rec->nplacement; i++) {
 		struct cluster_replica was = s->rec.placement[i];
 		struct vol_replica_spec spec;
+		bool returned = !strcmp(rec->placement[i].node, was.node) &&
+				needs_client(s, i, rec);
 		int ret;
 
-		if (!strcmp(rec->placement[i].node, was.node))
+		if (!strcmp(rec->placement[i].node, was.node) && !returned)
 			continue;
+		if (returned)
+			log_info("volume %s: replica node %s registered: connecting",
+				 s->rec.name, was.node);
 		if (s->jobs[i])
 			resync_cancel(s->jobs[i]);
 		s->rec.placement[i] = rec->placement[i];

@@ -537,6 +537,7 @@ int cluster_volume_create(struct meta *m,
 	v.min_replicas = spec->min_replicas;
 	v.domain = spec->domain;
 	v.relaxed = spec->relaxed;
+	v.failover_manual = spec->failover_manual;
 	if ((r = volume_place(m, &v, err, errlen)) < 0)
 		return r;
 	if ((r = volume_id_alloc(m, &v.id)) < 0) {
@@ -577,6 +578,48 @@ int cluster_volume_attach(struct meta *m, const char *name, const char *node,
 	if ((r = cluster_node_get(m, node, &n)) < 0)
 		return r == -ENOENT ? -ENXIO : r;
 	return volume_modify(m, name, attach_fn, (void *)node, out);
+}
+
+struct takeover {
+	const char *dead, *to;
+};
+
+static int takeover_fn(struct meta *m, struct cluster_volume *v, void *arg)
+{
+	const struct takeover *t = arg;
+	struct cluster_node n;
+	int i, r;
+
+	if (strcmp(v->attached, t->dead))
+		return -ESTALE;
+	if (v->failover_manual)
+		return -EPERM;
+	for (i = 0; i < v->nplacement; i++)
+		if (!strcmp(v->placement[i].node, t->to))
+			break;
+	if (i == v->nplacement ||
+	    v->placement[i].state != CLUSTER_REPLICA_IN_SYNC ||
+	    v->placement[i].doubt)
+		return -EPERM;
+	/* Read after the volume: if the dead node registered again since,
+	 * it is not dead. */
+	r = cluster_node_get(m, t->dead, &n);
+	if (r == 0)
+		return -EBUSY;
+	if (r != -ENOENT)
+		return r;
+	v->epoch++;
+	snprintf(v->attached, sizeof v->attached, "%s", t->to);
+	return 0;
+}
+
+int cluster_volume_takeover(struct meta *m, const char *name,
+			    const char *dead_node, const char *to,
+			    struct cluster_volume *out)
+{
+	struct takeover t = { dead_node, to };
+
+	return volume_modify(m, name, takeover_fn, &t, out);
 }
 
 static int detach_fn(struct meta *m, struct cluster_volume *v, void *arg)

@@ -103,6 +103,8 @@ struct cluster_volume {
 	int min_replicas;
 	enum cluster_domain domain;
 	bool relaxed;                     /* distinct nodes suffice */
+	bool failover_manual;             /* no takeover when the engine's
+					     node dies (default: automatic) */
 	uint64_t epoch;                   /* bumped by every attach */
 	uint64_t served_epoch;            /* the last epoch an engine started
 					     serving at (0: never) */
@@ -119,6 +121,7 @@ struct cluster_volume_spec {
 	int min_replicas;                 /* 1..replicas */
 	enum cluster_domain domain;
 	bool relaxed;
+	bool failover_manual;
 };
 
 /* Defaults: 3 replicas, min 2, zone domain, not relaxed. */
@@ -178,6 +181,14 @@ int cluster_volume_replace(struct meta *m, const char *name,
 /* expect_rev: -1 any, else the record's mod_rev (-ESTALE otherwise). */
 int cluster_volume_delete(struct meta *m, const char *name,
 			  int64_t expect_rev);
+/* Automatic failover: node to takes the volume from dead_node (epoch + 1,
+ * attached = to), a compare-and-swap so that two takers never both win.
+ * -ESTALE if it is no longer attached to dead_node, -EBUSY if dead_node is
+ * registered (alive) again, -EPERM if to holds no in-sync replica without
+ * doubt or the volume's failover is manual. */
+int cluster_volume_takeover(struct meta *m, const char *name,
+			    const char *dead_node, const char *to,
+			    struct cluster_volume *out);
 /* Take the volume off node (epoch + 1, attached = ""): its engine stops.
  * -EALREADY if it is not attached. */
 int cluster_volume_detach(struct meta *m, const char *name,

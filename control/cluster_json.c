@@ -121,6 +121,8 @@ char *cluster_volume_to_json(const struct cluster_volume *v, int flags)
 			      "attached", v->attached,
 			      "placement", placement_to_json(v));
 
+	if (o && v->failover_manual)
+		json_object_set_new(o, "failover", json_string("manual"));
 	if (o && (flags & CLUSTER_JSON_REV))
 		json_object_set_new(o, "mod_rev", json_integer(v->mod_rev));
 	return dump(o, flags);
@@ -270,6 +272,8 @@ static void dec_volume_check(struct dec *d, const struct cluster_volume *v)
 
 static void dec_volume(struct dec *d, json_t *o, struct cluster_volume *v)
 {
+	char fo[16];
+
 	char dom[8];
 
 	dec_str(d, o, "name", v->name, sizeof v->name, true);
@@ -284,6 +288,11 @@ static void dec_volume(struct dec *d, json_t *o, struct cluster_volume *v)
 	if (!json_is_boolean(json_object_get(o, "relaxed")))
 		dec_fail(d, "field \"relaxed\": expected a boolean");
 	v->relaxed = json_is_true(json_object_get(o, "relaxed"));
+	/* Absent: automatic (the default). */
+	dec_str(d, o, "failover", fo, sizeof fo, false);
+	if (!d->bad && fo[0] && strcmp(fo, "manual") && strcmp(fo, "auto"))
+		dec_fail(d, "field \"failover\": \"%s\" is not auto or manual", fo);
+	v->failover_manual = !strcmp(fo, "manual");
 	v->epoch = dec_u64(d, o, "epoch", INT64_MAX);
 	/* Absent in records written before it existed: never served. */
 	if (json_object_get(o, "served_epoch"))

@@ -221,11 +221,14 @@ cluster_teardown() {
 	return 0
 }
 
-# cluster_volume_create NAME SIZE [ARGS...]: triplexctl volume create.
+# cluster_volume_create NAME SIZE [ARGS...]: triplexctl volume create,
+# with --failover manual unless CLUSTER_FAILOVER=auto: most fault tests
+# attach by hand and must not see a takeover.
 cluster_volume_create() {
 	local name=$1 size=$2
 	shift 2
-	ctl volume create "$name" --size "$size" --meta "$TRIPLEX_META" "$@" >"$T/create-$name.out" 2>&1 || {
+	ctl volume create "$name" --size "$size" --meta "$TRIPLEX_META" \
+		--failover "${CLUSTER_FAILOVER:-manual}" "$@" >"$T/create-$name.out" 2>&1 || {
 		cat "$T/create-$name.out" >&2
 		fail "triplexctl volume create $name --size $size $* failed"
 	}

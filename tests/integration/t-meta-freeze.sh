@@ -19,6 +19,9 @@
 . "$TPX_ITEST_DIR/cluster.sh"
 
 FREEZE_S=10
+# Automatic failover on: the freeze expires every lease, and no node may
+# take vol over for it (the holdoff after registering again).
+CLUSTER_FAILOVER=auto
 cluster_setup --io-timeout-ms 5000 --write-timeout-ms 20000
 cluster_volume_create vol 16M
 cluster_attach vol n1
@@ -89,6 +92,10 @@ awk -v m="$max_during" 'BEGIN { exit !(m < 2000) }' ||
 
 # The store answers again: the nodes come back, the volume is intact.
 netns_wait_for "n1..n3 registered again" 30 _cluster_all_registered
+[[ $(cluster_field vol attached) == n1 ]] ||
+	fail "vol moved to $(cluster_field vol attached) after a metadata outage alone"
+grep -q "taking it over" "$(cluster_log 2)" "$(cluster_log 3)" &&
+	fail "a node tried to take vol over after a metadata outage alone"
 [[ $(cluster_states vol) == "n1=in_sync n2=in_sync n3=in_sync" ]] ||
 	fail "a replica left the in-sync set: $(cluster_states vol)"
 cluster_flush vol 1

@@ -2,12 +2,14 @@
  * triplexctl volume ...
  *   create NAME --size SIZE --data-dir DIR      a local single-replica volume
  *   create NAME --size SIZE [--replicas N] [--min-replicas M]
- *          [--domain zone|rack] [--relaxed]     a cluster volume (--meta)
+ *          [--domain zone|rack] [--relaxed] [--failover auto|manual]
+ *                                               a cluster volume (--meta)
  *   list [--json] | show NAME [--json] | attach NAME --node ID [--wait]
  *   detach NAME | replace NAME --from ID [--to ID] | delete NAME [--force]
  */
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <libnbd.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -28,6 +30,7 @@ struct vol_args {
 	const char *node;
 	const char *from, *to;
 	const char *domain;
+	const char *failover;
 	int replicas, min_replicas;
 	bool relaxed, json, force, wait;
 };
@@ -61,6 +64,7 @@ static int parse_vol_args(int argc, char **argv, struct vol_args *a, bool need_n
 		{ "relaxed", no_argument, NULL, 'x' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "force", no_argument, NULL, 'F' },
+		{ "failover", required_argument, NULL, 'O' },
 		{ "wait", no_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -80,6 +84,7 @@ static int parse_vol_args(int argc, char **argv, struct vol_args *a, bool need_n
 		case 'x': a->relaxed = true; break;
 		case 'j': a->json = true; break;
 		case 'F': a->force = true; break;
+		case 'O': a->failover = optarg; break;
 		case 'w': a->wait = true; break;
 		case 'r':
 			if (parse_int(optarg, &a->replicas) < 0)
@@ -135,6 +140,30 @@ static void print_volume(const struct cluster_volume *v, bool json)
 	free(text);
 }
 
+/* The record plus where it is served: "nbd_uris" from the engine node's
+ * record (empty while detached or while that node is not registered). */
+static void print_volume_served(struct meta *m, const struct cluster_volume *v,
+				bool json)
+{
+	char *text = cluster_volume_to_json(v, 0), uri[CLUSTER_ADDR_MAX + 80];
+	json_t *o = text ? json_loads(text, 0, NULL) : NULL, *uris = json_array();
+	struct cluster_node n;
+
+	free(text);
+	if (v->attached[0] && cluster_node_get(m, v->attached, &n) == 0 &&
+	    n.nbd_addr[0]) {
+		snprintf(uri, sizeof uri, "nbd://%s/%s", n.nbd_addr, v->name);
+		json_array_append_new(uris, json_string(uri));
+	}
+	json_object_set_new(o, "nbd_uris", uris);
+	json_object_set_new(o, "failover", json_string(v->failover_manual ?
+						       "manual" : "auto"));
+	text = o ? json_dumps(o, json ? JSON_COMPACT : JSON_INDENT(2)) : NULL;
+	puts(text ? text : "{}");
+	free(text);
+	json_decref(o);
+}
+
 static int create_cluster(const struct vol_args *a, uint64_t size)
 {
 	struct cluster_volume_spec spec;
@@ -151,6 +180,9 @@ static int create_cluster(const struct vol_args *a, uint64_t size)
 	else if (spec.min_replicas > spec.replicas)
 		spec.min_replicas = spec.replicas;
 	spec.relaxed = a->relaxed;
+	if (a->failover && strcmp(a->failover, "auto") && strcmp(a->failover, "manual"))
+		return ctl_fail("--failover wants auto or manual, got '%s'", a->failover);
+	spec.failover_manual = a->failover && !strcmp(a->failover, "manual");
 	if (a->domain && cluster_domain_parse(a->domain, &spec.domain) < 0)
 		return ctl_fail("--domain wants zone or rack, got '%s'", a->domain);
 	if (ctl_meta_open(a->meta, &m))
@@ -225,12 +257,13 @@ static int volume_show(int argc, char **argv)
 	if (parse_vol_args(argc, argv, &a, true) || ctl_meta_open(a.meta, &m))
 		return 1;
 	ret = cluster_volume_get(m, a.name, &v);
+	if (ret == 0)
+		print_volume_served(m, &v, a.json);
 	meta_close(m);
 	if (ret == -ENOENT)
 		return ctl_fail("no volume named '%s'", a.name);
 	if (ret < 0)
 		return ctl_fail("cannot read volume '%s': %s", a.name, strerror(-ret));
-	print_volume(&v, a.json);
 	return 0;
 }
 
