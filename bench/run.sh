@@ -5,6 +5,8 @@
 #
 # Servers (each on its own 1 GiB volume or file, on the same filesystem):
 #   triplexd       this project, one daemon, one unreplicated volume
+#   triplex-3rep-etcd  the same with `dev up --etcd` (metadata in a
+#                  three-member etcd); in BENCH_SERVERS only when asked for
 #   triplex-3rep   this project, three replicas: `triplexctl dev up` starts
 #                  three triplexd on loopback (zones a, b, c), volume demo
 #                  attached to n1 and served on n1's Unix socket; stopped
@@ -183,19 +185,23 @@ start() {
 		nbdcopy --connections=4 --flush "$SEED" "nbd+unix:///bench?socket=$SOCK" ||
 			die "prefill of triplexd failed"
 		;;
-	triplex-3rep)
+	triplex-3rep | triplex-3rep-etcd)
+		# -etcd: the same cluster with its metadata in a three-member etcd;
+		# the store is off the I/O path, so the two rows should match.
+		local up_args=()
+		[[ $name == *-etcd ]] && up_args=(--etcd)
 		DEV_DIR=$WORK/dev
-		rm -rf "$DEV_DIR" "$BENCH_OUT"/raw/triplex-3rep.*.sample.json \
+		rm -rf "$DEV_DIR" "$BENCH_OUT"/raw/$name.*.sample.json \
 			"$BENCH_OUT"/raw/triplex-3rep.rebuild* "$BENCH_OUT"/raw/seqwrite-baseline.json "$BENCH_OUT"/raw/copy-baseline.json
-		TRIPLEXD=$TPXD "$TPXCTL" dev up --dir "$DEV_DIR" \
+		TRIPLEXD=$TPXD "$TPXCTL" dev up --dir "$DEV_DIR" "${up_args[@]}" \
 			--size "$BENCH_SIZE" >>"$log" 2>&1 ||
-			die "triplexctl dev up failed: $(tail -5 "$log")"
+			die "triplexctl dev up ${up_args[*]} failed: $(tail -5 "$log")"
 		BENCH_URI=$(cluster uri "$DEV_DIR") || die "cannot read $DEV_DIR/cluster.json"
 		nbdcopy --connections=4 --flush "$SEED" "$BENCH_URI" ||
-			die "prefill of triplex-3rep failed"
+			die "prefill of $name failed"
 		drop_caches
 		# Peak RSS so far (the prefill's), then count the jobs' peak afresh.
-		cluster sample "$DEV_DIR" "$BENCH_OUT/raw/triplex-3rep.prefill.sample.json"
+		cluster sample "$DEV_DIR" "$BENCH_OUT/raw/$name.prefill.sample.json"
 		cluster reset-hwm "$DEV_DIR"
 		return 0
 		;;
@@ -380,7 +386,7 @@ for server in $BENCH_SERVERS; do
 		echo "bench: $BUILD/triplexd not built: skipping the $server row" >&2
 		continue
 	fi
-	if [[ $server == triplex-3rep && ! -x $TPXCTL ]]; then
+	if [[ $server == triplex-3rep* && ! -x $TPXCTL ]]; then
 		echo "bench: $BUILD/triplexctl not built: skipping the $server row" >&2
 		continue
 	fi
