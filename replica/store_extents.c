@@ -41,6 +41,13 @@ int store_extents(struct store *s, uint64_t off, uint64_t len,
 
 		if (stop < 0)
 			return (int)stop;
+		/* A write or trim between the two seeks can make them disagree
+		 * (data at pos, then a hole at pos): call that block data,
+		 * which is never wrong, rather than report an empty extent. */
+		if ((uint64_t)stop <= pos) {
+			hole = false;
+			stop = (int64_t)(BLOCK_DOWN(pos) + STORE_BLOCK);
+		}
 		if ((uint64_t)stop > end)
 			stop = (int64_t)end;
 		ext[n].off = pos;
