@@ -5,7 +5,7 @@ Writes 4 KiB blocks (block b, sequence s: the 8-byte pair repeated) at
 queue depth 1 to the URI the metadata store names (`triplexctl volume show
 --json`, field nbd_uris); when a request fails it asks again every 0.2 s
 and reconnects to the new URI. Stops after --after acknowledged writes on
-the new engine, or --duration seconds. Then reads every block back from
+the new engine (with --no-failover: after --after writes), or --duration seconds. Then reads every block back from
 where it ended up and checks it holds the last acknowledged write or a
 later attempted one (an unacknowledged write may or may not have landed).
 
@@ -48,6 +48,8 @@ def main():
     ap.add_argument("--blocks", type=int, default=1024)
     ap.add_argument("--after", type=int, default=1000)
     ap.add_argument("--duration", type=float, default=90)
+    ap.add_argument("--no-failover", action="store_true",
+                    help="count --after from the first write (no URI change expected)")
     ap.add_argument("--progress", required=True)
     a = ap.parse_args()
 
@@ -89,7 +91,9 @@ def main():
         acked[b] = seq
         tried[b] = set()
         n_acked += 1
-        if len(uris) > 1:
+        if a.no_failover:
+            after += 1
+        elif len(uris) > 1:
             if t_back is None:
                 t_back = time.monotonic()
                 print("B %.3f" % t_back, file=prog)
