@@ -7,9 +7,12 @@
  *     a read-compare-write can never interleave with another writer.
  *  2. Every transaction that changes a key bumps revision.rev by one; a
  *     changed key's mod_rev is that new revision.
- *  3. Expired leases (expires_at_ms <= now) and their keys are deleted at
- *     the start of every operation, before anything is read, so no caller
- *     ever sees a key whose lease has expired.
+ *  3. A lease expires when this handle has seen its renewal count stay
+ *     the same for its TTL by this process's own monotonic clock; expired
+ *     leases and their keys are deleted at the start of every operation,
+ *     before anything is read. No wall clock is ever compared between
+ *     processes, so a node whose clock is off cannot expire another's
+ *     lease (msq_observe).
  *  4. A put that returned 0 is on disk (WAL + synchronous=FULL).
  *
  * A handle is used by one thread at a time (prepared statements are cached
@@ -37,7 +40,7 @@
 
 #include "log.h"
 
-#define MSQ_SCHEMA_VERSION 1
+#define MSQ_SCHEMA_VERSION 2
 #define MSQ_APPLICATION_ID 0x74706c78 /* "tplx" */
 #define MSQ_BUSY_TIMEOUT_MS 5000
 #define MSQ_MAX_TTL_S (365 * 24 * 3600)
@@ -47,9 +50,7 @@ enum msq_stmt {
 	ST_BEGIN_IMMEDIATE,
 	ST_COMMIT,
 	ST_ROLLBACK,
-	ST_EXPIRED_ANY,
-	ST_EXPIRE_KEYS,
-	ST_EXPIRE_LEASES,
+	ST_LEASE_SCAN,
 	ST_REV_BUMP,
 	ST_REV_GET,
 	ST_GET,
@@ -74,10 +75,7 @@ static const char *const msq_sql[ST_COUNT] = {
 	[ST_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
-	[ST_EXPIRED_ANY] = "SELECT 1 FROM leases WHERE expires_at_ms <= ?1 LIMIT 1",
-	[ST_EXPIRE_KEYS] = "DELETE FROM kv WHERE lease IN "
-		"(SELECT id FROM leases WHERE expires_at_ms <= ?1)",
-	[ST_EXPIRE_LEASES] = "DELETE FROM leases WHERE expires_at_ms <= ?1",
+	[ST_LEASE_SCAN] = "SELECT id, ttl, renewals FROM leases ORDER BY id",
 	[ST_REV_BUMP] = "UPDATE revision SET rev = rev + 1 WHERE id = 0",
 	[ST_REV_GET] = "SELECT rev FROM revision WHERE id = 0",
 	[ST_GET] = "SELECT " KV_COLS " FROM kv WHERE key = ?1",
@@ -91,10 +89,9 @@ static const char *const msq_sql[ST_COUNT] = {
 		"WHERE key = ?1",
 	[ST_DELETE] = "DELETE FROM kv WHERE key = ?1",
 	[ST_LEASE_EXISTS] = "SELECT 1 FROM leases WHERE id = ?1",
-	[ST_LEASE_INSERT] = "INSERT INTO leases(ttl, expires_at_ms) "
-		"VALUES (?1, ?2 + ?1 * 1000)",
-	[ST_LEASE_RENEW] = "UPDATE leases SET expires_at_ms = ?2 + ttl * 1000 "
-		"WHERE id = ?1",
+	[ST_LEASE_INSERT] = "INSERT INTO leases(ttl, renewals) VALUES (?1, 0)",
+	[ST_LEASE_RENEW] = "UPDATE leases SET renewals = renewals + 1 "
+		"WHERE id = ?1 RETURNING renewals",
 	[ST_LEASE_DEL_KEYS] = "DELETE FROM kv WHERE lease = ?1",
 	[ST_LEASE_DELETE] = "DELETE FROM leases WHERE id = ?1",
 };
@@ -110,11 +107,18 @@ static const char msq_schema[] =
 	"CREATE TABLE IF NOT EXISTS leases ("
 	" id INTEGER PRIMARY KEY AUTOINCREMENT," /* ids are never reused */
 	" ttl INTEGER NOT NULL,"
-	" expires_at_ms INTEGER NOT NULL);"
+	" renewals INTEGER NOT NULL DEFAULT 0);"
 	"CREATE TABLE IF NOT EXISTS revision ("
 	" id INTEGER PRIMARY KEY CHECK (id = 0),"
 	" rev INTEGER NOT NULL);"
 	"INSERT OR IGNORE INTO revision VALUES (0, 0);";
+
+/* What this handle last saw of one lease: its renewal count, and when (by
+ * its own clock) that count was first seen. */
+struct msq_seen {
+	int64_t id, ttl_ms, renewals, since_ms;
+	bool expired;
+};
 
 struct msq {
 	struct meta base;
@@ -123,6 +127,8 @@ struct msq {
 	sqlite3_stmt *st[ST_COUNT];
 	int64_t (*now_ms)(void *arg);
 	void *clock_arg;
+	struct msq_seen *seen;   /* sorted by id, the leases at the last scan */
+	size_t nseen;
 	char path[];
 };
 
@@ -176,12 +182,13 @@ static bool msq_forked(struct msq *q)
 	return true;
 }
 
-static int64_t msq_realtime_ms(void *arg)
+static int64_t msq_monotonic_ms(void *arg)
 {
 	struct timespec ts;
 
-	/* Wall clock: separate processes must agree on expires_at_ms. */
-	clock_gettime(CLOCK_REALTIME, &ts);
+	(void)arg;
+	/* Only ever compared with this process's own readings. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
@@ -306,20 +313,115 @@ static int msq_rev_bump(struct msq *q, int64_t *rev)
 	return 0;
 }
 
+static struct msq_seen *msq_seen_find(struct msq *q, int64_t id)
+{
+	size_t lo = 0, hi = q->nseen;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (q->seen[mid].id == id)
+			return &q->seen[mid];
+		if (q->seen[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Note that lease id had renewal count renewals at now (a grant or a
+ * keepalive through this handle). Keeps q->seen sorted. */
+static int msq_seen_note(struct msq *q, int64_t id, int64_t ttl_ms,
+			 int64_t renewals, int64_t now)
+{
+	struct msq_seen *e = msq_seen_find(q, id), *n;
+	size_t at = q->nseen;
+
+	if (!e) {
+		if (!(n = realloc(q->seen, (q->nseen + 1) * sizeof *n)))
+			return -ENOMEM;
+		q->seen = n;
+		while (at > 0 && q->seen[at - 1].id > id)
+			at--;
+		memmove(&q->seen[at + 1], &q->seen[at],
+			(q->nseen - at) * sizeof *n);
+		q->nseen++;
+		e = &q->seen[at];
+		e->id = id;
+		e->ttl_ms = ttl_ms;
+	}
+	e->renewals = renewals;
+	e->since_ms = now;
+	e->expired = false;
+	return 0;
+}
+
+/* Scan the leases table into q->seen: a lease seen for the first time, or
+ * with a new renewal count, starts its TTL now; one whose count has not
+ * moved for its TTL is marked expired. Returns how many are, or -errno. */
+static int msq_observe(struct msq *q, int64_t now)
+{
+	struct msq_seen *next = NULL, *n, *old;
+	sqlite3_stmt *s = NULL;
+	size_t count = 0, cap = 0;
+	int r, expired = 0;
+
+	if ((r = msq_stmt(q, ST_LEASE_SCAN, &s)) < 0)
+		return r;
+	while ((r = msq_step(q, s)) == 1) {
+		int64_t id = sqlite3_column_int64(s, 0);
+		int64_t renewals = sqlite3_column_int64(s, 2);
+
+		if (count == cap) {
+			cap = cap ? 2 * cap : 16;
+			if (!(n = realloc(next, cap * sizeof *n))) {
+				msq_done(s);
+				free(next);
+				return -ENOMEM;
+			}
+			next = n;
+		}
+		n = &next[count++];
+		old = msq_seen_find(q, id);
+		if (old && old->renewals == renewals) {
+			*n = *old;
+		} else {
+			n->id = id;
+			n->renewals = renewals;
+			n->since_ms = now;
+		}
+		n->ttl_ms = sqlite3_column_int64(s, 1) * 1000;
+		n->expired = now - n->since_ms >= n->ttl_ms;
+		expired += n->expired;
+	}
+	if (r < 0) {
+		free(next);
+		return r;
+	}
+	free(q->seen);
+	q->seen = next;
+	q->nseen = count;
+	return expired;
+}
+
+static int msq_lease_revoke_locked(struct msq *q, int64_t lease);
+
 /* Invariant 3. Called inside a write transaction. */
 static int msq_expire(struct msq *q, int64_t now)
 {
-	int n = msq_exec_ii(q, ST_EXPIRE_KEYS, 1, now, 0);
+	int n = msq_observe(q, now), r;
 
-	if (n < 0)
-		return n;
-	if (n > 0) {
-		int r = msq_rev_bump(q, NULL);
-
-		if (r < 0)
+	for (size_t i = 0; n > 0 && i < q->nseen; i++) {
+		if (!q->seen[i].expired)
+			continue;
+		log_info("metadata store %s: lease %lld expired (not renewed "
+			 "for %lld s)", q->path, (long long)q->seen[i].id,
+			 (long long)q->seen[i].ttl_ms / 1000);
+		r = msq_lease_revoke_locked(q, q->seen[i].id);
+		if (r < 0 && r != -ENOENT)
 			return r;
 	}
-	n = msq_exec_ii(q, ST_EXPIRE_LEASES, 1, now, 0);
 	return n < 0 ? n : 0;
 }
 
@@ -335,7 +437,7 @@ static int msq_begin(struct msq *q, bool write)
 	if (!write) {
 		if ((r = msq_exec_ii(q, ST_BEGIN, 0, 0, 0)) < 0)
 			return r;
-		r = msq_exists_i(q, ST_EXPIRED_ANY, now);
+		r = msq_observe(q, now);
 		if (r == 0)
 			return 0;
 		msq_exec_ii(q, ST_ROLLBACK, 0, 0, 0);
@@ -634,13 +736,36 @@ static int msq_lease_grant(struct meta *m, int ttl_s, int64_t *lease)
 		return -EINVAL;
 	if ((r = msq_begin(q, true)) < 0)
 		return r;
-	r = msq_exec_ii(q, ST_LEASE_INSERT, 2, ttl_s,
-			q->now_ms(q->clock_arg));
+	r = msq_exec_ii(q, ST_LEASE_INSERT, 1, ttl_s, 0);
 	if (r >= 0) {
 		*lease = sqlite3_last_insert_rowid(q->db);
-		r = 0;
+		r = msq_seen_note(q, *lease, (int64_t)ttl_s * 1000, 0,
+				  q->now_ms(q->clock_arg));
 	}
 	return msq_end(q, r);
+}
+
+/* Bump the renewal count; this handle's TTL for the lease restarts now. */
+static int msq_lease_renew_locked(struct msq *q, int64_t lease)
+{
+	struct msq_seen *e = msq_seen_find(q, lease);
+	sqlite3_stmt *s = NULL;
+	int64_t renewals;
+	int r = msq_stmt(q, ST_LEASE_RENEW, &s);
+
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(s, 1, lease);
+	if ((r = msq_step(q, s)) <= 0)
+		return r < 0 ? r : -ENOENT;
+	renewals = sqlite3_column_int64(s, 0);
+	while ((r = msq_step(q, s)) == 1)
+		;
+	if (r < 0)
+		return r;
+	/* Found by the scan in msq_begin, so e is there. */
+	return msq_seen_note(q, lease, e ? e->ttl_ms : 0, renewals,
+			     q->now_ms(q->clock_arg));
 }
 
 static int msq_lease_keepalive(struct meta *m, int64_t lease)
@@ -650,10 +775,7 @@ static int msq_lease_keepalive(struct meta *m, int64_t lease)
 
 	if ((r = msq_begin(q, true)) < 0)
 		return r;
-	r = msq_exec_ii(q, ST_LEASE_RENEW, 2, lease, q->now_ms(q->clock_arg));
-	if (r == 0)
-		r = -ENOENT;
-	return msq_end(q, r < 0 ? r : 0);
+	return msq_end(q, msq_lease_renew_locked(q, lease));
 }
 
 static int msq_lease_revoke_locked(struct msq *q, int64_t lease)
@@ -683,7 +805,10 @@ static int msq_set_clock(struct meta *m, int64_t (*now_ms)(void *arg),
 {
 	struct msq *q = to_msq(m);
 
-	q->now_ms = now_ms ? now_ms : msq_realtime_ms;
+	q->now_ms = now_ms ? now_ms : msq_monotonic_ms;
+	free(q->seen);           /* readings of the old clock mean nothing */
+	q->seen = NULL;
+	q->nseen = 0;
 	q->clock_arg = arg;
 	return 0;
 }
@@ -695,12 +820,14 @@ static void msq_close(struct meta *m)
 	/* In a forked child, leak the connection: closing it could
 	 * checkpoint and delete the WAL the parent still uses. */
 	if (q->pid != getpid()) {
+		free(q->seen);
 		free(q);
 		return;
 	}
 	for (int i = 0; i < ST_COUNT; i++)
 		sqlite3_finalize(q->st[i]);
 	sqlite3_close_v2(q->db);
+	free(q->seen);
 	free(q);
 	msq_handles_put();
 }
@@ -793,9 +920,15 @@ static int msq_schema_locked(struct msq *q, char *err, size_t errlen)
 		return SQLITE_NOTADB;
 	}
 	rc = sqlite3_exec(q->db, msq_schema, NULL, NULL, NULL);
+	/* Version 1 kept wall-clock deadlines that processes compared. */
+	if (rc == SQLITE_OK && ver == 1)
+		rc = sqlite3_exec(q->db, "ALTER TABLE leases ADD COLUMN "
+				  "renewals INTEGER NOT NULL DEFAULT 0;"
+				  "ALTER TABLE leases DROP COLUMN expires_at_ms",
+				  NULL, NULL, NULL);
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(q->db, "PRAGMA application_id = 1953524856;"
-				  "PRAGMA user_version = 1", NULL, NULL, NULL);
+				  "PRAGMA user_version = 2", NULL, NULL, NULL);
 	if (rc == SQLITE_OK)
 		return SQLITE_OK;
 sqlerr:
@@ -846,7 +979,7 @@ int meta_sqlite_open(const char *path, struct meta **out, char *err,
 	memcpy(q->path, path, plen + 1);
 	q->base.ops = &msq_ops;
 	q->pid = getpid();
-	q->now_ms = msq_realtime_ms;
+	q->now_ms = msq_monotonic_ms;
 	rc = sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE |
 			     SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK)

@@ -319,8 +319,61 @@ static void test_revoke_deletes_keys(void **state)
 	assert_true(rev_after > other);
 }
 
-/* Real clock, second handle: expiry is wall-clock, agreed between
- * connections. Bounded wait. */
+/* A handle whose clock is f->now + offset_ms. */
+struct skewed {
+	struct fx *f;
+	int64_t offset_ms;
+};
+
+static int64_t skewed_now(void *arg)
+{
+	struct skewed *k = arg;
+
+	return k->f->now + k->offset_ms;
+}
+
+/* Leases never compare clocks between processes: handles whose clocks are
+ * an hour ahead and an hour behind see the holder's lease live as long as
+ * it is renewed, and expire it only a TTL (by their own clock) after the
+ * renewals stop. */
+static void test_lease_clock_skew(void **state)
+{
+	struct fx *f = *state;
+	struct meta *ahead = open_other(f), *behind = open_other(f);
+	struct skewed ka = { f, 3600 * 1000 }, kb = { f, -3600 * 1000 };
+	struct meta_kv kv;
+	int64_t lease, other;
+
+	assert_int_equal(meta_set_clock(ahead, skewed_now, &ka), 0);
+	assert_int_equal(meta_set_clock(behind, skewed_now, &kb), 0);
+	assert_int_equal(meta_lease_grant(f->m, 2, &lease), 0);
+	assert_int_equal(put_s(f->m, "/node/a", "x", -1, lease, NULL), 0);
+	/* The handle an hour ahead holds one too. */
+	assert_int_equal(meta_lease_grant(ahead, 2, &other), 0);
+	assert_int_equal(put_s(ahead, "/node/b", "x", -1, other, NULL), 0);
+	for (int i = 0; i < 10; i++) {
+		f->now += 1000;
+		assert_int_equal(meta_lease_keepalive(f->m, lease), 0);
+		assert_int_equal(meta_lease_keepalive(ahead, other), 0);
+		assert_value(ahead, "/node/a", "x");
+		assert_value(behind, "/node/a", "x");
+		assert_value(f->m, "/node/b", "x");
+		assert_value(behind, "/node/b", "x");
+	}
+	/* Renewals stop: gone a TTL later, for every handle. */
+	f->now += 1999;
+	assert_value(behind, "/node/a", "x");
+	assert_value(f->m, "/node/b", "x");
+	f->now += 1;
+	assert_int_equal(meta_get(behind, "/node/a", &kv), -ENOENT);
+	assert_int_equal(meta_get(f->m, "/node/b", &kv), -ENOENT);
+	assert_int_equal(meta_lease_keepalive(ahead, other), -ENOENT);
+	meta_close(ahead);
+	meta_close(behind);
+}
+
+/* Real clock, second handle: the lease expires for a handle that only
+ * watches it, about its TTL after the last renewal. Bounded wait. */
 static void test_lease_real_clock_other_handle(void **state)
 {
 	struct fx *f = *state;
@@ -1005,6 +1058,7 @@ int main(int argc, char **argv)
 		T(test_keepalive_extends),
 		T(test_revoke_deletes_keys),
 		T(test_lease_real_clock_other_handle),
+		T(test_lease_clock_skew),
 		T(test_race_threads),
 		T(test_race_fork),
 		T(test_fork_inherited_handle),
