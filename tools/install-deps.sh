@@ -17,6 +17,8 @@ PACKAGES=(
 	# The etcd metadata store (client through its JSON gateway) and the
 	# three-member etcd that tests and "dev up --etcd" start on loopback.
 	etcd-server etcd-client libcurl4-openssl-dev
+	# libfaketime: one node's wall clock an hour off (t-clock-skew).
+	faketime
 	# For promtool (metrics format check in the tests). On a systemd host
 	# this also enables prometheus.service on :9090; stop it if unwanted.
 	prometheus

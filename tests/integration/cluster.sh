@@ -112,7 +112,8 @@ cluster_tcp_uri() { printf 'nbd://%s:%d/%s' "$(netns_addr "$2")" "$CLUSTER_NBD_P
 # cluster_replica_file NAME K: node K's replica data file of NAME.
 cluster_replica_file() { printf '%s/replicas/%s/data' "$(cluster_dir "$2")" "$1"; }
 
-# cluster_start_node K: start triplexd as node nK in namespace K.
+# cluster_start_node K: start triplexd as node nK in namespace K, with the
+# environment words of CLUSTER_NODE_ENV[K] if set (e.g. a faked clock).
 cluster_start_node() {
 	local k=$1 a d
 	[[ -z ${CLUSTER_PID[k]:-} ]] || fail "cluster_start_node: n$k is already running (pid ${CLUSTER_PID[k]})"
@@ -121,7 +122,8 @@ cluster_start_node() {
 	mkdir -p "$d"
 	rm -f "$(cluster_sock "$k")"
 	printf '=== start n%s at %s\n' "$k" "$(date +%T.%N)" >>"$(cluster_log "$k")"
-	netns_bg "$k" "$TPXD" --data-dir "$d" --node-id "n$k" \
+	# shellcheck disable=SC2086 # words, by design
+	netns_bg "$k" env ${CLUSTER_NODE_ENV[k]:-} "$TPXD" --data-dir "$d" --node-id "n$k" \
 		--zone "${CLUSTER_ZONES[k]}" \
 		--meta "$TRIPLEX_META" --listen-repl "$a:$CLUSTER_REPL_PORT" \
 		--listen-tcp "$a:$CLUSTER_NBD_PORT" --listen-unix "$(cluster_sock "$k")" \
