@@ -31,11 +31,14 @@ static void wait_idle(struct loop_timer *t)
 	loop_stop(&d->loop);
 }
 
-/* NBD clients are gone; replica connections may still be closing. */
+/* NBD clients are gone and nothing is in flight: only now let go of the
+ * volumes and the replica service, so that no request of ours fails on the
+ * way out and takes a replica (our own) out of the in-sync set. */
 static void drained(void *arg)
 {
 	struct daemon *d = arg;
 
+	agent_stop(d->cluster);
 	d->idle_timer.fn = wait_idle;
 	wait_idle(&d->idle_timer);
 }
@@ -54,7 +57,6 @@ static void on_signal(struct loop_op *op, int res, uint32_t flags)
 	d->state = DAEMON_STOPPING;  /* /readyz says 503 while we drain */
 	d->stop_timer.fn = force_stop;
 	loop_timer_arm(&d->loop, &d->stop_timer, STOP_GRACE_MS);
-	agent_stop(d->cluster);
 	nbd_server_shutdown(d->nbd, drained, d);
 }
 

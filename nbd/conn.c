@@ -69,6 +69,7 @@ struct conn {
 	struct nbd_session sess;
 	struct vol *vol;
 	unsigned inflight;       /* requests between parse and reply sent */
+	unsigned executing;      /* of those, the ones the volume holds */
 	size_t inflight_bytes;   /* their data buffers */
 	struct creq *free_reqs;
 	struct creq *payload;    /* a WRITE still receiving its data */
@@ -165,6 +166,16 @@ static void conn_close(struct conn *c, const char *why)
 	/* Wakes any pending recv/send with an error or EOF. */
 	shutdown(c->fd, SHUT_RDWR);
 	conn_maybe_free(c);
+}
+
+/* Shutting down: once every request admitted before the shutdown is done
+ * (later ones got ESHUTDOWN), read no more, so that a client that keeps
+ * sending cannot hold the drain open. */
+static void conn_drain_check(struct conn *c)
+{
+	if (c->srv->shutting_down && c->phase == PH_TRANSMISSION &&
+	    c->executing == 0 && !c->payload)
+		c->disc = true;
 }
 
 /* DISC or shutdown: close once every reply has been sent. */
@@ -339,6 +350,7 @@ static void vol_done(struct vol_req *vr, int res)
 	struct creq *r = vr->priv;
 	struct conn *c = r->c;
 
+	c->executing--;
 	if (res < 0)
 		reply_error(c, r, nbd_errno_to_wire(res));
 	else if (r->req.type == NBD_CMD_READ)
@@ -387,6 +399,7 @@ static unsigned vol_flags(const struct nbd_req *q)
 
 static void submit(struct conn *c, struct creq *r, enum vol_op op)
 {
+	c->executing++;
 	r->vr.done = vol_done;
 	r->vr.priv = r;
 	vol_submit(c->vol, &r->vr, op, r->req.offset, r->req.count, r->buf,
@@ -620,6 +633,7 @@ static void conn_pump(struct conn *c)
 		parse_handshake(c);
 	if (c->phase == PH_TRANSMISSION)
 		parse_transmission(c);
+	conn_drain_check(c);
 	if (c->disc || c->srv->shutting_down)
 		conn_close_when_idle(c);
 	arm_recv(c);
@@ -680,10 +694,12 @@ void conn_shutdown_all(struct nbd_server *srv)
 	while (c) {
 		struct conn *next = c->next;
 
-		if (c->phase == PH_HANDSHAKE)
+		if (c->phase == PH_HANDSHAKE) {
 			conn_close(c, "server shutting down");
-		else
+		} else {
+			conn_drain_check(c);
 			conn_close_when_idle(c);
+		}
 		c = next;
 	}
 }
