@@ -106,7 +106,5 @@ int store_grow(struct store *s, uint64_t size)
 			  strerror(-ret));
 		return ret;
 	}
-	log_info("store: grown from %llu to %llu bytes",
-		 (unsigned long long)old, (unsigned long long)size);
 	return 0;
 }
