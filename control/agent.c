@@ -301,8 +301,10 @@ static void poll_apply(struct agent *cm, struct poll_job *p)
 		s = find_served(cm, p->vols[i].name);
 		if (!s)
 			agent_serve(cm, &p->vols[i]);
-		else if (s->vol)  /* exported or not: a returning replica's node */
+		else if (s->vol) { /* exported or not: a returning replica's node */
 			agent_refresh_placement(s, &p->vols[i]);
+			agent_resize(s, &p->vols[i]);
+		}
 	}
 	for (struct served *s = cm->served; s; s = s->next)
 		agent_volume_tick(s, scrub_of(p, s->rec.name));

@@ -35,6 +35,9 @@ struct agent_opts {
 	 * (new connections are refused; open ones keep their engine). */
 	int (*export_vol)(void *arg, struct vol *v);
 	void (*hide_vol)(void *arg, const char *name);
+	/* The volume grew (online resize): offer vol_size(v) to new
+	 * connections. May be NULL. */
+	void (*resize_vol)(void *arg, struct vol *v);
 	void *export_arg;
 };
 

@@ -46,6 +46,12 @@ struct served {
 	struct rep_ctx ctx[CLUSTER_MAX_REPLICAS];
 	struct resync *jobs[CLUSTER_MAX_REPLICAS];
 	bool joining[CLUSTER_MAX_REPLICAS];  /* its JOIN or COMPARED is out */
+	/* Online resize (agent_resize.c). */
+	bool resizing;           /* vol_resize is running */
+	bool shrink_warned;      /* said once that the record shrank */
+	unsigned resize_retry_tick;  /* no new attempt before this tick */
+	uint64_t resize_from;    /* bytes before this resize */
+	uint64_t resize_t0_ms;
 };
 
 /* A volume whose engine's node is missing from the store (failover). */
@@ -97,6 +103,11 @@ void agent_volume_tick(struct served *s, const char *scrub);
 void agent_fence(struct served *s, const char *why);
 /* `volume replace` moved a replica: connect to the new one. */
 void agent_refresh_placement(struct served *s, const struct cluster_volume *rec);
+
+/* agent_resize.c */
+/* Once a poll: grow the engine, then the export, to the record's size if
+ * it is larger (rec: the record the poll read). */
+void agent_resize(struct served *s, const struct cluster_volume *rec);
 
 /* agent_failover.c */
 /* Once a poll: take over the volumes whose engine's node is gone and whose

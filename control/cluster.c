@@ -377,9 +377,13 @@ static int spec_check(const struct cluster_volume_spec *s, char *err,
 		seterr(err, errlen, "bad volume name \"%s\": 1-63 of "
 		       "[A-Za-z0-9._-], not starting with . or -",
 		       s->name ? s->name : "");
-	else if (s->size == 0 || s->size % 4096 || s->size > INT64_MAX)
+	else if (s->size == 0 || s->size % 4096)
 		seterr(err, errlen, "size %" PRIu64 " is not a positive "
 		       "multiple of 4096", s->size);
+	else if (s->size > CLUSTER_MAX_VOLUME_SIZE)
+		seterr(err, errlen, "size %" PRIu64 " is over the largest "
+		       "volume, %llu bytes (1 PiB)", s->size,
+		       CLUSTER_MAX_VOLUME_SIZE);
 	else if (s->replicas < 1 || s->replicas > CLUSTER_MAX_REPLICAS)
 		seterr(err, errlen, "replicas %d not in 1..%d", s->replicas,
 		       CLUSTER_MAX_REPLICAS);
@@ -635,6 +639,35 @@ int cluster_volume_detach(struct meta *m, const char *name,
 			  struct cluster_volume *out)
 {
 	return volume_modify(m, name, detach_fn, NULL, out);
+}
+
+struct resize {
+	uint64_t size;
+	struct cluster_volume *seen;
+};
+
+static int resize_fn(struct meta *m, struct cluster_volume *v, void *arg)
+{
+	struct resize *r = arg;
+
+	if (r->seen)
+		*r->seen = *v;
+	if (r->size < v->size)
+		return -ERANGE;
+	if (r->size == v->size)
+		return -EALREADY;
+	v->size = r->size;
+	return 0;
+}
+
+int cluster_volume_resize(struct meta *m, const char *name, uint64_t size,
+			  struct cluster_volume *out)
+{
+	struct resize r = { size, out };
+
+	if (size == 0 || size % 4096 || size > CLUSTER_MAX_VOLUME_SIZE)
+		return -EINVAL;
+	return volume_modify(m, name, resize_fn, &r, out);
 }
 
 static int serving_fn(struct meta *m, struct cluster_volume *v, void *arg)

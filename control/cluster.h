@@ -28,6 +28,7 @@
 #define CLUSTER_INSTANCE_MAX 40 /* 32 hex digits + NUL */
 #define CLUSTER_MAX_REPLICAS 5
 #define CLUSTER_DOMAIN_MAX (2 * CLUSTER_NAME_MAX) /* "zone/rack" */
+#define CLUSTER_MAX_VOLUME_SIZE (1ull << 50)  /* what a replica can hold */
 
 /* ---- nodes ---------------------------------------------------------- */
 
@@ -189,6 +190,15 @@ int cluster_volume_delete(struct meta *m, const char *name,
 int cluster_volume_takeover(struct meta *m, const char *name,
 			    const char *dead_node, const char *to,
 			    struct cluster_volume *out);
+/* Grow the volume to size bytes (online resize; the engine serving it
+ * grows every replica, then itself): a compare-and-swap of the size,
+ * retried on conflicts. Nothing changes on -EINVAL (size not a positive
+ * multiple of 4096, or over CLUSTER_MAX_VOLUME_SIZE), -ERANGE (smaller
+ * than the volume: shrinking is refused) or -EALREADY (that size
+ * already). *out is the record written, or the one read for -ERANGE and
+ * -EALREADY. */
+int cluster_volume_resize(struct meta *m, const char *name, uint64_t size,
+			  struct cluster_volume *out);
 /* Take the volume off node (epoch + 1, attached = ""): its engine stops.
  * -EALREADY if it is not attached. */
 int cluster_volume_detach(struct meta *m, const char *name,

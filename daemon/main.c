@@ -206,6 +206,11 @@ static void hide_vol(void *arg, const char *name)
 	nbd_server_hide_export(((struct daemon *)arg)->nbd, name);
 }
 
+static void resize_vol(void *arg, struct vol *v)
+{
+	nbd_server_update_export(((struct daemon *)arg)->nbd, v);
+}
+
 static int start_cluster(struct daemon *d)
 {
 	const struct daemon_opts *o = &d->opts;
@@ -220,7 +225,8 @@ static int start_cluster(struct daemon *d)
 		.write_timeout_ms = o->write_timeout_ms,
 		.io_timeout_ms = o->io_timeout_ms,
 		.resync_rate_bps = o->resync_rate_bps,
-		.export_vol = export_vol, .hide_vol = hide_vol, .export_arg = d,
+		.export_vol = export_vol, .hide_vol = hide_vol,
+		.resize_vol = resize_vol, .export_arg = d,
 	};
 
 	if (!o->meta)

@@ -66,6 +66,7 @@ struct repl_client {
 	/* HELLO and OPEN, sent first on each connection. */
 	struct repl_client_io hello, open;
 	struct repl_open open_payload;
+	uint64_t open_size;               /* what the current OPEN carries */
 	uint8_t hello_payload[64];
 };
 
@@ -215,6 +216,8 @@ static uint32_t payload_len(const struct repl_client_io *io)
 		return (uint32_t)strlen((const char *)io->buf);
 	if (io->op == REPL_OP_OPEN)
 		return sizeof(struct repl_open);
+	if (io->op == REPL_OP_RESIZE)
+		return REPL_RESIZE_SIZE;
 	return 0;
 }
 
@@ -354,6 +357,8 @@ static void send_opening(struct repl_client *c)
 	c->state = ST_OPENING;
 	c->hello = (struct repl_client_io){ .op = REPL_OP_HELLO, .buf = c->hello_payload };
 	c->open = (struct repl_client_io){ .op = REPL_OP_OPEN, .buf = &c->open_payload };
+	c->open_size = c->opts.volume_size;
+	c->open_payload.size = htole64(c->open_size);
 	if (c->opts.may_create && c->opts.may_create(c->opts.arg))
 		c->open.flags = REPL_FLAG_CREATE;
 	enqueue(c, &c->hello);
@@ -479,6 +484,14 @@ static void opened(struct repl_client *c, struct repl_client_io *io, int res)
 		log_warn("replica %s: %s refused: %s", c->addr,
 			 io == &c->hello ? "HELLO" : "OPEN", strerror(-res));
 		conn_lost(c, res);
+		return;
+	}
+	if (io == &c->open && c->open_size < c->opts.volume_size) {
+		log_info("replica %s: opened at %llu bytes, but the volume has "
+			 "grown to %llu: opening again", c->addr,
+			 (unsigned long long)c->open_size,
+			 (unsigned long long)c->opts.volume_size);
+		conn_lost(c, -EAGAIN);
 		return;
 	}
 	if (io == &c->open) {
@@ -715,6 +728,12 @@ fail:
 bool repl_client_is_up(const struct repl_client *c)
 {
 	return c->state == ST_UP;
+}
+
+void repl_client_set_size(struct repl_client *c, uint64_t size)
+{
+	if (size > c->opts.volume_size)
+		c->opts.volume_size = size;
 }
 
 void repl_client_submit(struct repl_client *c, struct repl_client_io *io)

@@ -26,12 +26,14 @@ struct repl_client_io {
 	/* Set by the caller; done runs once, from the loop, with 0 or -errno. */
 	void (*done)(struct repl_client_io *io, int res);
 	void *priv;
-	uint16_t op;        /* REPL_OP_READ, WRITE, FLUSH, TRIM, ZERO, CRCS */
+	uint16_t op;        /* REPL_OP_READ, WRITE, FLUSH, TRIM, ZERO, CRCS,
+			       DIRTY, RESIZE */
 	uint32_t flags;     /* REPL_FLAG_* */
 	uint64_t offset;
 	uint32_t length;
 	void *buf;          /* READ: receives data; WRITE: data to send;
-			       DIRTY: receives u64 region size then offsets */
+			       DIRTY: receives u64 region size then offsets;
+			       RESIZE: the payload (repl_resize_encode) */
 	uint32_t *crcs;     /* READ, CRCS: receive; WRITE: send */
 	uint32_t cap;       /* DIRTY: bytes buf can take */
 	uint32_t got;       /* DIRTY: bytes received */
@@ -73,6 +75,11 @@ struct repl_client *repl_client_new(struct loop *loop,
 void repl_client_submit(struct repl_client *c, struct repl_client_io *io);
 
 bool repl_client_is_up(const struct repl_client *c);
+
+/* The volume grew to size bytes (never shrinks): every OPEN from now on
+ * carries it, and an OPEN answered at a smaller size is redone (the
+ * connection is reset), so the connection is never up at a size below it. */
+void repl_client_set_size(struct repl_client *c, uint64_t size);
 
 /* Clients not yet freed in this process (shutdown waits for 0). */
 unsigned repl_client_live(void);

@@ -99,6 +99,7 @@ void vol_free(struct vol *v)
 {
 	if (!v)
 		return;
+	vol_resize_forget(v);
 	for (unsigned i = 0; i < v->nreps; i++)
 		replica_free(v->reps[i]);
 	for (unsigned i = 0; i < v->nretired; i++)

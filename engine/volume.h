@@ -191,6 +191,22 @@ int vol_replace_replica(struct vol *v, unsigned i,
  * the replicas' connections are closed. */
 void vol_fence(struct vol *v);
 
+/* --- online resize (engine/resize.c) ---------------------------------- */
+
+/* A resize's answer: res 0 (vol_size is the new size now) or -errno (the
+ * size did not change). */
+typedef void vol_resize_fn(struct vol *v, int res, void *arg);
+
+/* Grow the volume to size bytes: every connected replica grows first
+ * (RESIZE), every other one when it next connects (its OPEN carries the
+ * size), then vol_size. Requests in flight meanwhile go on. Returns 0 and
+ * done runs exactly once, from the loop, maybe from inside this call; or
+ * -EINVAL (size below the current one, not a multiple of 4096, over
+ * 2^50), -EALREADY (the current size), -EBUSY (a resize is running),
+ * -ESTALE (fenced), -EOPNOTSUPP (a volume of vol_new), -ENOMEM, and done
+ * never runs. */
+int vol_resize(struct vol *v, uint64_t size, vol_resize_fn *done, void *arg);
+
 /* --- requests ---------------------------------------------------------- */
 
 /* Bytes of buffer a request for [off, off+len) needs. */

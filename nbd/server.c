@@ -113,6 +113,13 @@ int nbd_server_add_export(struct nbd_server *s, struct vol *v)
 	return 0;
 }
 
+void nbd_server_update_export(struct nbd_server *s, const struct vol *v)
+{
+	for (size_t i = 0; i < s->nexports; i++)
+		if (s->exports[i].volume == v)
+			s->exports[i].size = vol_size(v);
+}
+
 static void arm_accept(struct listener *l);
 
 static void on_accept(struct loop_op *op, int res, uint32_t flags)

@@ -34,6 +34,10 @@ int nbd_server_add_export(struct nbd_server *s, struct vol *v);
  * Connections already using it keep their volume until they close. */
 void nbd_server_hide_export(struct nbd_server *s, const char *name);
 
+/* v's size changed (it grew): new connections are offered vol_size(v);
+ * open ones keep the size they negotiated. */
+void nbd_server_update_export(struct nbd_server *s, const struct vol *v);
+
 /* Listen on a Unix socket path (replaced if it exists) or a TCP host and
  * port. Return 0 or -errno. */
 int nbd_server_listen_unix(struct nbd_server *s, const char *path);

@@ -35,6 +35,11 @@ static void al_mask_tail(struct al *al)
 	memset(al->image + (n + 7) / 8, 0, al->len - (n + 7) / 8);
 }
 
+static uint32_t regions_of(uint64_t size, unsigned region_shift)
+{
+	return (uint32_t)((size + (1ull << region_shift) - 1) >> region_shift);
+}
+
 int al_init(struct al *al, struct store_io *io, int fd, uint64_t size,
 	    unsigned region_shift)
 {
@@ -42,8 +47,7 @@ int al_init(struct al *al, struct store_io *io, int fd, uint64_t size,
 	al->io = io;
 	al->fd = fd;
 	al->region_shift = region_shift;
-	al->nregions = (uint32_t)((size + (1ull << region_shift) - 1) >>
-				  region_shift);
+	al->nregions = regions_of(size, region_shift);
 	al->len = al_file_len(size, region_shift);
 	al->next_round = 1;
 	al->waiters_tail = &al->waiters;
@@ -58,6 +62,45 @@ int al_init(struct al *al, struct store_io *io, int fd, uint64_t size,
 	if (ret == 0)
 		al_mask_tail(al);
 	return ret;
+}
+
+int al_grow(struct al *al, uint64_t size)
+{
+	uint32_t n = regions_of(size, al->region_shift);
+	size_t len = al_file_len(size, al->region_shift);
+	uint8_t *image = NULL, *wbuf = NULL;
+	struct al_region *reg;
+
+	if (n <= al->nregions)
+		return 0;
+	reg = calloc(n, sizeof *reg);
+	if (!reg || posix_memalign((void **)&image, AL_PAGE, len) != 0 ||
+	    posix_memalign((void **)&wbuf, AL_PAGE, len) != 0) {
+		free(reg);
+		free(image);
+		return -ENOMEM;
+	}
+	/* The bits past the old last region are already clear in memory. */
+	memcpy(image, al->image, al->len);
+	memset(image + al->len, 0, len - al->len);
+	memcpy(reg, al->reg, al->nregions * sizeof *reg);
+	free(al->image);
+	free(al->wbuf);
+	free(al->reg);
+	al->image = image;
+	al->wbuf = wbuf;
+	al->reg = reg;
+	al->len = len;
+	al->nregions = n;
+	return 0;
+}
+
+bool al_in_use(const struct al *al)
+{
+	for (uint32_t i = 0; i < al->nregions; i++)
+		if (al->reg[i].inflight)
+			return true;
+	return al->waiters != NULL;
 }
 
 void al_fini(struct al *al)

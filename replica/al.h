@@ -62,6 +62,14 @@ int al_init(struct al *al, struct store_io *io, int fd, uint64_t size,
 	    unsigned region_shift);
 void al_fini(struct al *al);
 
+/* Room for a volume grown to size bytes, the new regions clean (memory
+ * only: the caller extends the file). Only while !al_busy and nothing is
+ * in the log (!al_in_use). Returns 0 or -ENOMEM (nothing changed). */
+int al_grow(struct al *al, uint64_t size);
+
+/* Whether a request is between al_begin and al_end, or waiting. */
+bool al_in_use(const struct al *al);
+
 /* Bytes of the al file for a volume of size bytes. */
 size_t al_file_len(uint64_t size, unsigned region_shift);
 

@@ -30,6 +30,7 @@ static const struct op_rule rules[REPL_OP_MAX] = {
 	[REPL_OP_DIRTY] = { "DIRTY", 0, false, false },
 	[REPL_OP_FENCE] = { "FENCE", 0, false, false },
 	[REPL_OP_DELETE] = { "DELETE", 0, false, false },
+	[REPL_OP_RESIZE] = { "RESIZE", 0, false, false },
 };
 
 const char *repl_op_name(unsigned op)
@@ -128,6 +129,8 @@ static bool payload_ok(const struct repl_req *q)
 		return q->payload_len <= REPL_MAX_HELLO;
 	case REPL_OP_OPEN:
 		return q->payload_len == sizeof(struct repl_open);
+	case REPL_OP_RESIZE:
+		return q->payload_len == REPL_RESIZE_SIZE;
 	default:
 		return q->payload_len == 0;
 	}
@@ -215,6 +218,11 @@ bool repl_name_valid(const char *name)
 	return true;
 }
 
+static bool size_ok(uint64_t size)
+{
+	return size != 0 && size % 4096 == 0 && size <= REPL_MAX_VOLUME_SIZE;
+}
+
 int repl_open_decode(const uint8_t *p, size_t len, struct repl_open *out)
 {
 	if (len != sizeof *out)
@@ -223,7 +231,7 @@ int repl_open_decode(const uint8_t *p, size_t len, struct repl_open *out)
 	memcpy(out->name, p + 8, sizeof out->name);
 	if (memchr(out->name, '\0', sizeof out->name) == NULL)
 		return -EINVAL;
-	if (out->size == 0 || out->size % 4096 || out->size > (1ull << 50))
+	if (!size_ok(out->size))
 		return -EINVAL;
 	return repl_name_valid(out->name) ? 0 : -EINVAL;
 }
@@ -234,4 +242,17 @@ void repl_open_encode(uint64_t size, const char *name,
 	memset(out, 0, sizeof(struct repl_open));
 	put64(out, size);
 	memcpy(out + 8, name, strnlen(name, REPL_MAX_NAME));
+}
+
+int repl_resize_decode(const uint8_t *p, size_t len, uint64_t *size)
+{
+	if (len != REPL_RESIZE_SIZE)
+		return -EINVAL;
+	*size = get64(p);
+	return size_ok(*size) ? 0 : -EINVAL;
+}
+
+void repl_resize_encode(uint64_t size, uint8_t out[REPL_RESIZE_SIZE])
+{
+	put64(out, size);
 }

@@ -21,11 +21,13 @@
 
 #define REPL_REQ_MAGIC 0x52585054u   /* "TPXR" little-endian */
 #define REPL_REP_MAGIC 0x41585054u   /* "TPXA" little-endian */
-#define REPL_VERSION 2
+#define REPL_VERSION 3
 /* Largest READ/WRITE/CRCS length: the block span of the largest NBD
  * request (32 MiB) at an offset that is not 4 KiB aligned. */
 #define REPL_MAX_DATA ((32u << 20) + 4096)
 #define REPL_MAX_NAME 63
+#define REPL_MAX_VOLUME_SIZE (1ull << 50)   /* bytes (OPEN, RESIZE) */
+#define REPL_RESIZE_SIZE 8                 /* RESIZE payload: u64 size */
 #define REPL_MAX_HELLO 64                  /* HELLO payload: node id bytes */
 /* Largest payload either way: a READ reply or WRITE request (crcs + data). */
 #define REPL_MAX_PAYLOAD (REPL_MAX_DATA + REPL_MAX_DATA / 4096 * 4)
@@ -48,6 +50,8 @@ enum repl_op {
 				     not fit in REPL_MAX_PAYLOAD */
 	REPL_OP_FENCE = 10,       /* persist epoch as the volume's highest */
 	REPL_OP_DELETE = 11,      /* remove the volume's local replica */
+	REPL_OP_RESIZE = 12,      /* payload: u64 size; the replica grows to
+				     hold at least size bytes (never shrinks) */
 	REPL_OP_MAX
 };
 
@@ -120,6 +124,11 @@ int repl_open_decode(const uint8_t *p, size_t len, struct repl_open *out);
 /* Wire form of an OPEN payload (name truncated to REPL_MAX_NAME). */
 void repl_open_encode(uint64_t size, const char *name,
 		      uint8_t out[sizeof(struct repl_open)]);
+
+/* Validate a RESIZE payload (a non-zero multiple of 4096, at most
+ * REPL_MAX_VOLUME_SIZE). Returns 0 or -EINVAL. */
+int repl_resize_decode(const uint8_t *p, size_t len, uint64_t *size);
+void repl_resize_encode(uint64_t size, uint8_t out[REPL_RESIZE_SIZE]);
 
 /* A volume name a replica accepts: 1..63 bytes of [A-Za-z0-9._-], not
  * starting with '.' (it names a directory). */

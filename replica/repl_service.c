@@ -55,10 +55,52 @@ static void op_open(struct repl_service *svc, struct rreq *r)
 	rvol_admit(v, r);
 }
 
-/* FENCE (and OPEN once bound): the epoch rule in rvol_admit did the work. */
+/* FENCE: the epoch rule in rvol_admit did the work. */
 static void op_ok(struct rvol *v, struct rreq *r)
 {
 	rreq_reply(r, 0, v->epoch);
+}
+
+/* Grow to size (OPEN, RESIZE): the ops are exclusive, so nothing of the
+ * volume is in the store; a lazy activity-log write may still be. */
+static void reply_grown(struct rvol *v, struct rreq *r, uint64_t size)
+{
+	int ret = rvol_grow(v, size);
+
+	if (ret == -EAGAIN)
+		rvol_retry_later(v, r);
+	else
+		rreq_reply(r, ret, v->epoch);
+}
+
+/* OPEN once bound and fenced: a replica smaller than the engine's size
+ * grows (it missed a resize while it was away). */
+static void op_open_exec(struct rvol *v, struct rreq *r)
+{
+	struct repl_open o;
+
+	if (repl_open_decode(r->small, r->q.payload_len, &o) < 0) {
+		rreq_reply(r, -EINVAL, v->epoch);  /* checked in op_open */
+		return;
+	}
+	reply_grown(v, r, o.size);
+}
+
+static int check_resize(const struct repl_service *svc, const struct rreq *r)
+{
+	uint64_t size;
+
+	if (repl_resize_decode(r->small, r->q.payload_len, &size) < 0)
+		return -EINVAL;
+	return size > svc->max_volume_size ? -EFBIG : 0;
+}
+
+static void op_resize(struct rvol *v, struct rreq *r)
+{
+	uint64_t size = 0;
+
+	repl_resize_decode(r->small, r->q.payload_len, &size);  /* checked */
+	reply_grown(v, r, size);
 }
 
 static void to_wire_crcs(uint32_t *crcs, size_t n)
@@ -206,7 +248,8 @@ static void op_delete(struct rvol *v, struct rreq *r)
 
 static const struct repl_op_desc op_table[REPL_OP_MAX] = {
 	[REPL_OP_HELLO] = { .pre = op_hello },
-	[REPL_OP_OPEN] = { .pre = op_open, .exec = op_ok },
+	[REPL_OP_OPEN] = { .pre = op_open, .exec = op_open_exec,
+			   .exclusive = true },
 	[REPL_OP_READ] = { .exec = op_read },
 	[REPL_OP_WRITE] = { .exec = op_write },
 	[REPL_OP_FLUSH] = { .exec = op_flush },
@@ -216,6 +259,8 @@ static const struct repl_op_desc op_table[REPL_OP_MAX] = {
 	[REPL_OP_DIRTY] = { .exec = op_dirty },
 	[REPL_OP_FENCE] = { .exec = op_ok },
 	[REPL_OP_DELETE] = { .exec = op_delete, .exclusive = true },
+	[REPL_OP_RESIZE] = { .check = check_resize, .exec = op_resize,
+			     .exclusive = true },
 };
 
 const struct repl_op_desc *repl_op_desc(unsigned op)
@@ -227,12 +272,17 @@ void repl_execute(struct repl_service *svc, struct rreq *r)
 {
 	const struct repl_op_desc *d;
 	struct rvol *v;
+	int ret;
 
 	if (r->err < 0) {
 		rreq_reply(r, r->err, 0);
 		return;
 	}
 	d = &op_table[r->q.op];   /* decode checked op < REPL_OP_MAX */
+	if (d->check && (ret = d->check(svc, r)) < 0) {
+		rreq_reply(r, ret, 0);
+		return;
+	}
 	if (d->pre) {
 		d->pre(svc, r);
 		return;

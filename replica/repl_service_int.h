@@ -31,7 +31,7 @@ struct rreq {
 	struct sendq_msg sq;      /* the reply, while queued on the socket */
 	struct repl_req q;
 	int err;                  /* from decode; replied once the payload is in */
-	uint8_t small[sizeof(struct repl_open)];  /* HELLO and OPEN payloads */
+	uint8_t small[sizeof(struct repl_open)];  /* HELLO, OPEN, RESIZE */
 	uint32_t *crcs;           /* WRITE in, READ/CRCS out (wire order) */
 	size_t crcs_cap;          /* bytes */
 	uint8_t *buf;             /* 4096-aligned data */
@@ -41,6 +41,10 @@ struct rreq {
 	const void *out[2];       /* reply payload pieces */
 	size_t out_len[2];
 };
+
+_Static_assert(sizeof(struct repl_open) >= REPL_MAX_HELLO &&
+	       sizeof(struct repl_open) >= REPL_RESIZE_SIZE,
+	       "small payloads fit rreq.small");
 
 /* One replica volume bound to a volume_id. */
 struct rvol {
@@ -85,6 +89,8 @@ struct repl_service {
  * on the volume once fencing admitted the request. exclusive: nothing else
  * of the volume may be in the store while it runs. */
 struct repl_op_desc {
+	/* Validates the payload before fencing: 0 or the error to answer. */
+	int (*check)(const struct repl_service *svc, const struct rreq *r);
 	void (*pre)(struct repl_service *svc, struct rreq *r);
 	void (*exec)(struct rvol *v, struct rreq *r);
 	bool exclusive;
@@ -114,7 +120,8 @@ void repl_conn_gone(struct repl_service *svc);
 /* repl_vol.c */
 struct rvol *rvol_find(struct repl_service *svc, uint64_t id);
 /* OPEN: bind volume_id to the replica called o->name, creating it if
- * absent. Returns 0 with *out, or -EEXIST, -EINVAL, -errno. */
+ * absent (whatever its size: the OPEN grows it when it executes).
+ * Returns 0 with *out, or -EEXIST, -errno. */
 /* create: make the replica if it is absent (REPL_FLAG_CREATE); without
  * it an absent replica is -ENOENT, so an in-sync replica whose files were
  * lost is never silently recreated empty. */
@@ -129,6 +136,11 @@ bool rvol_refuse_older(struct rvol *v, const struct rreq *r);
 /* A request that rvol_exec_start counted has left the store. */
 void rvol_exec_end(struct rvol *v);
 void rvol_exec_start(struct rvol *v, struct rreq *r);
+/* OPEN and RESIZE: make v's replica hold at least size bytes (it never
+ * shrinks; nothing of v may be in the store). 0, -EFBIG over the service's
+ * limit, -EAGAIN (nothing done: the caller parks r with
+ * rvol_retry_later), or -errno from store_grow. */
+int rvol_grow(struct rvol *v, uint64_t size);
 /* DELETE: close the store and remove the replica's directory. Returns
  * -EAGAIN (nothing done) if the store is still busy: the caller parks r
  * with rvol_retry_later. */

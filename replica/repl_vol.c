@@ -236,10 +236,10 @@ static int rvol_load(struct repl_service *svc, uint64_t id,
 		ret = store_open(dir, svc->io, &st);
 	if (ret < 0)
 		return ret;
-	if (store_size(st) != o->size || !(v = calloc(1, sizeof *v))) {
-		ret = store_size(st) != o->size ? -EINVAL : -ENOMEM;
+	/* A smaller replica grows when the OPEN executes (rvol_grow). */
+	if (!(v = calloc(1, sizeof *v))) {
 		store_close(st);
-		return ret;
+		return -ENOMEM;
 	}
 	v->svc = svc;
 	v->id = id;
@@ -262,14 +262,28 @@ int rvol_bind(struct repl_service *svc, uint64_t id,
 	if (v) {
 		if (v->id != id)
 			return -EEXIST;
-		if (store_size(v->st) != o->size)
-			return -EINVAL;
 		*out = v;
 		return 0;
 	}
 	if (rvol_find(svc, id))
 		return -EEXIST;   /* the id is bound to another name */
 	return rvol_load(svc, id, o, create, out);
+}
+
+int rvol_grow(struct rvol *v, uint64_t size)
+{
+	uint64_t have = store_size(v->st);
+	int ret;
+
+	if (size <= have)
+		return 0;
+	if (size > v->svc->max_volume_size)
+		return -EFBIG;
+	ret = store_grow(v->st, size);
+	if (ret == 0)
+		log_info("replication: %s grown from %" PRIu64 " to %" PRIu64
+			 " bytes", v->name, have, size);
+	return ret;
 }
 
 int rvol_delete(struct rvol *v)

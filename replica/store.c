@@ -31,8 +31,7 @@ static int open_at(int dirfd, const char *name, int flags)
 	return fd < 0 ? -errno : fd;
 }
 
-/* Allocate [0, len) of fd unless the filesystem cannot (tmpfs-like). */
-static int reserve(int fd, uint64_t len)
+int store_reserve(int fd, uint64_t len)
 {
 	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, (off_t)len) == 0 ||
 	    errno == EOPNOTSUPP)
@@ -55,7 +54,7 @@ static int create_file(int dirfd, const char *name, uint64_t size,
 	if (ftruncate(fd, (off_t)size) < 0)
 		ret = -errno;
 	if (ret == 0 && allocate)
-		ret = reserve(fd, size);
+		ret = store_reserve(fd, size);
 	if (ret == 0 && fsync(fd) < 0)
 		ret = -errno;
 	close(fd);
@@ -78,7 +77,7 @@ static int create_meta(int dirfd, uint64_t size)
 	/* Slot 1 stays zero (invalid) until the first superblock update. */
 	ret = ftruncate(fd, 2 * STORE_SB_SLOT) < 0 ? -errno : 0;
 	if (ret == 0)
-		ret = reserve(fd, 2 * STORE_SB_SLOT);
+		ret = store_reserve(fd, 2 * STORE_SB_SLOT);
 	if (ret == 0)
 		ret = store_sb_write_slot(fd, &sb, 0);
 	close(fd);
@@ -109,7 +108,7 @@ int store_create(const char *dir, uint64_t size)
 {
 	int dirfd, ret;
 
-	if (size == 0 || size % STORE_BLOCK != 0 || size > (1ull << 50))
+	if (size == 0 || size % STORE_BLOCK != 0 || size > STORE_MAX_SIZE)
 		return -EINVAL;
 	if (mkdir(dir, 0700) < 0)
 		return -errno;
@@ -181,10 +180,10 @@ static int file_size_at_least(int fd, uint64_t want, const char *name)
  * them allocated now; a full filesystem only earns a warning here. */
 static void reserve_old(struct store *s)
 {
-	int ret = reserve(s->cfd, s->nblocks * 4);
+	int ret = store_reserve(s->cfd, s->nblocks * 4);
 
 	if (ret == 0)
-		ret = reserve(s->afd, al_file_len(s->size, s->sb.region_shift));
+		ret = store_reserve(s->afd, al_file_len(s->size, s->sb.region_shift));
 	if (ret < 0)
 		log_warn("store: cannot allocate the crc and al files (%s): "
 			 "a full filesystem may fail checksum updates",

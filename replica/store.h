@@ -23,6 +23,7 @@
 #include "store_io.h"
 
 #define STORE_BLOCK TPX_BLOCK_SIZE
+#define STORE_MAX_SIZE (1ull << 50)   /* bytes; the superblock's bound */
 
 /* A block whose data does not match its stored checksum. */
 #define STORE_ECSUM EBADMSG
@@ -133,6 +134,19 @@ void store_crash_close(struct store *s);
  * SEEK_DATA/SEEK_HOLE). Returns the number filled, or -errno. */
 int store_extents(struct store *s, uint64_t off, uint64_t len,
 		  struct store_extent *ext, int max);
+
+/* --- online resize (replica/store_resize.c) --- */
+
+/* Grow the volume to size bytes (a multiple of 4096, at most
+ * STORE_MAX_SIZE), durably, before returning (synchronous: the files are
+ * extended and synced, then the superblock). The new blocks read as zeroes
+ * with valid checksums. No write, trim, zero or flush may be in flight
+ * (reads may). Returns 0 (also when size is the current size), -EINVAL for
+ * a bad size or one below the current size (a store never shrinks),
+ * -EAGAIN while an activity-log round is in flight (try again shortly),
+ * -EBUSY if a request is in the store, or -errno; on any error the store
+ * keeps its old size. */
+int store_grow(struct store *s, uint64_t size);
 
 /* --- fencing and resync (replica/store_fence.c) --- */
 

@@ -38,6 +38,10 @@ struct store {
 	int broken;
 };
 
+/* Allocate [0, len) of fd unless the filesystem cannot (tmpfs-like).
+ * Returns 0 or -errno. */
+int store_reserve(int fd, uint64_t len);
+
 /* Stored form <-> crc. */
 uint32_t store_crc_get(const struct store *s, uint64_t block);
 void store_crc_set(struct store *s, uint64_t block, uint32_t crc);

@@ -88,7 +88,7 @@ static int sb_check(const struct store_sb *sb)
 		return -EPROTONOSUPPORT;
 	}
 	if (sb->block_size != STORE_BLOCK || sb->size == 0 ||
-	    sb->size % STORE_BLOCK != 0 || sb->size > (1ull << 50) ||
+	    sb->size % STORE_BLOCK != 0 || sb->size > STORE_MAX_SIZE ||
 	    sb->region_shift < STORE_REGION_SHIFT_MIN ||
 	    sb->region_shift > STORE_REGION_SHIFT_MAX || sb->clean > 1) {
 		log_error("store: superblock has impossible geometry");

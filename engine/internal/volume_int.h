@@ -63,8 +63,14 @@ struct vol {
 	struct replica *retired[2 * VOL_MAX_REPLICAS];  /* replaced, freed last */
 	unsigned nretired;
 	bool fenced;                 /* another engine took over: refuse I/O */
+	struct resize_job *resize;   /* a vol_resize in progress (resize.c) */
 	struct loop_timer wait_timer;
 };
+
+struct resize_job;
+
+/* vol_free: a resize still in flight completes without calling back. */
+void vol_resize_forget(struct vol *v);
 
 /* Replica i (engine and tests only). */
 struct replica *vol_replica(struct vol *v, unsigned i);

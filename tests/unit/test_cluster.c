@@ -303,6 +303,10 @@ static void test_create_validation(void **state)
 	assert_int_equal(cluster_volume_create(f->m, &s, &v, f->err,
 					       sizeof f->err), -EINVAL);
 	assert_non_null(strstr(f->err, "multiple of 4096"));
+	cluster_volume_spec_init(&s, "v", CLUSTER_MAX_VOLUME_SIZE + 4096);
+	assert_int_equal(cluster_volume_create(f->m, &s, &v, f->err,
+					       sizeof f->err), -EINVAL);
+	assert_non_null(strstr(f->err, "largest volume"));
 	cluster_volume_spec_init(&s, "v", GiB);
 	s.replicas = 6;
 	assert_int_equal(cluster_volume_create(f->m, &s, &v, f->err,
@@ -820,6 +824,46 @@ static void test_corrupt_record_in_store(void **state)
 	free(vols);
 }
 
+/* Grow only: a CAS of the size that keeps whatever else changed in
+ * between; smaller, equal and bad sizes change nothing. */
+static void test_resize(void **state)
+{
+	struct fx *f = *state;
+	struct proxy p = { { &px_ops }, f->m, f->m, 0, 0 };
+	struct cluster_volume v, got;
+	int64_t rev;
+
+	three_zones(f, &v);
+	add_node(f, "n9", "z9", NULL);
+	assert_int_equal(cluster_volume_attach(f->m, "vol", "n1", &v), 0);
+	assert_int_equal(cluster_volume_resize(f->m, "vol", 2 * GiB, &v), 0);
+	assert_int_equal(v.size, 2 * GiB);
+	assert_int_equal(v.epoch, 1);              /* no new epoch */
+	assert_string_equal(v.attached, "n1");
+	rev = v.mod_rev;
+	assert_int_equal(cluster_volume_resize(f->m, "vol", GiB, &got), -ERANGE);
+	assert_int_equal(got.size, 2 * GiB);
+	assert_int_equal(cluster_volume_resize(f->m, "vol", 2 * GiB, &got),
+			 -EALREADY);
+	assert_int_equal(cluster_volume_resize(f->m, "vol", 2 * GiB + 1, &got),
+			 -EINVAL);
+	assert_int_equal(cluster_volume_resize(f->m, "vol", 0, &got), -EINVAL);
+	assert_int_equal(cluster_volume_resize(f->m, "vol",
+					       CLUSTER_MAX_VOLUME_SIZE + 4096,
+					       &got), -EINVAL);
+	assert_int_equal(cluster_volume_resize(f->m, "nope", 4 * GiB, &got),
+			 -ENOENT);
+	assert_int_equal(cluster_volume_get(f->m, "vol", &got), 0);
+	assert_int_equal(got.mod_rev, rev);        /* nothing was written */
+	/* An attach lands between our read and our write: both stay. */
+	p.intrusions = 1;
+	assert_int_equal(cluster_volume_resize(&p.base, "vol", 3 * GiB, &v), 0);
+	assert_int_equal(cluster_volume_get(f->m, "vol", &got), 0);
+	assert_int_equal(got.size, 3 * GiB);
+	assert_int_equal(got.epoch, 2);
+	assert_string_equal(got.attached, "n9");
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -844,6 +888,7 @@ int main(void)
 		T(test_json_roundtrip_and_table),
 		T(test_json_rejects_malformed),
 		T(test_corrupt_record_in_store),
+		T(test_resize),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -87,6 +87,8 @@ static void test_req_every_op(void **state)
 
 		if (op == REPL_OP_OPEN)
 			q.payload_len = sizeof(struct repl_open);
+		if (op == REPL_OP_RESIZE)
+			q.payload_len = REPL_RESIZE_SIZE;
 		assert_int_equal(decode_of(q), 0);
 		assert_string_not_equal(repl_op_name(op), "?");
 	}
@@ -294,10 +296,53 @@ static void test_open(void **state)
 	assert_false(repl_name_valid("abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijkl"));
 }
 
+static int resize_of(uint64_t size)
+{
+	uint8_t w[REPL_RESIZE_SIZE];
+	uint64_t got = 0;
+	int ret;
+
+	repl_resize_encode(size, w);
+	ret = repl_resize_decode(w, sizeof w, &got);
+	if (ret == 0)
+		assert_int_equal(got, size);
+	return ret;
+}
+
+static void test_resize(void **state)
+{
+	struct repl_req q = req(REPL_OP_RESIZE);
+	uint8_t w[REPL_RESIZE_SIZE] = { 0 };
+	uint64_t size;
+
+	(void)state;
+	assert_int_equal(resize_of(4096), 0);
+	assert_int_equal(resize_of(REPL_MAX_VOLUME_SIZE), 0);
+	assert_int_equal(resize_of(0), -EINVAL);
+	assert_int_equal(resize_of(8191), -EINVAL);
+	assert_int_equal(resize_of(REPL_MAX_VOLUME_SIZE + 4096), -EINVAL);
+	assert_int_equal(resize_of(UINT64_MAX & ~4095ull), -EINVAL);
+	assert_int_equal(repl_resize_decode(w, sizeof w - 1, &size), -EINVAL);
+	/* Framing: exactly 8 payload bytes, no range, no flags. */
+	q.payload_len = REPL_RESIZE_SIZE;
+	assert_int_equal(decode_of(q), 0);
+	q.payload_len = REPL_RESIZE_SIZE + 1;
+	assert_int_equal(decode_of(q), -EPROTO);
+	q.payload_len = 0;
+	assert_int_equal(decode_of(q), -EPROTO);
+	q.payload_len = REPL_RESIZE_SIZE;
+	q.offset = 4096;
+	assert_int_equal(decode_of(q), -EINVAL);
+	q.offset = 0;
+	q.flags = REPL_FLAG_CREATE;
+	assert_int_equal(decode_of(q), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_req_layout),
+		cmocka_unit_test(test_resize),
 		cmocka_unit_test(test_req_every_op),
 		cmocka_unit_test(test_req_framing_errors),
 		cmocka_unit_test(test_req_payload_errors),

@@ -335,7 +335,8 @@ static void test_open(void **state)
 	assert_int_equal(open_vol(c, VID + 1, "vol-a", VOL_SIZE, 1), -EEXIST);
 	assert_int_equal(open_existing(c, VID + 7, "vol-new", VOL_SIZE), -ENOENT);
 	assert_int_equal(open_vol(c, VID, "vol-b", VOL_SIZE, 1), -EEXIST);
-	assert_int_equal(open_vol(c, VID, "vol-a", VOL_SIZE / 2, 1), -EINVAL);
+	/* Smaller than the replica: it holds that much (it never shrinks). */
+	assert_int_equal(open_vol(c, VID, "vol-a", VOL_SIZE / 2, 1), 0);
 	assert_int_equal(call(c, &r, NULL), -ENOENT);              /* unknown */
 	/* A name that is not a plain directory name. */
 	memset(p, 0, sizeof p);
@@ -793,6 +794,112 @@ static void test_session_drains(void **state)
 	free(b.data);
 }
 
+static int resize_vol(struct ctx *c, uint64_t epoch, uint64_t size)
+{
+	uint8_t p[REPL_RESIZE_SIZE];
+	struct rq r = { .op = REPL_OP_RESIZE, .vol = VID, .epoch = epoch,
+			.payload = p, .plen = sizeof p };
+
+	repl_resize_encode(size, p);
+	return call(c, &r, NULL);
+}
+
+/* RESIZE grows the replica, durably: the old data stays, the new end is
+ * writable, a smaller size changes nothing, bad sizes are refused with
+ * the connection kept, an old epoch is fenced. */
+static void test_resize(void **state)
+{
+	struct ctx *c = *state;
+	uint8_t *old = pattern(2 * B, 4), *end = pattern(B, 5);
+	uint8_t p[REPL_RESIZE_SIZE];
+	struct rq r = { .op = REPL_OP_RESIZE, .vol = VID, .epoch = 2,
+			.payload = p, .plen = sizeof p };
+
+	c->epoch = 2;
+	assert_int_equal(open_vol(c, VID, "v", VOL_SIZE, 2), 0);
+	assert_int_equal(write_at(c, 2, VOL_SIZE - 2 * B, 2 * B, 4), 0);
+	assert_int_equal(write_at(c, 2, VOL_SIZE, B, 5), -EINVAL);
+	assert_int_equal(resize_vol(c, 2, 3 * VOL_SIZE), 0);
+	assert_int_equal(write_at(c, 2, 3 * VOL_SIZE - B, B, 5), 0);
+	expect_read(c, VOL_SIZE - 2 * B, 2 * B, old);
+	expect_read(c, 3 * VOL_SIZE - B, B, end);
+	assert_int_equal(resize_vol(c, 2, VOL_SIZE), 0);        /* no shrink */
+	expect_read(c, 3 * VOL_SIZE - B, B, end);
+	assert_int_equal(resize_vol(c, 1, 4 * VOL_SIZE), -ESTALE);
+	assert_int_equal(write_at(c, 2, 4 * VOL_SIZE - B, B, 5), -EINVAL);
+	repl_resize_encode(3 * VOL_SIZE + 100, p);
+	assert_int_equal(call(c, &r, NULL), -EINVAL);
+	repl_resize_encode(0, p);
+	assert_int_equal(call(c, &r, NULL), -EINVAL);
+	repl_service_set_max_volume_size(c->svc, 4 * VOL_SIZE);
+	assert_int_equal(resize_vol(c, 2, 5 * VOL_SIZE), -EFBIG);
+	r.vol = VID + 1;
+	repl_resize_encode(4 * VOL_SIZE, p);
+	assert_int_equal(call(c, &r, NULL), -ENOENT);
+	/* After a restart: still the grown size. */
+	svc_stop(c);
+	svc_start(c);
+	assert_int_equal(open_vol(c, VID, "v", VOL_SIZE, 2), 0);
+	expect_read(c, 3 * VOL_SIZE - B, B, end);
+	expect_read(c, VOL_SIZE - 2 * B, 2 * B, old);
+	free(old);
+	free(end);
+}
+
+/* A replica that missed a resize grows when an OPEN with the larger size
+ * executes (after fencing: an old epoch's OPEN grows nothing). */
+static void test_open_grows(void **state)
+{
+	struct ctx *c = *state;
+	uint8_t *end = pattern(B, 6);
+
+	c->epoch = 3;
+	assert_int_equal(open_vol(c, VID, "v", VOL_SIZE, 3), 0);
+	assert_int_equal(open_vol(c, VID, "v", 2 * VOL_SIZE, 2), -ESTALE);
+	assert_int_equal(write_at(c, 3, VOL_SIZE, B, 6), -EINVAL);
+	svc_stop(c);
+	svc_start(c);
+	assert_int_equal(open_vol(c, VID, "v", 2 * VOL_SIZE, 3), 0);
+	assert_int_equal(write_at(c, 3, 2 * VOL_SIZE - B, B, 6), 0);
+	expect_read(c, 2 * VOL_SIZE - B, B, end);
+	free(end);
+}
+
+/* Writes in flight, a RESIZE, and a write past the old end, all sent at
+ * once: the RESIZE waits for the writes before it, the write after it
+ * waits for the RESIZE, and every one succeeds. */
+static void test_resize_pipelined(void **state)
+{
+	struct ctx *c = *state;
+	uint8_t *d = pattern(B, 8), *w = write_payload(d, B);
+	uint8_t p[REPL_RESIZE_SIZE];
+	struct rq rs = { .op = REPL_OP_RESIZE, .vol = VID, .epoch = 1,
+			 .payload = p, .plen = sizeof p, .id = 900 };
+	struct rq after = write_rq(1, VOL_SIZE, B, w);
+
+	assert_int_equal(open_vol(c, VID, "v", VOL_SIZE, 1), 0);
+	for (unsigned i = 0; i < 16; i++) {
+		struct rq r = write_rq(1, i * B, B, w);
+
+		r.id = 100 + i;
+		send_req_fd(c, c->fd, &r);
+	}
+	repl_resize_encode(2 * VOL_SIZE, p);
+	send_req_fd(c, c->fd, &rs);
+	after.id = 901;
+	send_req_fd(c, c->fd, &after);
+	for (unsigned i = 0; i < 18; i++) {
+		struct reply rep;
+
+		assert_int_equal(recv_rep_fd(c, c->fd, &rep), 0);
+		assert_int_equal(rep.h.status, 0);
+		free(rep.data);
+	}
+	expect_read(c, VOL_SIZE, B, d);
+	free(w);
+	free(d);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -813,6 +920,9 @@ int main(void)
 		T(test_invalid_keeps_connection),
 		T(test_garbage_closes_one),
 		T(test_other_version),
+		T(test_resize),
+		T(test_open_grows),
+		T(test_resize_pipelined),
 	};
 #undef T
 

@@ -6,6 +6,7 @@
  *                                               a cluster volume (--meta)
  *   list [--json] | show NAME [--json] | attach NAME --node ID [--wait]
  *   detach NAME | replace NAME --from ID [--to ID] | delete NAME [--force]
+ *   resize NAME --size SIZE [--wait]             grow only
  */
 #include <errno.h>
 #include <getopt.h>
@@ -267,26 +268,36 @@ static int volume_show(int argc, char **argv)
 	return 0;
 }
 
-static bool served_now(struct meta *m, const char *name, uint64_t epoch,
-		       const char *uri)
+/* The size the export at uri offers a new connection, or -1 if it does
+ * not answer within 2 s. */
+static int64_t export_size(const char *uri)
 {
-	struct cluster_volume v;
-	struct nbd_handle *h;
+	struct nbd_handle *h = nbd_create();
+	int64_t size = -1;
 	bool ok;
 
-	if (cluster_volume_get(m, name, &v) < 0 || v.served_epoch < epoch)
-		return false;
-	if (!(h = nbd_create()))
-		return false;
+	if (!h)
+		return -1;
 	/* Bounded: a blocking connect to an unreachable address would hang
 	 * for minutes. */
 	ok = nbd_aio_connect_uri(h, uri) == 0;
 	for (int i = 0; ok && i < 20 && !nbd_aio_is_ready(h); i++)
 		ok = !nbd_aio_is_dead(h) && !nbd_aio_is_closed(h) &&
 		     nbd_poll(h, 100) >= 0;
-	ok = ok && nbd_aio_is_ready(h) && nbd_get_size(h) >= 0;
+	if (ok && nbd_aio_is_ready(h))
+		size = nbd_get_size(h);
 	nbd_close(h);
-	return ok;
+	return size;
+}
+
+static bool served_now(struct meta *m, const char *name, uint64_t epoch,
+		       const char *uri)
+{
+	struct cluster_volume v;
+
+	if (cluster_volume_get(m, name, &v) < 0 || v.served_epoch < epoch)
+		return false;
+	return export_size(uri) >= 0;
 }
 
 /* Until the node's engine has started at the new epoch (or a later one)
@@ -412,6 +423,97 @@ static int volume_delete(int argc, char **argv)
 	return 0;
 }
 
+/* The NBD URI of the volume's engine, or "" (detached, or its node has no
+ * TCP listener or is not registered). */
+static void engine_uri(struct meta *m, const struct cluster_volume *v,
+		       char *uri, size_t len)
+{
+	struct cluster_node n;
+
+	uri[0] = '\0';
+	if (v->attached[0] && cluster_node_get(m, v->attached, &n) == 0 &&
+	    n.nbd_addr[0])
+		snprintf(uri, len, "nbd://%s/%s", n.nbd_addr, v->name);
+}
+
+/* Until a new connection to the engine (wherever it is now: a failover
+ * may move it) is offered at least size bytes. */
+static int wait_resized(struct meta *m, const char *name, uint64_t size)
+{
+	char uri[CLUSTER_ADDR_MAX + CLUSTER_NAME_MAX + 16];
+	struct cluster_volume v;
+	int64_t got = -1;
+
+	for (int i = 0; i < 600; i++) { /* 60 s */
+		if (cluster_volume_get(m, name, &v) < 0)
+			return ctl_fail("volume %s: cannot read its record", name);
+		if (!v.attached[0]) {
+			printf("volume %s is not attached: it is served at %llu "
+			       "bytes once attached\n", name,
+			       (unsigned long long)v.size);
+			return 0;
+		}
+		engine_uri(m, &v, uri, sizeof uri);
+		if (uri[0] && (got = export_size(uri)) >= (int64_t)size) {
+			printf("served at %s, %lld bytes\n", uri, (long long)got);
+			return 0;
+		}
+		sleep_100ms();
+	}
+	return ctl_fail("volume %s: its engine on %s does not serve %llu bytes "
+			"after 60 s (it offers %lld; see its log)", name,
+			v.attached, (unsigned long long)size, (long long)got);
+}
+
+/* Grow only: a smaller size is refused with nothing changed. */
+static int volume_resize(int argc, char **argv)
+{
+	struct vol_args a = { 0 };
+	struct cluster_volume v;
+	struct meta *m;
+	uint64_t size;
+	int ret;
+
+	if (parse_vol_args(argc, argv, &a, true))
+		return 1;
+	if (!a.size)
+		return ctl_fail("volume resize: --size SIZE is required");
+	if (parse_volume_size(a.size, &size))
+		return 1;
+	if (a.data_dir)
+		return ctl_fail("volume resize: only cluster volumes (--meta) "
+				"grow online; a --data-dir volume cannot");
+	if (ctl_meta_open(a.meta, &m))
+		return 1;
+	ret = cluster_volume_resize(m, a.name, size, &v);
+	if (ret < 0 && ret != -EALREADY)
+		meta_close(m);
+	if (ret == -ENOENT)
+		return ctl_fail("no volume named '%s'", a.name);
+	if (ret == -ERANGE)
+		return ctl_fail("cannot shrink volume '%s' from %llu to %llu "
+				"bytes: volumes only grow; nothing changed", a.name,
+				(unsigned long long)v.size, (unsigned long long)size);
+	if (ret == -EINVAL)
+		return ctl_fail("--size %llu is over the largest volume, %llu "
+				"bytes (1 PiB)", (unsigned long long)size,
+				CLUSTER_MAX_VOLUME_SIZE);
+	if (ret < 0 && ret != -EALREADY)
+		return ctl_fail("cannot resize '%s': %s", a.name, strerror(-ret));
+	if (a.json)
+		print_volume(&v, true);
+	else if (ret == -EALREADY)
+		printf("volume %s is already %llu bytes; nothing changed\n",
+		       a.name, (unsigned long long)size);
+	else
+		printf("volume %s resized to %llu bytes: its engine grows every "
+		       "replica, then the export\n", a.name,
+		       (unsigned long long)size);
+	ret = a.wait ? wait_resized(m, a.name, size) : 0;
+	meta_close(m);
+	return ret;
+}
+
 static void sleep_100ms(void)
 {
 	struct timespec ts = { 0, 100000000 };
@@ -468,6 +570,7 @@ static const struct ctl_cmd subcommands[] = {
 	{ "detach", volume_detach, "stop serving a volume (new epoch)" },
 	{ "replace", volume_replace, "move a replica to another node" },
 	{ "delete", volume_delete, "delete a volume and its replicas' data" },
+	{ "resize", volume_resize, "grow a volume while it is served" },
 	{ "scrub", volume_scrub, "compare and repair every replica, print the report" },
 };
 
@@ -477,6 +580,6 @@ int volume_main(int argc, char **argv)
 		if (!strcmp(argv[1], subcommands[i].name))
 			return subcommands[i].fn(argc - 1, argv + 1);
 	return ctl_fail("%s volume command%s%s (one of: create, list, show, "
-			"attach, detach, replace, delete, scrub)", argc >= 2 ? "unknown" : "missing",
+			"attach, detach, replace, delete, resize, scrub)", argc >= 2 ? "unknown" : "missing",
 			argc >= 2 ? " " : "", argc >= 2 ? argv[1] : "");
 }
