@@ -64,6 +64,10 @@ struct agent_orphan {
 /* No takeover this soon after our own (re)registration: a store outage
  * expires every lease at once, and the others are registering too. */
 #define AGENT_LEASE_TTL_S 5
+/* The engines' read lease from each replica (docs/architecture.md): how
+ * long an engine cut off from its replicas may still answer, and how long
+ * a new engine may have to wait after fencing one that was alive. */
+#define AGENT_READ_LEASE_MS 2000
 #define AGENT_HOLDOFF_TICKS (2 * AGENT_LEASE_TTL_S)
 
 struct agent {

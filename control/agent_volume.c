@@ -366,6 +366,7 @@ static void replica_spec(struct served *s, unsigned i, struct vol_replica_spec *
 		.volume_size = s->rec.size,
 		.epoch = s->rec.epoch,
 		.io_timeout_ms = cm->opts.io_timeout_ms,
+		.lease_ms = AGENT_READ_LEASE_MS,
 		.on_state = replica_state,
 		.may_create = may_create,
 		.arg = &s->ctx[i],
@@ -412,6 +413,7 @@ static int build_engine(struct served *s)
 		.record = engine_record,
 		.extents_store = extents_store,
 		.arg = s,
+		.read_leases = true,
 	};
 	unsigned n = (unsigned)s->rec.nplacement;
 

@@ -63,6 +63,12 @@ struct repl_client {
 	struct repl_client_io *waitq_head, *waitq_tail;
 	struct repl_client_io *failq;    /* completed with failq_err later */
 
+	/* The read lease (opts.lease_ms): one LEASE in flight at a time. */
+	struct repl_client_io lease;
+	uint8_t lease_wire[REPL_LEASE_SIZE];
+	bool lease_pending;
+	uint64_t lease_sent_ms, lease_until_ms, prior_end_ms;
+
 	/* HELLO and OPEN, sent first on each connection. */
 	struct repl_client_io hello, open;
 	struct repl_open open_payload;
@@ -218,6 +224,8 @@ static uint32_t payload_len(const struct repl_client_io *io)
 		return sizeof(struct repl_open);
 	if (io->op == REPL_OP_RESIZE)
 		return REPL_RESIZE_SIZE;
+	if (io->op == REPL_OP_LEASE)
+		return REPL_LEASE_SIZE;
 	return 0;
 }
 
@@ -252,6 +260,50 @@ static void enqueue(struct repl_client *c, struct repl_client_io *io)
 		sendq_msg_set(&io->sq, io->hdr, sizeof io->hdr, io->buf,
 			      payload_len(io), NULL, 0);
 	sendq_push(&c->sendq, &io->sq);
+}
+
+/* --- read leases ----------------------------------------------------------- */
+
+static void lease_done(struct repl_client_io *io, int res)
+{
+	struct repl_client *c = io->priv;
+	uint64_t wait_ms, now = loop_now_ms(), until;
+
+	c->lease_pending = false;
+	if (res < 0 || c->freeing ||
+	    repl_lease_decode(c->lease_wire, REPL_LEASE_SIZE, false, &wait_ms) < 0)
+		return;
+	/* Counted from the send, less a tenth for clock rate differences. */
+	until = c->lease_sent_ms + c->opts.lease_ms - c->opts.lease_ms / 10;
+	if (until > c->lease_until_ms)
+		c->lease_until_ms = until;
+	c->prior_end_ms = now + wait_ms;
+}
+
+static void enqueue(struct repl_client *c, struct repl_client_io *io);
+
+/* Renew once a quarter of the lease has passed since the last ask. */
+static void lease_maybe_renew(struct repl_client *c)
+{
+	uint64_t now = loop_now_ms();
+
+	if (!c->opts.lease_ms || c->lease_pending || c->state != ST_UP ||
+	    c->freeing || now - c->lease_sent_ms < c->opts.lease_ms / 4)
+		return;
+	c->lease = (struct repl_client_io){ .op = REPL_OP_LEASE,
+					    .buf = c->lease_wire,
+					    .done = lease_done, .priv = c };
+	repl_lease_encode(c->opts.lease_ms, c->lease_wire);
+	c->lease_pending = true;
+	c->lease_sent_ms = now;
+	enqueue(c, &c->lease);
+	arm_send(c);
+}
+
+bool repl_client_leased(const struct repl_client *c, uint64_t now)
+{
+	return c && c->opts.lease_ms && c->lease_until_ms > now &&
+	       c->prior_end_ms <= now;
 }
 
 /* --- timer: reconnects and request deadlines --------------------------- */
@@ -295,8 +347,9 @@ static void on_timer(struct loop_timer *t)
 		conn_lost(c, -ETIMEDOUT);
 		return;
 	}
+	lease_maybe_renew(c);
 	if (c->waitq_head || !sendq_empty(&c->sendq) || c->reading ||
-	    c->state != ST_UP)
+	    c->state != ST_UP || c->opts.lease_ms)
 		loop_timer_arm(c->loop, &c->timer, TICK_MS);
 }
 
@@ -456,6 +509,8 @@ static uint32_t expected_payload(const struct repl_client_io *io)
 		return io->length / 4096 * 4 + io->length;
 	if (io->op == REPL_OP_CRCS)
 		return io->length / 4096 * 4;
+	if (io->op == REPL_OP_LEASE)
+		return REPL_LEASE_SIZE;
 	return 0;
 }
 
@@ -499,6 +554,10 @@ static void opened(struct repl_client *c, struct repl_client_io *io, int res)
 		c->backoff_ms = BACKOFF_MIN_MS;
 		log_info("replica %s: connected (volume %s, epoch %llu)", c->addr,
 			 c->volume_name, (unsigned long long)c->opts.epoch);
+		c->lease_sent_ms = 0;  /* ask at once */
+		lease_maybe_renew(c);
+		if (!c->timer.armed)
+			arm_tick(c);
 		if (c->opts.on_state)
 			c->opts.on_state(c, true, 0, c->opts.arg);
 	}
@@ -599,6 +658,8 @@ static int parse_one(struct repl_client *c)
 		copy_crcs(io, recvbuf_head(&c->rb) + 40);
 	if (rep.status == 0 && io->op == REPL_OP_DIRTY)
 		copy_dirty(io, recvbuf_head(&c->rb) + 40, rep.payload_len);
+	if (rep.status == 0 && io->op == REPL_OP_LEASE)
+		memcpy(io->buf, recvbuf_head(&c->rb) + 40, REPL_LEASE_SIZE);
 	recvbuf_consume(&c->rb, head);
 	if (rep.status == 0 && io->op == REPL_OP_READ) {
 		c->reading = io;

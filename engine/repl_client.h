@@ -61,6 +61,10 @@ struct repl_client_opts {
 	/* Asked at each connection: may OPEN create the replica if absent?
 	 * NULL: never. An in-sync replica must never be recreated empty. */
 	bool (*may_create)(void *arg);
+	/* Read leases: if non-zero, while connected the client asks the
+	 * replica for a lease of this many ms (REPL_OP_LEASE) every quarter
+	 * of it (docs/architecture.md, read leases). */
+	uint64_t lease_ms;
 	/* Called when the connection becomes usable (true) or is lost. */
 	void (*on_state)(struct repl_client *c, bool up, int err, void *arg);
 	void *arg;
@@ -75,6 +79,10 @@ struct repl_client *repl_client_new(struct loop *loop,
 void repl_client_submit(struct repl_client *c, struct repl_client_io *io);
 
 bool repl_client_is_up(const struct repl_client *c);
+
+/* Does c hold a read lease at now (loop_now_ms) from its replica, with any
+ * lease that replica granted at an older epoch over? */
+bool repl_client_leased(const struct repl_client *c, uint64_t now);
 
 /* The volume grew to size bytes (never shrinks): every OPEN from now on
  * carries it, and an OPEN answered at a smaller size is redone (the

@@ -10,6 +10,7 @@
 
 #define BLK STORE_BLOCK
 #define WAIT_TICK_MS 200
+#define LEASE_TICK_MS 10
 
 
 
@@ -67,6 +68,7 @@ struct vol *vol_new_replicated(const struct vol_config *cfg, struct loop *loop,
 	v->record = cfg->record;
 	v->extents_store = cfg->extents_store;
 	v->arg = cfg->arg;
+	v->read_leases = cfg->read_leases;
 	for (; v->nreps < nreps; v->nreps++) {
 		v->reps[v->nreps] = replica_from_spec(&reps[v->nreps], loop);
 		if (!v->reps[v->nreps]) {
@@ -1031,6 +1033,9 @@ static bool trim_is_noop(const struct vol_req_state *r)
 	return r->op == VOL_TRIM && !mid_range(r, &lo, &hi);
 }
 
+static void start(struct vol_req_state *r);
+static void lease_wait(struct vol_req_state *r);
+
 static void no_state_task(struct loop_task *t)
 {
 	struct vol_req *pub = (struct vol_req *)((char *)t - offsetof(struct vol_req, task));
@@ -1060,6 +1065,7 @@ void vol_submit(struct vol *v, struct vol_req *pub, enum vol_op op,
 	r->flags = flags;
 	r->step = 0;
 	r->deadline_ms = 0;
+	r->lease_deadline_ms = 0;
 	r->lock.granted = false;
 	v->inflight++;
 	count(v, r);
@@ -1068,14 +1074,91 @@ void vol_submit(struct vol *v, struct vol_req *pub, enum vol_op op,
 		finish_later(r, ret);
 		return;
 	}
-	if (op == VOL_FLUSH) {  /* covers completed writes: no lock needed */
+	if (!vol_leased(v, loop_now_ms())) {
+		lease_wait(r);
+		return;
+	}
+	start(r);
+}
+
+static void start(struct vol_req_state *r)
+{
+	struct vol *v = r->vol;
+
+	if (r->op == VOL_FLUSH) {  /* covers completed writes: no lock needed */
 		advance(r);
 		return;
 	}
 	r->lock.grant = lock_granted;
 	if (rl_acquire(&v->lock, &r->lock, r->aoff / BLK, r->aend / BLK,
-		       op != VOL_READ))
+		       r->op != VOL_READ))
 		advance(r);
+}
+
+/* --- read leases (docs/architecture.md) --------------------------------- */
+
+/* Can this engine answer at now: do more than half of the replicas grant
+ * it a read lease, with what they granted older epochs run out? Then no
+ * other engine can have acknowledged a write it cannot see. */
+bool vol_leased(struct vol *v, uint64_t now)
+{
+	unsigned n = 0;
+
+	if (!v->read_leases)
+		return true;
+	for (unsigned i = 0; i < v->nreps; i++)
+		n += repl_client_leased(v->reps[i]->client, now);
+	if (2 * n > v->nreps) {
+		if (v->lease_lost_logged)
+			log_info("volume %s: read lease held again (%u of %u "
+				 "replicas)", v->name, n, v->nreps);
+		v->lease_lost_logged = false;
+		return true;
+	}
+	return false;
+}
+
+static void lease_tick(struct loop_timer *t);
+
+static void lease_wait(struct vol_req_state *r)
+{
+	struct vol *v = r->vol;
+
+	if (!r->lease_deadline_ms)
+		r->lease_deadline_ms = loop_now_ms() + v->write_timeout_ms;
+	if (!v->lease_lost_logged) {
+		log_warn("volume %s: no read lease from a majority of the "
+			 "replicas: requests wait (up to %llu ms)", v->name,
+			 (unsigned long long)v->write_timeout_ms);
+		v->lease_lost_logged = true;
+	}
+	r->wait_next = v->lease_waiting;
+	v->lease_waiting = r;
+	v->lease_timer.fn = lease_tick;
+	loop_timer_arm(v->loop, &v->lease_timer, LEASE_TICK_MS);
+}
+
+static void lease_tick(struct loop_timer *t)
+{
+	struct vol *v = (struct vol *)((char *)t - offsetof(struct vol, lease_timer));
+	struct vol_req_state *list = v->lease_waiting;
+	uint64_t now = loop_now_ms();
+	bool leased = vol_leased(v, now);
+
+	v->lease_waiting = NULL;
+	while (list) {
+		struct vol_req_state *r = list;
+
+		list = r->wait_next;
+		if (v->fenced)
+			finish(r, -ESTALE);
+		else if (leased)
+			start(r);
+		else if (now >= r->lease_deadline_ms)
+			finish(r, -EIO);
+		else
+			lease_wait(r);
+	}
 }
 
 /* The store's extents in the engine's form. */

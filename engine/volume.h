@@ -121,6 +121,10 @@ struct vol_config {
 	 * (read-only use); NULL or returning NULL: all data. */
 	struct store *(*extents_store)(void *arg);
 	void *arg;
+	/* Serve only while a majority of the replicas' clients hold a read
+	 * lease (their opts.lease_ms set): cluster mode, where another engine
+	 * may take the volume over (docs/architecture.md, read leases). */
+	bool read_leases;
 };
 
 /* The answer to a vol_record_fn call (res 0 or -errno). A LEAVE that
@@ -190,6 +194,11 @@ int vol_replace_replica(struct vol *v, unsigned i,
  * -ESTALE (requests in flight are refused by the replicas' epochs), and
  * the replicas' connections are closed. */
 void vol_fence(struct vol *v);
+
+/* With vol_config.read_leases: does a majority of the replicas grant this
+ * engine a read lease at now (loop_now_ms)? Requests wait until it does
+ * (EIO after the write timeout). Always true without. */
+bool vol_leased(struct vol *v, uint64_t now);
 
 /* --- online resize (engine/resize.c) ---------------------------------- */
 

@@ -31,6 +31,7 @@ static const struct op_rule rules[REPL_OP_MAX] = {
 	[REPL_OP_FENCE] = { "FENCE", 0, false, false },
 	[REPL_OP_DELETE] = { "DELETE", 0, false, false },
 	[REPL_OP_RESIZE] = { "RESIZE", 0, false, false },
+	[REPL_OP_LEASE] = { "LEASE", 0, false, false },
 };
 
 const char *repl_op_name(unsigned op)
@@ -131,6 +132,8 @@ static bool payload_ok(const struct repl_req *q)
 		return q->payload_len == sizeof(struct repl_open);
 	case REPL_OP_RESIZE:
 		return q->payload_len == REPL_RESIZE_SIZE;
+	case REPL_OP_LEASE:
+		return q->payload_len == REPL_LEASE_SIZE;
 	default:
 		return q->payload_len == 0;
 	}
@@ -255,4 +258,18 @@ int repl_resize_decode(const uint8_t *p, size_t len, uint64_t *size)
 void repl_resize_encode(uint64_t size, uint8_t out[REPL_RESIZE_SIZE])
 {
 	put64(out, size);
+}
+
+int repl_lease_decode(const uint8_t *p, size_t len, bool request,
+		      uint64_t *ms)
+{
+	if (len != REPL_LEASE_SIZE)
+		return -EINVAL;
+	*ms = get64(p);
+	return *ms <= REPL_LEASE_MAX_MS && (*ms > 0 || !request) ? 0 : -EINVAL;
+}
+
+void repl_lease_encode(uint64_t ms, uint8_t out[REPL_LEASE_SIZE])
+{
+	put64(out, ms);
 }

@@ -21,13 +21,15 @@
 
 #define REPL_REQ_MAGIC 0x52585054u   /* "TPXR" little-endian */
 #define REPL_REP_MAGIC 0x41585054u   /* "TPXA" little-endian */
-#define REPL_VERSION 3
+#define REPL_VERSION 4
 /* Largest READ/WRITE/CRCS length: the block span of the largest NBD
  * request (32 MiB) at an offset that is not 4 KiB aligned. */
 #define REPL_MAX_DATA ((32u << 20) + 4096)
 #define REPL_MAX_NAME 63
 #define REPL_MAX_VOLUME_SIZE (1ull << 50)   /* bytes (OPEN, RESIZE) */
 #define REPL_RESIZE_SIZE 8                 /* RESIZE payload: u64 size */
+#define REPL_LEASE_SIZE 8                  /* LEASE payload and reply: u64 ms */
+#define REPL_LEASE_MAX_MS 5000             /* longest read lease granted */
 #define REPL_MAX_HELLO 64                  /* HELLO payload: node id bytes */
 /* Largest payload either way: a READ reply or WRITE request (crcs + data). */
 #define REPL_MAX_PAYLOAD (REPL_MAX_DATA + REPL_MAX_DATA / 4096 * 4)
@@ -52,6 +54,9 @@ enum repl_op {
 	REPL_OP_DELETE = 11,      /* remove the volume's local replica */
 	REPL_OP_RESIZE = 12,      /* payload: u64 size; the replica grows to
 				     hold at least size bytes (never shrinks) */
+	REPL_OP_LEASE = 13,       /* payload: u64 ms of read lease asked for;
+				     reply payload: u64 ms until the read
+				     lease granted at an older epoch ends */
 	REPL_OP_MAX
 };
 
@@ -129,6 +134,12 @@ void repl_open_encode(uint64_t size, const char *name,
  * REPL_MAX_VOLUME_SIZE). Returns 0 or -EINVAL. */
 int repl_resize_decode(const uint8_t *p, size_t len, uint64_t *size);
 void repl_resize_encode(uint64_t size, uint8_t out[REPL_RESIZE_SIZE]);
+
+/* LEASE payloads both ways: ms, at most REPL_LEASE_MAX_MS (the request's
+ * also non-zero). Returns 0 or -EINVAL. */
+int repl_lease_decode(const uint8_t *p, size_t len, bool request,
+		      uint64_t *ms);
+void repl_lease_encode(uint64_t ms, uint8_t out[REPL_LEASE_SIZE]);
 
 /* A volume name a replica accepts: 1..63 bytes of [A-Za-z0-9._-], not
  * starting with '.' (it names a directory). */

@@ -103,6 +103,30 @@ static void op_resize(struct rvol *v, struct rreq *r)
 	reply_grown(v, r, size);
 }
 
+static int check_lease(const struct repl_service *svc, const struct rreq *r)
+{
+	uint64_t ms;
+
+	(void)svc;
+	return repl_lease_decode(r->small, r->q.payload_len, true, &ms);
+}
+
+/* Grant a read lease at the current epoch; answer how long the engine must
+ * still wait for one granted at an older epoch to run out. */
+static void op_lease(struct rvol *v, struct rreq *r)
+{
+	uint64_t ms = 0, now = loop_now_ms();
+
+	repl_lease_decode(r->small, r->q.payload_len, true, &ms);  /* checked */
+	if (now + ms > v->lease_until)
+		v->lease_until = now + ms;
+	repl_lease_encode(v->prior_lease_until > now ?
+			  v->prior_lease_until - now : 0, r->small);
+	r->out[0] = r->small;
+	r->out_len[0] = REPL_LEASE_SIZE;
+	rreq_reply(r, 0, v->epoch);
+}
+
 static void to_wire_crcs(uint32_t *crcs, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -261,6 +285,7 @@ static const struct repl_op_desc op_table[REPL_OP_MAX] = {
 	[REPL_OP_DELETE] = { .exec = op_delete, .exclusive = true },
 	[REPL_OP_RESIZE] = { .check = check_resize, .exec = op_resize,
 			     .exclusive = true },
+	[REPL_OP_LEASE] = { .check = check_lease, .exec = op_lease },
 };
 
 const struct repl_op_desc *repl_op_desc(unsigned op)
@@ -308,6 +333,7 @@ struct repl_service *repl_service_new(struct loop *loop, struct store_io *io,
 	svc->loop = loop;
 	svc->io = io;
 	svc->max_volume_size = 1ull << 50;
+	svc->started_ms = loop_now_ms();
 	svc->dir = strdup(replicas_dir);
 	svc->node_id = strdup(node_id);
 	if (!svc->dir || !svc->node_id) {

@@ -31,7 +31,7 @@ struct rreq {
 	struct sendq_msg sq;      /* the reply, while queued on the socket */
 	struct repl_req q;
 	int err;                  /* from decode; replied once the payload is in */
-	uint8_t small[sizeof(struct repl_open)];  /* HELLO, OPEN, RESIZE */
+	uint8_t small[sizeof(struct repl_open)];  /* HELLO, OPEN, RESIZE, LEASE */
 	uint32_t *crcs;           /* WRITE in, READ/CRCS out (wire order) */
 	size_t crcs_cap;          /* bytes */
 	uint8_t *buf;             /* 4096-aligned data */
@@ -60,6 +60,10 @@ struct rvol {
 	struct rreq *waitq, **waitq_tail;  /* arrived behind the drainer */
 	struct loop_timer retry;  /* DELETE waiting for the store to settle */
 	bool deleted;
+	/* Read leases (loop_now_ms): the one granted at the current epoch, and
+	 * the end of any granted at an older one, which a newer engine waits
+	 * out before it serves (docs/architecture.md, read leases). */
+	uint64_t lease_until, prior_lease_until;
 };
 
 struct repl_listener {
@@ -75,6 +79,7 @@ struct repl_service {
 	char *dir;
 	char *node_id;
 	uint64_t max_volume_size;
+	uint64_t started_ms;      /* leases granted before a restart are unknown */
 	struct repl_listener *listeners;
 	size_t nlisteners;
 	struct rconn *conns;

@@ -194,7 +194,8 @@ static int check_id(const struct repl_service *svc, const char *name,
 /* Make sure a complete replica exists: a directory without "meta" is the
  * remains of an interrupted create or delete, and is replaced. */
 static int ensure_replica(const struct repl_service *svc,
-			  const struct repl_open *o, uint64_t id, bool create)
+			  const struct repl_open *o, uint64_t id, bool create,
+			  bool *created)
 {
 	char dir[PATH_MAX], meta[PATH_MAX];
 	struct stat st;
@@ -216,9 +217,11 @@ static int ensure_replica(const struct repl_service *svc,
 		ret = write_id(svc, o->name, id);
 	if (ret == 0)
 		ret = fsync_dir(svc->dir);
-	if (ret == 0)
+	if (ret == 0) {
+		*created = true;
 		log_info("replication: created replica %s (%" PRIu64 " bytes)",
 			 o->name, o->size);
+	}
 	return ret;
 }
 
@@ -228,7 +231,8 @@ static int rvol_load(struct repl_service *svc, uint64_t id,
 	char dir[PATH_MAX];
 	struct store *st;
 	struct rvol *v;
-	int ret = ensure_replica(svc, o, id, create);
+	bool created = false;
+	int ret = ensure_replica(svc, o, id, create, &created);
 
 	if (ret == 0)
 		ret = vol_path(svc, o->name, NULL, dir, sizeof dir);
@@ -246,6 +250,9 @@ static int rvol_load(struct repl_service *svc, uint64_t id,
 	memcpy(v->name, o->name, sizeof v->name);
 	v->st = st;
 	v->epoch = store_get_epoch(st);
+	/* This process may have granted leases before it restarted. */
+	if (!created)
+		v->prior_lease_until = svc->started_ms + REPL_LEASE_MAX_MS;
 	v->waitq_tail = &v->waitq;
 	v->next = svc->vols;
 	svc->vols = v;
@@ -367,6 +374,10 @@ static int rvol_adopt(struct rvol *v, struct rreq *r)
 		ret = store_set_epoch(v->st, r->q.epoch);
 		if (ret < 0)
 			return ret;
+		/* The old engine's read lease is no longer renewed here. */
+		if (v->lease_until > v->prior_lease_until)
+			v->prior_lease_until = v->lease_until;
+		v->lease_until = 0;
 		log_info("replication: %s: epoch %" PRIu64 " -> %" PRIu64,
 			 v->name, v->epoch, r->q.epoch);
 		v->epoch = r->q.epoch;

@@ -25,6 +25,7 @@ struct vol_req_state {
 	uint32_t *crcs;
 	uint32_t crcs_cap;
 	uint64_t deadline_ms;   /* a waiting write fails with EIO after it */
+	uint64_t lease_deadline_ms;  /* waiting for a read lease: EIO after */
 
 	/* The current step's I/O: one sub-request per replica. */
 	struct rep_io sub[VOL_MAX_REPLICAS];
@@ -65,6 +66,10 @@ struct vol {
 	bool fenced;                 /* another engine took over: refuse I/O */
 	struct resize_job *resize;   /* a vol_resize in progress (resize.c) */
 	struct loop_timer wait_timer;
+	bool read_leases;            /* vol_config.read_leases */
+	bool lease_lost_logged;
+	struct vol_req_state *lease_waiting;  /* requests waiting for a lease */
+	struct loop_timer lease_timer;        /* armed while any wait */
 };
 
 struct resize_job;

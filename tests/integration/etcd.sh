@@ -135,12 +135,22 @@ etcd_thaw_all() {
 }
 
 etcd_teardown() {
-	local k pid
+	local k pid i
 	for k in 1 2 3; do
 		pid=${ETCD_PID[k]:-}
 		[[ -n $pid ]] || continue
 		kill -CONT "$pid" 2>/dev/null
 		kill -TERM "$pid" 2>/dev/null
+	done
+	# A member cut off from its peers can take long to stop: bounded.
+	for k in 1 2 3; do
+		pid=${ETCD_PID[k]:-}
+		[[ -n $pid ]] || continue
+		for ((i = 0; i < 50; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 		ETCD_PID[k]=
 	done

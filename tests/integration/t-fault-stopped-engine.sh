@@ -4,10 +4,13 @@
 # client has written blocks "B" through n1; n1 is paused with SIGSTOP; the
 # client sends 16 more writes ("X", same blocks), which wait in the paused
 # engine's socket. vol is attached to n2 meanwhile (epoch + 1), which serves
-# it. n1 resumes: its engine, still holding the old epoch, sends the writes
-# to the replicas; n2's and n3's replicas refuse them by epoch
-# (triplex_replica_fenced_total moves on both), and the client gets no
-# acknowledgement for any of them. The blocks read "B" through n2, n1
+# it. n1 resumes: its engine, still believing it is attached at the old
+# epoch, takes the writes in; its read lease ran out while it was paused,
+# so they wait while it asks the replicas for a new one at the old epoch;
+# n2's and n3's replicas refuse it by epoch (triplex_replica_fenced_total
+# moves on both: without read leases the writes themselves are what they
+# refuse), and the client gets no acknowledgement for any of them. The
+# blocks read "B" through n2, n1
 # stops serving, and once n1 is restarted all three replicas are
 # identical.
 # shellcheck source=tests/integration/lib.sh
@@ -42,6 +45,7 @@ cluster_wait_export vol 2 30
 (($(cluster_field vol epoch) > epoch1)) || fail "the attach did not raise the epoch"
 kill -CONT "${CLUSTER_PID[1]}"
 log "n1 resumed with 16 writes of epoch $epoch1 waiting"
+# (n1's LEASE or, without leases, its writes reach the epoch check.)
 wait "$client" || fail "the client failed: $(cat "$T/client.err")"
 result=$(tail -n 1 "$T/client.out")
 acked=$(/usr/bin/python3 -c "import json,sys; print(json.loads(sys.argv[1])['acked'])" "$result")

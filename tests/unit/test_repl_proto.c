@@ -89,6 +89,8 @@ static void test_req_every_op(void **state)
 			q.payload_len = sizeof(struct repl_open);
 		if (op == REPL_OP_RESIZE)
 			q.payload_len = REPL_RESIZE_SIZE;
+		if (op == REPL_OP_LEASE)
+			q.payload_len = REPL_LEASE_SIZE;
 		assert_int_equal(decode_of(q), 0);
 		assert_string_not_equal(repl_op_name(op), "?");
 	}
@@ -338,11 +340,39 @@ static void test_resize(void **state)
 	assert_int_equal(decode_of(q), -EINVAL);
 }
 
+/* LEASE: 8 payload bytes each way, at most REPL_LEASE_MAX_MS; a request
+ * must ask for some time, a reply may say 0 (nothing to wait for). */
+static void test_lease(void **state)
+{
+	struct repl_req q = req(REPL_OP_LEASE);
+	uint8_t w[REPL_LEASE_SIZE];
+	uint64_t ms;
+
+	(void)state;
+	repl_lease_encode(2000, w);
+	assert_int_equal(repl_lease_decode(w, sizeof w, true, &ms), 0);
+	assert_int_equal(ms, 2000);
+	repl_lease_encode(0, w);
+	assert_int_equal(repl_lease_decode(w, sizeof w, true, &ms), -EINVAL);
+	assert_int_equal(repl_lease_decode(w, sizeof w, false, &ms), 0);
+	repl_lease_encode(REPL_LEASE_MAX_MS + 1, w);
+	assert_int_equal(repl_lease_decode(w, sizeof w, false, &ms), -EINVAL);
+	repl_lease_encode(UINT64_MAX, w);
+	assert_int_equal(repl_lease_decode(w, sizeof w, true, &ms), -EINVAL);
+	assert_int_equal(repl_lease_decode(w, sizeof w - 1, false, &ms), -EINVAL);
+	q.payload_len = REPL_LEASE_SIZE;
+	assert_int_equal(decode_of(q), 0);
+	q.payload_len = 0;
+	assert_int_equal(decode_of(q), -EPROTO);
+	assert_string_equal(repl_op_name(REPL_OP_LEASE), "LEASE");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_req_layout),
 		cmocka_unit_test(test_resize),
+		cmocka_unit_test(test_lease),
 		cmocka_unit_test(test_req_every_op),
 		cmocka_unit_test(test_req_framing_errors),
 		cmocka_unit_test(test_req_payload_errors),

@@ -807,6 +807,60 @@ static int resize_vol(struct ctx *c, uint64_t epoch, uint64_t size)
 /* RESIZE grows the replica, durably: the old data stays, the new end is
  * writable, a smaller size changes nothing, bad sizes are refused with
  * the connection kept, an old epoch is fenced. */
+/* LEASE at epoch for ms; returns the status, *wait_ms what the replica
+ * says is left of a lease granted at an older epoch. */
+static int lease(struct ctx *c, uint64_t epoch, uint64_t ms, uint64_t *wait_ms)
+{
+	uint8_t p[REPL_LEASE_SIZE];
+	struct rq r = { .op = REPL_OP_LEASE, .vol = VID, .epoch = epoch,
+			.payload = p, .plen = sizeof p };
+	struct reply rep;
+	int st;
+
+	repl_lease_encode(ms, p);
+	st = call(c, &r, &rep);
+	*wait_ms = UINT64_MAX;
+	if (st == 0) {
+		assert_int_equal(rep.h.payload_len, REPL_LEASE_SIZE);
+		assert_int_equal(repl_lease_decode(rep.data, REPL_LEASE_SIZE,
+						   false, wait_ms), 0);
+	}
+	free(rep.data);
+	return st;
+}
+
+/* Read leases: granted at the current epoch; a newer epoch is told how
+ * long the older one's lease still runs, the older epoch gets no more; a
+ * restarted service assumes it granted the longest lease just before. */
+static void test_lease(void **state)
+{
+	struct ctx *c = *state;
+	uint64_t wait_ms;
+
+	assert_int_equal(open_vol(c, VID, "v", VOL_SIZE, 1), 0);
+	assert_int_equal(lease(c, 1, 3000, &wait_ms), 0);
+	assert_int_equal(wait_ms, 0);                  /* a new replica */
+	assert_int_equal(lease(c, 1, 0, &wait_ms), -EINVAL);
+	assert_int_equal(lease(c, 1, REPL_LEASE_MAX_MS + 1, &wait_ms), -EINVAL);
+	/* Epoch 2 takes over: epoch 1's lease (3 s) must be waited out. */
+	assert_int_equal(lease(c, 2, 1000, &wait_ms), 0);
+	assert_true(wait_ms > 2500 && wait_ms <= 3000);
+	assert_int_equal(lease(c, 1, 3000, &wait_ms), -ESTALE);
+	usleep(300 * 1000);
+	assert_int_equal(lease(c, 2, 1000, &wait_ms), 0);
+	assert_true(wait_ms <= 3000 - 300);
+	/* Epoch 3: epoch 2's lease (1 s) is shorter than what is left of 1's. */
+	assert_int_equal(lease(c, 3, 1000, &wait_ms), 0);
+	assert_true(wait_ms > 1000 && wait_ms <= 2700);
+	/* Restarted: anything granted before is unknown. */
+	svc_stop(c);
+	svc_start(c);
+	assert_int_equal(open_vol(c, VID, "v", VOL_SIZE, 4), 0);
+	assert_int_equal(lease(c, 4, 1000, &wait_ms), 0);
+	assert_true(wait_ms > REPL_LEASE_MAX_MS - 1000 &&
+		    wait_ms <= REPL_LEASE_MAX_MS);
+}
+
 static void test_resize(void **state)
 {
 	struct ctx *c = *state;
@@ -920,6 +974,7 @@ int main(void)
 		T(test_invalid_keeps_connection),
 		T(test_garbage_closes_one),
 		T(test_other_version),
+		T(test_lease),
 		T(test_resize),
 		T(test_open_grows),
 		T(test_resize_pipelined),
