@@ -18,7 +18,6 @@
 #include "repl_service.h"
 
 #define TICK_MS 1000
-#define LEASE_TTL_S AGENT_LEASE_TTL_S
 #define KEEPALIVE_EVERY 1   /* ticks */
 #define SCRUB_PREFIX "/triplex/scrub/"
 #define CONFLICT_TTL_S 60   /* how long a refused claim stays noted */
@@ -55,6 +54,7 @@ struct lease_job {
 	struct cluster_node node;
 	struct cluster_node holder;  /* REGISTER -EEXIST: who has our id */
 	int64_t lease;
+	int ttl_s;
 	enum { LEASE_REGISTER, LEASE_KEEPALIVE, LEASE_REVOKE } op;
 };
 
@@ -64,7 +64,7 @@ static int lease_run(struct meta *m, struct metaq_job *job)
 
 	switch (l->op) {
 	case LEASE_REGISTER:
-		return cluster_node_register(m, &l->node, LEASE_TTL_S, &l->lease,
+		return cluster_node_register(m, &l->node, l->ttl_s, &l->lease,
 					     &l->holder);
 	case LEASE_KEEPALIVE:
 		return cluster_node_keepalive(m, l->lease);
@@ -124,7 +124,7 @@ static void lease_submit(struct agent *cm, int op)
 		return;
 	*l = (struct lease_job){ .j = { .run = lease_run, .done = lease_done },
 				 .cm = cm, .node = cm->node, .lease = cm->lease,
-				 .op = op };
+				 .ttl_s = cm->opts.lease_ttl_s, .op = op };
 	cm->registering |= op == LEASE_REGISTER;
 	cm->keepalive_out |= op == LEASE_KEEPALIVE;
 	agent_submit(cm, &l->j);
@@ -421,6 +421,8 @@ struct agent *agent_start(struct loop *loop, struct store_io *io,
 	cm->loop = loop;
 	cm->io = io;
 	cm->opts = *opts;
+	if (!cm->opts.lease_ttl_s)
+		cm->opts.lease_ttl_s = AGENT_LEASE_TTL_S;
 	fill_node(cm);
 	if (agent_identity(opts->data_dir, cm->node.id, cm->node.instance,
 			   sizeof cm->node.instance, err, sizeof err) < 0) {
@@ -434,8 +436,8 @@ struct agent *agent_start(struct loop *loop, struct store_io *io,
 	}
 	if (start_service(cm) < 0)
 		goto fail;
-	ret = cluster_node_register(m, &cm->node, LEASE_TTL_S, &cm->lease,
-				    &holder);
+	ret = cluster_node_register(m, &cm->node, cm->opts.lease_ttl_s,
+				    &cm->lease, &holder);
 	if (ret == -EEXIST) {
 		log_error("cluster: node id %s is registered by another live "
 			  "triplexd (replicas on %s, data dir %s): refusing to "

@@ -127,7 +127,7 @@ void agent_failover(struct agent *cm, const struct cluster_volume *vols,
 {
 	struct agent_orphan *next = n ? calloc(n, sizeof *next) : NULL;
 	size_t nnext = 0;
-	bool settled = cm->ticks - cm->registered_tick >= AGENT_HOLDOFF_TICKS &&
+	bool settled = cm->ticks - cm->registered_tick >= AGENT_HOLDOFF_TICKS(cm) &&
 		       !cm->registering && !cm->refused;
 
 	for (size_t i = 0; next && i < n; i++) {

@@ -68,7 +68,7 @@ struct agent_orphan {
  * long an engine cut off from its replicas may still answer, and how long
  * a new engine may have to wait after fencing one that was alive. */
 #define AGENT_READ_LEASE_MS 2000
-#define AGENT_HOLDOFF_TICKS (2 * AGENT_LEASE_TTL_S)
+#define AGENT_HOLDOFF_TICKS(cm) (2 * (unsigned)(cm)->opts.lease_ttl_s)
 
 struct agent {
 	struct loop *loop;

@@ -314,6 +314,19 @@ static void replica_state(struct repl_client *c, bool up, int err, void *arg)
 	}
 }
 
+/* Its node has no replica of the volume (lost, or damaged and moved
+ * aside): an in-sync one leaves the set (recorded), after which the OPEN
+ * may create it and it is rebuilt. */
+static void replica_refused(struct repl_client *c, int err, void *arg)
+{
+	struct rep_ctx *ctx = arg;
+	struct vol *v = ctx->s->vol;
+
+	if (err != -ENOENT || !v || !vol_replica_has_client(v, ctx->idx, c))
+		return;
+	vol_isr_leave(v, ctx->idx, "its replica is missing on its node");
+}
+
 /* The replica on this node is reached through this process's replica
  * service over a socketpair, so that it is fenced exactly like the others:
  * an old engine here cannot write to it once a newer one has attached. */
@@ -368,6 +381,7 @@ static void replica_spec(struct served *s, unsigned i, struct vol_replica_spec *
 		.io_timeout_ms = cm->opts.io_timeout_ms,
 		.lease_ms = AGENT_READ_LEASE_MS,
 		.on_state = replica_state,
+		.on_refused = replica_refused,
 		.may_create = may_create,
 		.arg = &s->ctx[i],
 	};

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "log.h"
 #include "parse.h"
@@ -397,44 +398,23 @@ static int spec_check(const struct cluster_volume_spec *s, char *err,
 	return -EINVAL;
 }
 
-/* Allocate a volume id: CAS increment of the counter key. */
-static int volume_id_alloc(struct meta *m, uint64_t *id)
+/* A volume id: 63 random bits (a JSON integer), never 0. Not a counter in
+ * the store: a store that was lost or rebuilt would hand out the ids of
+ * volumes whose replicas are still on disk, and a new volume of an old
+ * name would open an old volume's data. A replica is bound to its id for
+ * good (the OPEN of another id is refused), so a collision, 1 in 2^63,
+ * refuses a replica rather than mixing data. */
+static int volume_id_alloc(uint64_t *id)
 {
-	struct meta_kv kv;
-	char buf[32];
-	int r;
+	uint64_t raw = 0;
 
-	for (int tries = 0; tries < CAS_TRIES; tries++) {
-		uint64_t cur = 0;
-		int64_t rev = 0;
-
-		r = meta_get(m, CLUSTER_VOLUME_ID_KEY, &kv);
-		if (r == 0) {
-			char *end;
-
-			/* Never restart from 0 on garbage: ids must stay unique */
-			errno = 0;
-			cur = strtoull((const char *)kv.value, &end, 10);
-			r = errno || *end || end == (char *)kv.value ? -EIO : 0;
-			rev = kv.mod_rev;
-			meta_kv_clear(&kv);
-			if (r < 0) {
-				log_error("metadata: %s is not a number",
-					  CLUSTER_VOLUME_ID_KEY);
-				return r;
-			}
-		} else if (r != -ENOENT) {
-			return r;
-		}
-		snprintf(buf, sizeof buf, "%" PRIu64, cur + 1);
-		r = meta_put(m, CLUSTER_VOLUME_ID_KEY, buf, strlen(buf), rev, 0,
-			     NULL);
-		if (r != -ESTALE) {
-			*id = cur + 1;
-			return r;
-		}
-	}
-	return -EBUSY;
+	do {
+		if (getrandom(&raw, sizeof raw, 0) != (ssize_t)sizeof raw)
+			return errno ? -errno : -EIO;
+		raw &= INT64_MAX;
+	} while (raw == 0);
+	*id = raw;
+	return 0;
 }
 
 /* Live nodes and how many replicas each holds, for placement. */
@@ -544,7 +524,7 @@ int cluster_volume_create(struct meta *m,
 	v.failover_manual = spec->failover_manual;
 	if ((r = volume_place(m, &v, err, errlen)) < 0)
 		return r;
-	if ((r = volume_id_alloc(m, &v.id)) < 0) {
+	if ((r = volume_id_alloc(&v.id)) < 0) {
 		seterr(err, errlen, "cannot allocate a volume id: %s",
 		       strerror(-r));
 		return r;

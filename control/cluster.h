@@ -20,7 +20,6 @@
 #define CLUSTER_VOLUMES_PREFIX "/triplex/volumes/"
 #define CLUSTER_CONFLICTS_PREFIX "/triplex/conflicts/"
 #define CLUSTER_DELETED_PREFIX "/triplex/deleted/"
-#define CLUSTER_VOLUME_ID_KEY "/triplex/counters/volume_id"
 
 #define CLUSTER_NAME_MAX 64     /* ids, zones, racks, volume names + NUL */
 #define CLUSTER_ADDR_MAX 128    /* "host:port", "[v6]:port" */

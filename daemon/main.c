@@ -22,7 +22,8 @@ static const char usage[] =
 	"                [--etcd-cacert FILE] [--etcd-cert FILE --etcd-key FILE]\n"
 	"                --node-id ID --zone ZONE [--rack RACK]\n"
 	"                --listen-repl HOST:PORT [--write-timeout-ms MS] [--io-timeout-ms MS]\n"
-	"                [--resync-rate BYTES_PER_S (default 256M, 0: no cap)]\n";
+	"                [--resync-rate BYTES_PER_S (default 256M, 0: no cap)]\n"
+	"                [--lease-ttl SECONDS (the node's lease, 2..60, default 5)]\n";
 
 /* Split "host:port", "[v6]:port" or ":port" into host (empty: any) and
  * *port (points into spec). Returns 0 or -EINVAL. */
@@ -71,6 +72,17 @@ static int parse_ms(const char *s, uint64_t *out)
 	return 0;
 }
 
+static int parse_lease_ttl(const char *s, int *out)
+{
+	char *end;
+	unsigned long v = strtoul(s, &end, 10);
+
+	if (*s < '0' || *s > '9' || *end || v < 2 || v > 60)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct daemon_opts *o)
 {
 	static const struct option longopts[] = {
@@ -88,6 +100,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		{ "write-timeout-ms", required_argument, NULL, 'W' },
 		{ "io-timeout-ms", required_argument, NULL, 'I' },
 		{ "resync-rate", required_argument, NULL, 'S' },
+		{ "lease-ttl", required_argument, NULL, 'T' },
 		{ "create-volume", required_argument, NULL, 'C' },
 		{ "size", required_argument, NULL, 'z' },
 		{ "etcd-cacert", required_argument, NULL, 'A' },
@@ -128,6 +141,13 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 						  : &o->io_timeout_ms) < 0) {
 				fprintf(stderr, "triplexd: %s wants milliseconds from 1 "
 					"to 3600000, got '%s'\n", argv[optind - 1], optarg);
+				return -1;
+			}
+			break;
+		case 'T':
+			if (parse_lease_ttl(optarg, &o->lease_ttl_s) < 0) {
+				fprintf(stderr, "triplexd: --lease-ttl wants seconds "
+					"from 2 to 60, got '%s'\n", optarg);
 				return -1;
 			}
 			break;
@@ -225,6 +245,7 @@ static int start_cluster(struct daemon *d)
 		.write_timeout_ms = o->write_timeout_ms,
 		.io_timeout_ms = o->io_timeout_ms,
 		.resync_rate_bps = o->resync_rate_bps,
+		.lease_ttl_s = o->lease_ttl_s,
 		.export_vol = export_vol, .hide_vol = hide_vol,
 		.resize_vol = resize_vol, .export_arg = d,
 	};

@@ -539,6 +539,8 @@ static void opened(struct repl_client *c, struct repl_client_io *io, int res)
 		log_warn("replica %s: %s refused: %s", c->addr,
 			 io == &c->hello ? "HELLO" : "OPEN", strerror(-res));
 		conn_lost(c, res);
+		if (c->opts.on_refused && !c->freeing)
+			c->opts.on_refused(c, res, c->opts.arg);
 		return;
 	}
 	if (io == &c->open && c->open_size < c->opts.volume_size) {

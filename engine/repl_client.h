@@ -65,6 +65,9 @@ struct repl_client_opts {
 	 * replica for a lease of this many ms (REPL_OP_LEASE) every quarter
 	 * of it (docs/architecture.md, read leases). */
 	uint64_t lease_ms;
+	/* Called when the replica refused our HELLO or OPEN (then the client
+	 * reconnects with backoff). May be NULL. */
+	void (*on_refused)(struct repl_client *c, int err, void *arg);
 	/* Called when the connection becomes usable (true) or is lost. */
 	void (*on_state)(struct repl_client *c, bool up, int err, void *arg);
 	void *arg;

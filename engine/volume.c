@@ -1124,12 +1124,16 @@ static void lease_wait(struct vol_req_state *r)
 {
 	struct vol *v = r->vol;
 
+	/* Longer than a write waits: a replica process that has just started
+	 * makes engines wait up to REPL_LEASE_MAX_MS before it grants one. */
 	if (!r->lease_deadline_ms)
-		r->lease_deadline_ms = loop_now_ms() + v->write_timeout_ms;
+		r->lease_deadline_ms = loop_now_ms() + v->write_timeout_ms +
+				       REPL_LEASE_MAX_MS;
 	if (!v->lease_lost_logged) {
 		log_warn("volume %s: no read lease from a majority of the "
 			 "replicas: requests wait (up to %llu ms)", v->name,
-			 (unsigned long long)v->write_timeout_ms);
+			 (unsigned long long)v->write_timeout_ms +
+				 REPL_LEASE_MAX_MS);
 		v->lease_lost_logged = true;
 	}
 	r->wait_next = v->lease_waiting;

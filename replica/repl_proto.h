@@ -29,7 +29,7 @@
 #define REPL_MAX_VOLUME_SIZE (1ull << 50)   /* bytes (OPEN, RESIZE) */
 #define REPL_RESIZE_SIZE 8                 /* RESIZE payload: u64 size */
 #define REPL_LEASE_SIZE 8                  /* LEASE payload and reply: u64 ms */
-#define REPL_LEASE_MAX_MS 5000             /* longest read lease granted */
+#define REPL_LEASE_MAX_MS 3000             /* longest read lease granted */
 #define REPL_MAX_HELLO 64                  /* HELLO payload: node id bytes */
 /* Largest payload either way: a READ reply or WRITE request (crcs + data). */
 #define REPL_MAX_PAYLOAD (REPL_MAX_DATA + REPL_MAX_DATA / 4096 * 4)

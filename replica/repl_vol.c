@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <dirent.h>
 #include <stddef.h>
@@ -184,8 +185,11 @@ static int check_id(const struct repl_service *svc, const char *name,
 	if (ret < 0)
 		return ret;
 	if (have != id) {
-		log_warn("replication: replica %s belongs to volume id %" PRIu64
-			 ", not %" PRIu64, name, have, id);
+		log_warn("replication: replica %s on disk belongs to volume id "
+			 "%" PRIu64 ", not %" PRIu64 " (an older volume of that name, "
+			 "or a metadata store made anew): refused; move %s/%s "
+			 "aside to give this node to the new volume", name, have,
+			 id, svc->dir, name);
 		return -EEXIST;
 	}
 	return 0;
@@ -225,6 +229,41 @@ static int ensure_replica(const struct repl_service *svc,
 	return ret;
 }
 
+/* What store_open says of files that are there but wrong: a truncated
+ * data file, a lost crc or al file, a bad superblock. */
+static bool store_damaged(int ret)
+{
+	return ret == -ENOENT || ret == -EINVAL || ret == -EIO ||
+	       ret == -EBADMSG || ret == -EUCLEAN;
+}
+
+/* Move a damaged replica to DIR/.damaged/NAME-SECONDS (never deleted: an
+ * operator may want it; a name starting with '.' is never a volume's). */
+static int move_aside(const struct repl_service *svc, const char *name,
+		      int why)
+{
+	char dir[PATH_MAX], aside[PATH_MAX + 64], top[PATH_MAX];
+	int n = snprintf(top, sizeof top, "%s/.damaged", svc->dir);
+
+	if (n < 0 || (size_t)n >= sizeof top ||
+	    vol_path(svc, name, NULL, dir, sizeof dir) < 0)
+		return -ENAMETOOLONG;
+	if (mkdir(top, 0700) < 0 && errno != EEXIST)
+		return -errno;
+	n = snprintf(aside, sizeof aside, "%s/%s-%lld", top, name,
+		     (long long)time(NULL));
+	if (n < 0 || (size_t)n >= sizeof aside)
+		return -ENAMETOOLONG;
+	if (rename(dir, aside) < 0)
+		return -errno;
+	fsync_dir(top);
+	fsync_dir(svc->dir);
+	log_error("replication: replica %s is damaged (its store does not "
+		  "open: %s, see above): moved aside to %s; it is rebuilt from "
+		  "the other replicas", name, strerror(-why), aside);
+	return 0;
+}
+
 static int rvol_load(struct repl_service *svc, uint64_t id,
 		     const struct repl_open *o, bool create, struct rvol **out)
 {
@@ -238,6 +277,15 @@ static int rvol_load(struct repl_service *svc, uint64_t id,
 		ret = vol_path(svc, o->name, NULL, dir, sizeof dir);
 	if (ret == 0)
 		ret = store_open(dir, svc->io, &st);
+	if (ret < 0 && !created && store_damaged(ret)) {
+		/* An in-sync replica is not recreated empty (no CREATE): the
+		 * engine takes it out of the set first, then opens again. */
+		ret = move_aside(svc, o->name, ret);
+		if (ret == 0)
+			ret = ensure_replica(svc, o, id, create, &created);
+		if (ret == 0)
+			ret = store_open(dir, svc->io, &st);
+	}
 	if (ret < 0)
 		return ret;
 	/* A smaller replica grows when the OPEN executes (rvol_grow). */

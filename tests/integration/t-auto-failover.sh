@@ -19,7 +19,8 @@
 . "$TPX_ITEST_DIR/cluster.sh"
 
 CLUSTER_FAILOVER=auto
-cluster_setup --io-timeout-ms 2000 --write-timeout-ms 30000
+# TPX_LEASE_TTL: the nodes' lease TTL (bench/failover-time.sh), default 5 s.
+cluster_setup --io-timeout-ms 2000 --write-timeout-ms 30000 ${TPX_LEASE_TTL:+--lease-ttl "$TPX_LEASE_TTL"}
 cluster_volume_create vol 16M
 [[ $(cluster_field vol failover) == auto ]] || fail "vol's failover is not auto"
 cluster_attach vol n1
@@ -89,5 +90,5 @@ cluster_wait_state vol n2 in_sync 60
 cluster_flush vol 1
 cmp_replicas vol 1 2 3
 cluster_stop_all
-log "figures: failover (kill -9 of the engine's node to the first write acknowledged by the new engine) ${failover_ms} ms with a 5 s lease; second failover with n3 down: n1 served vol ${takeover2_ms} ms after the kill of n2, n3 rejoined on its own start, all three identical"
+log "figures: failover (kill -9 of the engine's node to the first write acknowledged by the new engine) ${failover_ms} ms with a ${TPX_LEASE_TTL:-5} s lease; second failover with n3 down: n1 served vol ${takeover2_ms} ms after the kill of n2, n3 rejoined on its own start, all three identical"
 log PASS
