@@ -80,6 +80,14 @@ t_free=$(awk '/^released/ {print $2}' "$T/freeze.out")
 read -r n_during max_during < <(awk -v a="$t_lock" -v b="$t_free" '
 	$1 + $2 / 1000 >= a && $1 <= b { n++; if ($2 > m) m = $2 }
 	END { printf "%d %.1f\n", n, m }' "$T/lat.txt")
+# pct IN|OUT P: the P-th percentile latency (ms) of the writes that
+# overlapped the freeze (IN) or did not (OUT).
+pct() {
+	awk -v a="$t_lock" -v b="$t_free" -v w="$1" '
+		{ inside = $1 + $2 / 1000 >= a && $1 <= b }
+		(w == "IN" && inside) || (w == "OUT" && !inside) { print $2 }' "$T/lat.txt" |
+		sort -n | awk -v p="$2" '{ v[NR] = $1 } END { i = int(NR * p / 100 + 0.999); if (i < 1) i = 1; printf "%.1f", v[i] }'
+}
 # The fault landed: the agents' writes to the store failed meanwhile.
 grep -qE 'keepalive failed|cannot read the metadata store' "$(cluster_log 1)" ||
 	fail "no metadata call of n1 failed: the store was not frozen for it"
@@ -101,5 +109,5 @@ grep -q "taking it over" "$(cluster_log 2)" "$(cluster_log 3)" &&
 cluster_flush vol 1
 cmp_replicas vol 1 2 3
 cluster_stop_all
-log "figures: freeze ${FREEZE_S} s ($FREEZE_WHAT); writes completed during it: $n_during, slowest $max_during ms; n1..n3 registered again afterwards; n1 = n2 = n3"
+log "figures: freeze ${FREEZE_S} s ($FREEZE_WHAT); writes completed during it: $n_during, p50 $(pct IN 50) ms, p99 $(pct IN 99) ms, slowest $max_during ms (outside it: p50 $(pct OUT 50) ms, p99 $(pct OUT 99) ms); n1..n3 registered again afterwards; n1 = n2 = n3"
 log PASS

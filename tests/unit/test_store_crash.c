@@ -437,7 +437,7 @@ static void sweep(uint64_t seed)
 	world_rm_volume(w);
 	/* TPX_CRASH_FULL=1: every crash point, no time limit (slow). */
 	full = getenv("TPX_CRASH_FULL") != NULL;
-	stride = full ? 1 : total / 50 + 1;
+	stride = full ? 1 : total / 32 + 1;
 	for (uint64_t at = 0; at < total; at += stride) {
 		for (int how = 0; how < 3; how++) {
 			assert_true(crash_run(w, seed, at, (enum sim_cut)how));
