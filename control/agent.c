@@ -135,6 +135,7 @@ static void lease_submit(struct agent *cm, int op)
 struct poll_job {
 	struct metaq_job j;
 	struct agent *cm;
+	bool ticked;       /* the once-a-second poll, not a watch's */
 	struct cluster_volume *vols;
 	size_t nvols;
 	struct cluster_node *nodes;
@@ -292,7 +293,9 @@ static void poll_apply(struct agent *cm, struct poll_job *p)
 	p->nodes = NULL;
 	fence_lost(cm, p->vols, p->nvols);
 	reap_deleted(cm, p);
-	agent_failover(cm, p->vols, p->nvols);
+	/* Its rules count polls as seconds: only the ticks' polls. */
+	if (p->ticked)
+		agent_failover(cm, p->vols, p->nvols);
 	for (size_t i = 0; i < p->nvols; i++) {
 		struct served *s;
 
@@ -307,8 +310,11 @@ static void poll_apply(struct agent *cm, struct poll_job *p)
 		}
 	}
 	for (struct served *s = cm->served; s; s = s->next)
-		agent_volume_tick(s, scrub_of(p, s->rec.name));
+		if (p->ticked)
+			agent_volume_tick(s, scrub_of(p, s->rec.name));
 }
+
+static void poll_submit(struct agent *cm, bool ticked);
 
 static void poll_done(struct metaq_job *job, int res)
 {
@@ -332,19 +338,37 @@ static void poll_done(struct metaq_job *job, int res)
 	free(p->tombs);
 	meta_kv_free_array(p->scrubs, p->nscrubs);
 	free(p);
+	if (cm->poll_again && !cm->stopping) {
+		bool ticked = cm->poll_again_ticked;
+
+		cm->poll_again = cm->poll_again_ticked = false;
+		poll_submit(cm, ticked);
+	}
 }
 
-/* One poll at a time: a slow store delays the next, never the loop. */
-static void poll_submit(struct agent *cm)
+/* One poll at a time: a slow store delays the next, never the loop. A
+ * change seen meanwhile gets a poll of its own once this one is done. */
+static void poll_submit(struct agent *cm, bool ticked)
 {
 	struct poll_job *p;
 
-	if (cm->polling || !(p = calloc(1, sizeof *p)))
+	if (cm->polling) {
+		cm->poll_again = true;
+		cm->poll_again_ticked |= ticked;
+		return;
+	}
+	if (!(p = calloc(1, sizeof *p)))
 		return;
 	p->j = (struct metaq_job){ .run = poll_run, .done = poll_done };
 	p->cm = cm;
+	p->ticked = ticked;
 	cm->polling = true;
 	agent_submit(cm, &p->j);
+}
+
+void agent_poll_now(struct agent *cm)
+{
+	poll_submit(cm, false);
 }
 
 static void on_tick(struct loop_timer *t)
@@ -355,7 +379,7 @@ static void on_tick(struct loop_timer *t)
 		return;
 	if (++cm->ticks % KEEPALIVE_EVERY == 0)
 		lease_submit(cm, LEASE_KEEPALIVE);
-	poll_submit(cm);
+	poll_submit(cm, true);
 	loop_timer_arm(cm->loop, &cm->tick, TICK_MS);
 }
 
@@ -421,6 +445,7 @@ struct agent *agent_start(struct loop *loop, struct store_io *io,
 	cm->loop = loop;
 	cm->io = io;
 	cm->opts = *opts;
+	cm->watch_efd = -1;
 	if (!cm->opts.lease_ttl_s)
 		cm->opts.lease_ttl_s = AGENT_LEASE_TTL_S;
 	fill_node(cm);
@@ -456,8 +481,11 @@ struct agent *agent_start(struct loop *loop, struct store_io *io,
 		goto fail;
 	log_info("cluster: node %s (zone %s) registered, replicas on %s",
 		 cm->node.id, cm->node.zone, opts->listen_repl);
+	if (agent_watch_start(cm, opts->meta_url) < 0)
+		log_warn("cluster: cannot watch the metadata store: changes are "
+			 "seen at the next poll (every second)");
 	cm->tick.fn = on_tick;
-	poll_submit(cm);
+	poll_submit(cm, true);
 	loop_timer_arm(loop, &cm->tick, TICK_MS);
 	return cm;
 fail:
@@ -497,6 +525,7 @@ void agent_stop(struct agent *cm)
 	if (!cm)
 		return;
 	cm->stopping = true;
+	agent_watch_stop(cm);
 	lease_submit(cm, LEASE_REVOKE);
 	/* Let go of every replica connection while the loop still runs. */
 	for (struct served *s = cm->served; s; s = s->next)
@@ -517,6 +546,8 @@ void agent_free(struct agent *cm)
 	if (!cm)
 		return;
 	metaq_free(cm->q);  /* first: no job may complete into what follows */
+	agent_watch_stop(cm);
+	agent_watch_close(cm);
 	while (cm->served) {
 		struct served *s = cm->served;
 

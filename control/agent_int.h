@@ -91,11 +91,29 @@ struct agent {
 	unsigned ticks;
 	bool stopping;
 	bool polling;            /* a poll job is out */
+	bool poll_again;         /* a change was seen while it was */
+	bool poll_again_ticked;
+	/* agent_watch.c: a change in the store wakes the loop at once. */
+	struct agent_watch *watch;
+	int watch_efd;
+	struct loop_op watch_op;
+	uint64_t watch_buf;
 	struct served *served;
 	/* The live nodes as of the last poll: where replicas are reached. */
 	struct cluster_node *nodes;
 	size_t nnodes;
 };
+
+/* agent.c: poll the store now (a change was seen), outside the once a
+ * second rhythm that the failover and export rules count. */
+void agent_poll_now(struct agent *cm);
+
+/* agent_watch.c */
+int agent_watch_start(struct agent *cm, const char *url);
+void agent_watch_arm(struct agent *cm);
+/* agent_stop: the thread ends by itself; agent_free: close our fd. */
+void agent_watch_stop(struct agent *cm);
+void agent_watch_close(struct agent *cm);
 
 /* agent_volume.c */
 /* Start serving rec here (a start_serving job, then the engine). */

@@ -13,6 +13,7 @@
 #ifndef TRIPLEX_META_H
 #define TRIPLEX_META_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -46,6 +47,13 @@ struct meta_ops {
 	 * expiry is measured with (ms since the epoch). */
 	int (*set_clock)(struct meta *m, int64_t (*now_ms)(void *arg),
 			 void *arg);
+	/* Optional (NULL: -ENOTSUP). Wait up to timeout_ms for a change
+	 * under prefix after revision *rev (< 0: none known yet, so just
+	 * learn the current one and return 0). Returns 1 with *rev at or past the change, 0 if
+	 * nothing changed, or -errno. A hint only: a change may be reported
+	 * twice, or the whole store's changes reported for one prefix. */
+	int (*wait_change)(struct meta *m, const char *prefix, int64_t *rev,
+			   int timeout_ms);
 };
 
 struct meta {
@@ -82,6 +90,13 @@ static inline int meta_lease_keepalive(struct meta *m, int64_t lease)
 { return m->ops->lease_keepalive(m, lease); }
 static inline int meta_lease_revoke(struct meta *m, int64_t lease)
 { return m->ops->lease_revoke(m, lease); }
+static inline int meta_wait_change(struct meta *m, const char *prefix,
+				   int64_t *rev, int timeout_ms)
+{
+	return m->ops->wait_change ? m->ops->wait_change(m, prefix, rev,
+							 timeout_ms) :
+				     -ENOTSUP;
+}
 static inline void meta_close(struct meta *m)
 { if (m) m->ops->close(m); }
 

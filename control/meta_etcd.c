@@ -619,6 +619,125 @@ static void etcd_close(struct meta *m)
 	free(e);
 }
 
+/* ---- watch: a hint that something changed ----------------------------- */
+
+struct watch_rx {
+	char buf[4096];          /* the stream's last bytes */
+	size_t len;
+	bool changed;
+	int64_t rev;             /* the header revision of the event seen */
+};
+
+/* The gateway streams one JSON object per watch response; the first only
+ * says "created". One with "events" (or a cancel, e.g. after compaction)
+ * is what we wait for: note the revision before it and stop. */
+static size_t on_watch_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct watch_rx *w = arg;
+	size_t len = size * n, keep;
+	const char *ev, *r, *last = NULL;
+
+	if (len >= sizeof w->buf) {
+		p += len - (sizeof w->buf - 1);
+		len = sizeof w->buf - 1;
+	}
+	keep = w->len + len < sizeof w->buf ? w->len : sizeof w->buf - 1 - len;
+	memmove(w->buf, w->buf + w->len - keep, keep);
+	memcpy(w->buf + keep, p, len);
+	w->len = keep + len;
+	w->buf[w->len] = '\0';
+	ev = strstr(w->buf, "\"events\"");
+	if (!ev)
+		ev = strstr(w->buf, "\"canceled\"");
+	if (!ev)
+		return size * n;
+	for (r = w->buf; (r = strstr(r, "\"revision\":\"")) && r < ev; r++)
+		last = r;
+	if (last)
+		w->rev = strtoll(last + strlen("\"revision\":\""), NULL, 10);
+	w->changed = true;
+	return 0;  /* abort the transfer: we know enough */
+}
+
+static int etcd_current_rev(struct etcd *e, const char *prefix, int64_t *rev)
+{
+	size_t plen = strlen(prefix), end_len;
+	char *end = malloc(plen + 1);
+	json_t *resp, *req = end ? json_object() : NULL;
+	int r = -ENOMEM;
+
+	if (req) {
+		etcd_prefix_end(prefix, end, &end_len);
+		if (set_b64(req, "key", prefix, plen) == 0 &&
+		    set_b64(req, "range_end", end, end_len) == 0 &&
+		    json_object_set_new(req, "count_only", json_true()) == 0) {
+			r = etcd_call(e, "/v3/kv/range", req, &resp);
+			req = NULL;
+			if (r == 0) {
+				r = header_rev(resp, rev);
+				json_decref(resp);
+			}
+		}
+		json_decref(req);
+	}
+	free(end);
+	return r;
+}
+
+static int etcd_wait_change(struct meta *m, const char *prefix, int64_t *rev,
+			    int timeout_ms)
+{
+	struct etcd *e = to_etcd(m);
+	size_t plen = strlen(prefix), end_len;
+	char *end, *body = NULL, url[512];
+	json_t *req = NULL, *create;
+	struct watch_rx w = { .rev = 0 };
+	CURLcode rc;
+	int r = -ENOMEM;
+
+	if (*rev < 0)
+		return etcd_current_rev(e, prefix, rev) < 0 ? -EIO : 0;
+	if (!(end = malloc(plen + 1)) || !(create = json_object()))
+		goto out;
+	etcd_prefix_end(prefix, end, &end_len);
+	if (set_b64(create, "key", prefix, plen) < 0 ||
+	    set_b64(create, "range_end", end, end_len) < 0 ||
+	    set_int64(create, "start_revision", *rev + 1) < 0 ||
+	    !(req = json_object()) ||
+	    json_object_set_new(req, "create_request", create) < 0) {
+		if (!req)
+			json_decref(create);
+		goto out;
+	}
+	if (!(body = json_dumps(req, JSON_COMPACT)))
+		goto out;
+	snprintf(url, sizeof url, "%s/v3/watch", e->endpoint[e->cur]);
+	curl_easy_setopt(e->curl, CURLOPT_URL, url);
+	curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(e->curl, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, on_watch_body);
+	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, &w);
+	rc = curl_easy_perform(e->curl);
+	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, e);
+	if (w.changed) {
+		/* No revision seen (a cancel): learn the current one next. */
+		*rev = w.rev > *rev ? w.rev : -1;
+		r = 1;
+	} else if (rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_OK) {
+		r = 0;
+	} else {
+		/* This endpoint is gone: the next call tries the next one. */
+		e->cur = (e->cur + 1) % e->n_endpoints;
+		r = -EIO;
+	}
+out:
+	json_decref(req);
+	free(body);
+	free(end);
+	return r;
+}
+
 static const struct meta_ops etcd_ops = {
 	.get = etcd_get,
 	.list = etcd_list,
@@ -628,6 +747,7 @@ static const struct meta_ops etcd_ops = {
 	.lease_keepalive = etcd_lease_keepalive,
 	.lease_revoke = etcd_lease_revoke,
 	.close = etcd_close,
+	.wait_change = etcd_wait_change,
 };
 
 /* ---- opening -------------------------------------------------------- */

@@ -800,6 +800,53 @@ static int msq_lease_revoke(struct meta *m, int64_t lease)
 	return msq_end(q, msq_lease_revoke_locked(q, lease));
 }
 
+#define MSQ_WATCH_POLL_MS 20
+
+/* The store's revision, read outside any transaction of ours. */
+static int msq_revision(struct msq *q, int64_t *rev)
+{
+	sqlite3_stmt *s = NULL;
+	int r = msq_stmt(q, ST_REV_GET, &s);
+
+	if (r < 0)
+		return r;
+	r = msq_step(q, s);
+	if (r == 1) {
+		*rev = sqlite3_column_int64(s, 0);
+		msq_done(s);
+		return 0;
+	}
+	return r < 0 ? r : -EIO;
+}
+
+/* One file on one host: reading the revision every 20 ms costs little
+ * (WAL readers take no lock) and sees every other process's change. */
+static int msq_wait_change(struct meta *m, const char *prefix, int64_t *rev,
+			   int timeout_ms)
+{
+	struct msq *q = to_msq(m);
+	int64_t now, waited = 0;
+	int r;
+
+	(void)prefix;
+	if (msq_forked(q))
+		return -EPERM;
+	for (;;) {
+		if ((r = msq_revision(q, &now)) < 0)
+			return r;
+		if (*rev < 0 || now != *rev) {
+			bool changed = *rev >= 0;
+
+			*rev = now;
+			return changed;
+		}
+		if (waited >= timeout_ms)
+			return 0;
+		usleep(MSQ_WATCH_POLL_MS * 1000);
+		waited += MSQ_WATCH_POLL_MS;
+	}
+}
+
 static int msq_set_clock(struct meta *m, int64_t (*now_ms)(void *arg),
 			 void *arg)
 {
@@ -842,6 +889,7 @@ static const struct meta_ops msq_ops = {
 	.lease_revoke = msq_lease_revoke,
 	.close = msq_close,
 	.set_clock = msq_set_clock,
+	.wait_change = msq_wait_change,
 };
 
 /* ---- opening -------------------------------------------------------- */

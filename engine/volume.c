@@ -935,6 +935,14 @@ static void finish(struct vol_req_state *r, int res)
 {
 	struct vol *v = r->vol;
 
+	/* A read may have waited long behind a write: its data is answered
+	 * only if the lease still holds now (docs/architecture.md). */
+	if (res == 0 && r->op == VOL_READ && !vol_leased(v, loop_now_ms())) {
+		log_warn("volume %s: read of [%llu, +%llu) refused: the read "
+			 "lease ran out while it ran", v->name,
+			 (unsigned long long)r->off, (unsigned long long)r->len);
+		res = -EIO;
+	}
 	if (r->lock.granted)
 		rl_release(&v->lock, &r->lock);
 	r->lock.granted = false;

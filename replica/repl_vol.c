@@ -233,8 +233,9 @@ static int ensure_replica(const struct repl_service *svc,
  * data file, a lost crc or al file, a bad superblock. */
 static bool store_damaged(int ret)
 {
-	return ret == -ENOENT || ret == -EINVAL || ret == -EIO ||
-	       ret == -EBADMSG || ret == -EUCLEAN;
+	/* Not -EIO: a passing disk error must not cost an intact replica. */
+	return ret == -ENOENT || ret == -EINVAL || ret == -EBADMSG ||
+	       ret == -EUCLEAN;
 }
 
 /* Move a damaged replica to DIR/.damaged/NAME-SECONDS (never deleted: an
@@ -270,7 +271,7 @@ static int rvol_load(struct repl_service *svc, uint64_t id,
 	char dir[PATH_MAX];
 	struct store *st;
 	struct rvol *v;
-	bool created = false;
+	bool created = false, moved = false;
 	int ret = ensure_replica(svc, o, id, create, &created);
 
 	if (ret == 0)
@@ -281,6 +282,7 @@ static int rvol_load(struct repl_service *svc, uint64_t id,
 		/* An in-sync replica is not recreated empty (no CREATE): the
 		 * engine takes it out of the set first, then opens again. */
 		ret = move_aside(svc, o->name, ret);
+		moved = ret == 0;
 		if (ret == 0)
 			ret = ensure_replica(svc, o, id, create, &created);
 		if (ret == 0)
@@ -298,8 +300,10 @@ static int rvol_load(struct repl_service *svc, uint64_t id,
 	memcpy(v->name, o->name, sizeof v->name);
 	v->st = st;
 	v->epoch = store_get_epoch(st);
-	/* This process may have granted leases before it restarted. */
-	if (!created)
+	/* This process may have granted leases before it restarted, also for
+	 * a replica it creates again (one moved aside after the restart); a
+	 * volume new to this node never had any. */
+	if (!created || moved)
 		v->prior_lease_until = svc->started_ms + REPL_LEASE_MAX_MS;
 	v->waitq_tail = &v->waitq;
 	v->next = svc->vols;

@@ -319,6 +319,22 @@ static void test_revoke_deletes_keys(void **state)
 	assert_true(rev_after > other);
 }
 
+/* wait_change: learn the revision, time out, see another handle's put. */
+static void test_wait_change(void **state)
+{
+	struct fx *f = *state;
+	struct meta *other = open_other(f);
+	int64_t rev = -1;
+
+	assert_int_equal(meta_wait_change(f->m, "/", &rev, 0), 0);
+	assert_true(rev >= 0);
+	assert_int_equal(meta_wait_change(f->m, "/", &rev, 60), 0);
+	assert_int_equal(put_s(other, "/w", "x", -1, 0, NULL), 0);
+	assert_int_equal(meta_wait_change(f->m, "/", &rev, 1000), 1);
+	assert_int_equal(meta_wait_change(f->m, "/", &rev, 60), 0);
+	meta_close(other);
+}
+
 /* A handle whose clock is f->now + offset_ms. */
 struct skewed {
 	struct fx *f;
@@ -1059,6 +1075,7 @@ int main(int argc, char **argv)
 		T(test_revoke_deletes_keys),
 		T(test_lease_real_clock_other_handle),
 		T(test_lease_clock_skew),
+		T(test_wait_change),
 		T(test_race_threads),
 		T(test_race_fork),
 		T(test_fork_inherited_handle),

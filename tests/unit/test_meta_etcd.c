@@ -440,6 +440,26 @@ static void test_prefix_end(void **state)
 	assert_int_equal(n, 0);
 }
 
+/* wait_change: learn the revision, see a change made since (history, no
+ * race), time out when nothing under the prefix changes. */
+static void test_wait_change(void **state)
+{
+	int64_t rev = -1, t0;
+
+	(void)state;
+	assert_int_equal(meta_wait_change(m, "/w/", &rev, 1000), 0);
+	assert_true(rev > 0);
+	assert_int_equal(put_s("/w/a", "1", -1, 0, NULL), 0);
+	t0 = now_ms();
+	assert_int_equal(meta_wait_change(m, "/w/", &rev, 3000), 1);
+	assert_true(now_ms() - t0 < 2000);
+	assert_value("/w/a", "1");   /* the handle still does plain calls */
+	assert_int_equal(put_s("/other/a", "1", -1, 0, NULL), 0);
+	t0 = now_ms();
+	assert_int_equal(meta_wait_change(m, "/w/", &rev, 500), 0);
+	assert_true(now_ms() - t0 >= 400);
+}
+
 int main(void)
 {
 	const struct CMUnitTest codec[] = {
@@ -461,6 +481,7 @@ int main(void)
 		cmocka_unit_test(test_keepalive_extends),
 		cmocka_unit_test(test_dead_endpoint_first),
 		cmocka_unit_test(test_frozen_member),
+		cmocka_unit_test(test_wait_change),
 	};
 	int failed = cmocka_run_group_tests_name("etcd codec", codec, NULL,
 						 NULL);

@@ -37,6 +37,7 @@ struct vol_args {
 };
 
 static void sleep_100ms(void);
+static double mono_s(void);
 
 static int parse_int(const char *s, int *out)
 {
@@ -311,7 +312,7 @@ static int wait_served(struct meta *m, const struct cluster_volume *v)
 		return ctl_fail("volume %s: node %s has no NBD TCP listener to "
 				"wait for", v->name, v->attached);
 	snprintf(uri, sizeof uri, "nbd://%s/%s", n.nbd_addr, v->name);
-	for (int i = 0; i < 600; i++) { /* 60 s */
+	for (double end = mono_s() + 60; mono_s() < end;) {
 		if (served_now(m, v->name, v->epoch, uri)) {
 			printf("served at %s\n", uri);
 			return 0;
@@ -444,7 +445,7 @@ static int wait_resized(struct meta *m, const char *name, uint64_t size)
 	struct cluster_volume v;
 	int64_t got = -1;
 
-	for (int i = 0; i < 600; i++) { /* 60 s */
+	for (double end = mono_s() + 60; mono_s() < end;) {
 		if (cluster_volume_get(m, name, &v) < 0)
 			return ctl_fail("volume %s: cannot read its record", name);
 		if (!v.attached[0]) {
@@ -519,6 +520,16 @@ static void sleep_100ms(void)
 	struct timespec ts = { 0, 100000000 };
 
 	nanosleep(&ts, NULL);
+}
+
+/* Seconds on the monotonic clock: waits are bounded by time, not by a
+ * count of tries that may each take seconds. */
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Ask the volume's engine to scrub it and wait for the report. */
