@@ -213,3 +213,31 @@ void etcd_prefix_end(const char *prefix, char *end, size_t *n)
 		end[len - 1] = (char)((uint8_t)end[len - 1] + 1);
 	*n = len;
 }
+
+bool etcd_watch_feed(struct etcd_watch_rx *w, const char *p, size_t len)
+{
+	const char *ev, *r, *last = NULL;
+	size_t keep;
+
+	if (len >= sizeof w->buf) {
+		p += len - (sizeof w->buf - 1);
+		len = sizeof w->buf - 1;
+	}
+	keep = w->len + len < sizeof w->buf ? w->len : sizeof w->buf - 1 - len;
+	memmove(w->buf, w->buf + w->len - keep, keep);
+	memcpy(w->buf + keep, p, len);
+	w->len = keep + len;
+	w->buf[w->len] = '\0';
+	/* A NUL in the stream ends the string searches early: harmless. */
+	ev = strstr(w->buf, "\"events\"");
+	if (!ev)
+		ev = strstr(w->buf, "\"canceled\"");
+	if (!ev)
+		return false;
+	for (r = w->buf; (r = strstr(r, "\"revision\":\"")) && r < ev; r++)
+		last = r;
+	w->rev = last ? strtoll(last + strlen("\"revision\":\""), NULL, 10) : 0;
+	if (w->rev < 0)
+		w->rev = 0;
+	return true;
+}

@@ -7,6 +7,7 @@
 #ifndef TRIPLEX_ETCD_CODEC_H
 #define TRIPLEX_ETCD_CODEC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,5 +40,17 @@ int etcd_error_code(const json_t *resp);
  * prefix with its last byte below 0xff incremented and what follows cut.
  * *n is 0 for "every key from prefix on" (etcd's "\0"). */
 void etcd_prefix_end(const char *prefix, char *end, size_t *n);
+
+/* A watch stream as it arrives: the gateway sends one JSON object per
+ * watch response; the first only says "created". etcd_watch_feed keeps
+ * the stream's last bytes and returns true once a response with "events"
+ * (or "canceled") has been seen; rev is then the header revision before
+ * it (0 if none was seen). */
+struct etcd_watch_rx {
+	char buf[4096];
+	size_t len;
+	int64_t rev;
+};
+bool etcd_watch_feed(struct etcd_watch_rx *w, const char *p, size_t len);
 
 #endif

@@ -622,41 +622,19 @@ static void etcd_close(struct meta *m)
 /* ---- watch: a hint that something changed ----------------------------- */
 
 struct watch_rx {
-	char buf[4096];          /* the stream's last bytes */
-	size_t len;
+	struct etcd_watch_rx rx;
 	bool changed;
-	int64_t rev;             /* the header revision of the event seen */
 };
 
-/* The gateway streams one JSON object per watch response; the first only
- * says "created". One with "events" (or a cancel, e.g. after compaction)
- * is what we wait for: note the revision before it and stop. */
+/* Stop the transfer once a change has been seen: we know enough. */
 static size_t on_watch_body(char *p, size_t size, size_t n, void *arg)
 {
 	struct watch_rx *w = arg;
-	size_t len = size * n, keep;
-	const char *ev, *r, *last = NULL;
 
-	if (len >= sizeof w->buf) {
-		p += len - (sizeof w->buf - 1);
-		len = sizeof w->buf - 1;
-	}
-	keep = w->len + len < sizeof w->buf ? w->len : sizeof w->buf - 1 - len;
-	memmove(w->buf, w->buf + w->len - keep, keep);
-	memcpy(w->buf + keep, p, len);
-	w->len = keep + len;
-	w->buf[w->len] = '\0';
-	ev = strstr(w->buf, "\"events\"");
-	if (!ev)
-		ev = strstr(w->buf, "\"canceled\"");
-	if (!ev)
+	if (!etcd_watch_feed(&w->rx, p, size * n))
 		return size * n;
-	for (r = w->buf; (r = strstr(r, "\"revision\":\"")) && r < ev; r++)
-		last = r;
-	if (last)
-		w->rev = strtoll(last + strlen("\"revision\":\""), NULL, 10);
 	w->changed = true;
-	return 0;  /* abort the transfer: we know enough */
+	return 0;
 }
 
 static int etcd_current_rev(struct etcd *e, const char *prefix, int64_t *rev)
@@ -691,7 +669,7 @@ static int etcd_wait_change(struct meta *m, const char *prefix, int64_t *rev,
 	size_t plen = strlen(prefix), end_len;
 	char *end, *body = NULL, url[512];
 	json_t *req = NULL, *create;
-	struct watch_rx w = { .rev = 0 };
+	struct watch_rx w = { .changed = false };
 	CURLcode rc;
 	int r = -ENOMEM;
 
@@ -722,7 +700,7 @@ static int etcd_wait_change(struct meta *m, const char *prefix, int64_t *rev,
 	curl_easy_setopt(e->curl, CURLOPT_WRITEDATA, e);
 	if (w.changed) {
 		/* No revision seen (a cancel): learn the current one next. */
-		*rev = w.rev > *rev ? w.rev : -1;
+		*rev = w.rx.rev > *rev ? w.rx.rev : -1;
 		r = 1;
 	} else if (rc == CURLE_OPERATION_TIMEDOUT || rc == CURLE_OK) {
 		r = 0;

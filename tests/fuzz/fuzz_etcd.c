@@ -50,6 +50,22 @@ static void check_b64(const uint8_t *data, size_t size)
 	free(s);
 }
 
+/* The watch stream scanner, fed the input in two pieces (a split that
+ * depends on the input) as curl might deliver it. */
+static void check_watch(const uint8_t *data, size_t size)
+{
+	struct etcd_watch_rx *w = calloc(1, sizeof *w);
+	size_t cut = size ? data[0] % (size + 1) : 0;
+	bool seen = etcd_watch_feed(w, (const char *)data, cut);
+
+	if (!seen)
+		seen = etcd_watch_feed(w, (const char *)data + cut, size - cut);
+	if (w->len >= sizeof w->buf || w->buf[w->len] != '\0' || w->rev < 0)
+		abort();
+	(void)seen;
+	free(w);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -58,6 +74,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int64_t v;
 	char end[64];
 	size_t n;
+
+	check_watch(data, size);
 
 	if (j) {
 		(void)etcd_error_code(j);

@@ -440,6 +440,27 @@ static void test_prefix_end(void **state)
 	assert_int_equal(n, 0);
 }
 
+/* The watch stream scanner: "created" is no change; an event is, with the
+ * header revision before it (not a kv's mod_revision), across chunks. */
+static void test_watch_feed(void **state)
+{
+	static const char created[] =
+		"{\"result\":{\"header\":{\"revision\":\"41\"},\"created\":true}}";
+	static const char event[] =
+		"{\"result\":{\"header\":{\"cluster_id\":\"1\",\"revision\":\"42\"},"
+		"\"events\":[{\"kv\":{\"mod_revision\":\"99\"}}]}}";
+	struct etcd_watch_rx w = { .len = 0 };
+
+	(void)state;
+	assert_false(etcd_watch_feed(&w, created, strlen(created)));
+	assert_false(etcd_watch_feed(&w, event, 40));
+	assert_true(etcd_watch_feed(&w, event + 40, strlen(event) - 40));
+	assert_int_equal(w.rev, 42);
+	memset(&w, 0, sizeof w);
+	assert_true(etcd_watch_feed(&w, "{\"result\":{\"canceled\":true}}", 29));
+	assert_int_equal(w.rev, 0);
+}
+
 /* wait_change: learn the revision, see a change made since (history, no
  * race), time out when nothing under the prefix changes. */
 static void test_wait_change(void **state)
@@ -467,6 +488,7 @@ int main(void)
 		cmocka_unit_test(test_int64_fields),
 		cmocka_unit_test(test_decode_kvs),
 		cmocka_unit_test(test_prefix_end),
+		cmocka_unit_test(test_watch_feed),
 		cmocka_unit_test(test_bad_urls),
 	};
 	const struct CMUnitTest live[] = {
