@@ -15,6 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <dirent.h>
+#include <unistd.h>
 
 #include "etcd_codec.h"
 #include "etcd_fixture.h"
@@ -299,6 +301,36 @@ static void test_dead_endpoint_first(void **state)
 	assert_non_null(strstr(err, "Couldn't connect"));
 }
 
+/* Has every thread of pid stopped? kill() returns before a busy
+ * process's threads have all taken the SIGSTOP. */
+static bool all_threads_stopped(pid_t pid)
+{
+	char path[320], line[512];
+	DIR *d;
+	struct dirent *e;
+	bool all = true;
+
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	if (!(d = opendir(path)))
+		return false;
+	while (all && (e = readdir(d))) {
+		FILE *f;
+		char *p;
+
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/%d/task/%s/stat", (int)pid,
+			 e->d_name);
+		if (!(f = fopen(path, "r")))
+			continue;
+		p = fgets(line, sizeof line, f) ? strrchr(line, ')') : NULL;
+		all = p && (p[2] == 'T' || p[2] == 't');
+		fclose(f);
+	}
+	closedir(d);
+	return all;
+}
+
 /* A stopped member accepts connections and answers nothing: every call
  * ends in -EIO after the call deadline, and works again once it runs. */
 static void test_frozen_member(void **state)
@@ -308,6 +340,10 @@ static void test_frozen_member(void **state)
 	int r;
 
 	assert_int_equal(kill(etcd.pid, SIGSTOP), 0);
+	t0 = now_ms();
+	while (!all_threads_stopped(etcd.pid) && now_ms() - t0 < 5000)
+		usleep(10000);
+	assert_true(all_threads_stopped(etcd.pid));
 	t0 = now_ms();
 	r = meta_get(m, "/ep/k", &kv);
 	kill(etcd.pid, SIGCONT);
