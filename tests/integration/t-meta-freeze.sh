@@ -10,7 +10,10 @@
 # keepalive. Afterwards the nodes are registered again, the store answers,
 # and the replicas are identical. With TPX_META_KIND=etcd the freeze is
 # SIGSTOP of every etcd member: connections are accepted, nothing answers,
-# each call runs into its deadline (5 s).
+# each call runs into its deadline (5 s). TPX_META_FAULT=leader-kill
+# (etcd only; bench/meta-fault-latency.sh): instead of the freeze, kill -9
+# the etcd leader and measure for FREEZE_S while the others elect a new
+# one; the member is started again afterwards.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/integration/netns.sh
@@ -48,7 +51,19 @@ on_exit "kill $WRITER"
 sleep 3
 
 mono() { /usr/bin/python3 -c 'import time; print("%.3f" % time.monotonic())'; }
-if [[ ${TPX_META_KIND:-sqlite} == etcd ]]; then
+FAULT=${TPX_META_FAULT:-freeze}
+if [[ $FAULT == leader-kill ]]; then
+	[[ ${TPX_META_KIND:-sqlite} == etcd ]] || fail "TPX_META_FAULT=leader-kill wants TPX_META_KIND=etcd"
+	old_leader=$(etcd_leader) || fail "no etcd leader before the fault"
+	echo "locked $(mono)" >"$T/freeze.out"
+	etcd_kill "$old_leader"
+	sleep "$FREEZE_S"
+	echo "released $(mono)" >>"$T/freeze.out"
+	new_leader=$(etcd_leader) || fail "no etcd leader ${FREEZE_S} s after the kill"
+	[[ $new_leader != "$old_leader" ]] || fail "the killed e$old_leader is still leader"
+	etcd_start "$old_leader"
+	FREEZE_WHAT="kill -9 of the etcd leader e$old_leader, e$new_leader elected"
+elif [[ ${TPX_META_KIND:-sqlite} == etcd ]]; then
 	echo "locked $(mono)" >"$T/freeze.out"
 	etcd_freeze_all
 	on_exit etcd_thaw_all
@@ -89,8 +104,10 @@ pct() {
 		sort -n | awk -v p="$2" '{ v[NR] = $1 } END { i = int(NR * p / 100 + 0.999); if (i < 1) i = 1; printf "%.1f", v[i] }'
 }
 # The fault landed: the agents' writes to the store failed meanwhile.
-grep -qE 'keepalive failed|cannot read the metadata store' "$(cluster_log 1)" ||
-	fail "no metadata call of n1 failed: the store was not frozen for it"
+if [[ $FAULT == freeze ]]; then
+	grep -qE 'keepalive failed|cannot read the metadata store' "$(cluster_log 1)" ||
+		fail "no metadata call of n1 failed: the store was not frozen for it"
+fi
 ((n_during >= 100)) || fail "only $n_during writes completed during the ${FREEZE_S} s freeze"
 # 2 s: far above a write's normal latency here, far below the busy
 # timeout or etcd call deadline (5 s) that a metadata call on the loop
@@ -109,5 +126,5 @@ grep -q "taking it over" "$(cluster_log 2)" "$(cluster_log 3)" &&
 cluster_flush vol 1
 cmp_replicas vol 1 2 3
 cluster_stop_all
-log "figures: freeze ${FREEZE_S} s ($FREEZE_WHAT); writes completed during it: $n_during, p50 $(pct IN 50) ms, p99 $(pct IN 99) ms, slowest $max_during ms (outside it: p50 $(pct OUT 50) ms, p99 $(pct OUT 99) ms); n1..n3 registered again afterwards; n1 = n2 = n3"
+log "figures: $FAULT ${FREEZE_S} s ($FREEZE_WHAT); writes completed during it: $n_during, p50 $(pct IN 50) ms, p99 $(pct IN 99) ms, slowest $max_during ms (outside it: p50 $(pct OUT 50) ms, p99 $(pct OUT 99) ms); n1..n3 registered again afterwards; n1 = n2 = n3"
 log PASS
