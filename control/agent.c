@@ -15,6 +15,7 @@
 
 #include "log.h"
 #include "repl_client.h"
+#include "repl_proto.h"
 #include "repl_service.h"
 
 #define TICK_MS 1000
@@ -448,6 +449,8 @@ struct agent *agent_start(struct loop *loop, struct store_io *io,
 	cm->watch_efd = -1;
 	if (!cm->opts.lease_ttl_s)
 		cm->opts.lease_ttl_s = AGENT_LEASE_TTL_S;
+	if (!cm->opts.read_lease_ms || cm->opts.read_lease_ms > REPL_LEASE_MAX_MS)
+		cm->opts.read_lease_ms = AGENT_READ_LEASE_MS;
 	fill_node(cm);
 	if (agent_identity(opts->data_dir, cm->node.id, cm->node.instance,
 			   sizeof cm->node.instance, err, sizeof err) < 0) {

@@ -32,6 +32,9 @@ struct agent_opts {
 	uint64_t io_timeout_ms;
 	uint64_t resync_rate_bps;  /* 0: unlimited */
 	int lease_ttl_s;           /* the node's lease; 0: AGENT_LEASE_TTL_S */
+	/* Engines' read lease from their replicas (at most
+	 * REPL_LEASE_MAX_MS); 0: AGENT_READ_LEASE_MS. */
+	uint64_t read_lease_ms;
 	/* Offer a volume to clients (0 or -errno), and stop offering it
 	 * (new connections are refused; open ones keep their engine). */
 	int (*export_vol)(void *arg, struct vol *v);

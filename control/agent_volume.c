@@ -379,7 +379,7 @@ static void replica_spec(struct served *s, unsigned i, struct vol_replica_spec *
 		.volume_size = s->rec.size,
 		.epoch = s->rec.epoch,
 		.io_timeout_ms = cm->opts.io_timeout_ms,
-		.lease_ms = AGENT_READ_LEASE_MS,
+		.lease_ms = cm->opts.read_lease_ms,
 		.on_state = replica_state,
 		.on_refused = replica_refused,
 		.may_create = may_create,

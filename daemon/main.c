@@ -12,6 +12,7 @@
 #include "log.h"
 #include "meta.h"
 #include "parse.h"
+#include "repl_proto.h"
 
 static const char usage[] =
 	"usage: triplexd --data-dir DIR [--listen-unix PATH] [--listen-tcp HOST:PORT]\n"
@@ -23,7 +24,8 @@ static const char usage[] =
 	"                --node-id ID --zone ZONE [--rack RACK]\n"
 	"                --listen-repl HOST:PORT [--write-timeout-ms MS] [--io-timeout-ms MS]\n"
 	"                [--resync-rate BYTES_PER_S (default 256M, 0: no cap)]\n"
-	"                [--lease-ttl SECONDS (the node's lease, 2..60, default 5)]\n";
+	"                [--lease-ttl SECONDS (the node's lease, 2..60, default 5)]\n"
+	"                [--read-lease-ms MS (engines' read lease, 100..3000, default 2000)]\n";
 
 /* Split "host:port", "[v6]:port" or ":port" into host (empty: any) and
  * *port (points into spec). Returns 0 or -EINVAL. */
@@ -83,6 +85,17 @@ static int parse_lease_ttl(const char *s, int *out)
 	return 0;
 }
 
+static int parse_read_lease(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long v = strtoul(s, &end, 10);
+
+	if (*s < '0' || *s > '9' || *end || v < 100 || v > REPL_LEASE_MAX_MS)
+		return -1;
+	*out = v;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct daemon_opts *o)
 {
 	static const struct option longopts[] = {
@@ -101,6 +114,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		{ "io-timeout-ms", required_argument, NULL, 'I' },
 		{ "resync-rate", required_argument, NULL, 'S' },
 		{ "lease-ttl", required_argument, NULL, 'T' },
+		{ "read-lease-ms", required_argument, NULL, 'L' },
 		{ "create-volume", required_argument, NULL, 'C' },
 		{ "size", required_argument, NULL, 'z' },
 		{ "etcd-cacert", required_argument, NULL, 'A' },
@@ -148,6 +162,14 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 			if (parse_lease_ttl(optarg, &o->lease_ttl_s) < 0) {
 				fprintf(stderr, "triplexd: --lease-ttl wants seconds "
 					"from 2 to 60, got '%s'\n", optarg);
+				return -1;
+			}
+			break;
+		case 'L':
+			if (parse_read_lease(optarg, &o->read_lease_ms) < 0) {
+				fprintf(stderr, "triplexd: --read-lease-ms wants "
+					"milliseconds from 100 to %d, got '%s'\n",
+					REPL_LEASE_MAX_MS, optarg);
 				return -1;
 			}
 			break;
@@ -246,6 +268,7 @@ static int start_cluster(struct daemon *d)
 		.io_timeout_ms = o->io_timeout_ms,
 		.resync_rate_bps = o->resync_rate_bps,
 		.lease_ttl_s = o->lease_ttl_s,
+		.read_lease_ms = o->read_lease_ms,
 		.export_vol = export_vol, .hide_vol = hide_vol,
 		.resize_vol = resize_vol, .export_arg = d,
 	};
