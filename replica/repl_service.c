@@ -259,15 +259,15 @@ static void op_dirty(struct rvol *v, struct rreq *r)
 	rreq_reply(r, 0, v->epoch);
 }
 
-static void op_delete(struct rvol *v, struct rreq *r)
+/* Replicas are deleted by their own node's agent once the metadata store
+ * says the volume is gone (repl_service_delete_replica). A DELETE from the
+ * network could come from anyone who reaches the port and would take the
+ * data of a served volume (issue 11): refused. */
+static int check_delete(const struct repl_service *svc, const struct rreq *r)
 {
-	uint64_t epoch = v->epoch;
-	int ret = rvol_delete(v);
-
-	if (ret == -EAGAIN)
-		rvol_retry_later(v, r);
-	else
-		rreq_reply(r, ret, epoch);
+	(void)svc;
+	(void)r;
+	return -EPERM;
 }
 
 static const struct repl_op_desc op_table[REPL_OP_MAX] = {
@@ -282,7 +282,7 @@ static const struct repl_op_desc op_table[REPL_OP_MAX] = {
 	[REPL_OP_CRCS] = { .exec = op_crcs },
 	[REPL_OP_DIRTY] = { .exec = op_dirty },
 	[REPL_OP_FENCE] = { .exec = op_ok },
-	[REPL_OP_DELETE] = { .exec = op_delete, .exclusive = true },
+	[REPL_OP_DELETE] = { .check = check_delete },
 	[REPL_OP_RESIZE] = { .check = check_resize, .exec = op_resize,
 			     .exclusive = true },
 	[REPL_OP_LEASE] = { .check = check_lease, .exec = op_lease },

@@ -637,24 +637,39 @@ static void test_trim_zero_delete(void **state)
 	r.flags = REPL_FLAG_NO_HOLE;
 	assert_int_equal(call(c, &r, NULL), 0);
 	expect_read(c, 0, 4 * B, zero);
-	/* FLUSH then DELETE back to back: the flush leaves a lazy
-	 * activity-log write in flight that the delete must wait out. */
+	/* DELETE from the network is refused, the replica stays as it was. */
+	r = (struct rq){ .op = REPL_OP_DELETE, .vol = VID, .epoch = 1 };
+	assert_int_equal(call(c, &r, NULL), -EPERM);
+	snprintf(path, sizeof path, "%s/v", c->tmp);
+	assert_int_equal(stat(path, &st), 0);
+	expect_read(c, 0, 4 * B, zero);
+	/* The agent's delete waits out a request in the store (a FLUSH
+	 * leaves a lazy activity-log write in flight), refuses another
+	 * volume's name, then removes the replica. */
 	assert_int_equal(write_at(c, 1, 0, B, 8), 0);
 	r = (struct rq){ .op = REPL_OP_FLUSH, .vol = VID, .epoch = 1, .id = 501 };
 	send_req_fd(c, c->fd, &r);
-	r = (struct rq){ .op = REPL_OP_DELETE, .vol = VID, .epoch = 1, .id = 502 };
-	send_req_fd(c, c->fd, &r);
-	for (int i = 0; i < 2; i++) {
+	{
 		struct reply rep;
 
 		assert_int_equal(recv_rep_fd(c, c->fd, &rep), 0);
-		assert_int_equal(rep.h.req_id, 501 + i);
+		assert_int_equal(rep.h.req_id, 501);
 		assert_int_equal(rep.h.status, 0);
 		free(rep.data);
 	}
-	r.id = 0;
-	snprintf(path, sizeof path, "%s/v", c->tmp);
+	assert_int_equal(repl_service_delete_replica(c->svc, "w", VID), -EINVAL);
+	for (int i = 0;; i++) {
+		int ret = repl_service_delete_replica(c->svc, "v", VID);
+
+		if (ret != -EAGAIN) {
+			assert_int_equal(ret, 0);
+			break;
+		}
+		assert_true(i < 1000);
+		loop_poll(&c->loop);
+	}
 	assert_int_equal(stat(path, &st), -1);
+	r = (struct rq){ .op = REPL_OP_READ, .vol = VID, .epoch = 1, .len = B };
 	assert_int_equal(call(c, &r, NULL), -ENOENT);
 	/* Recreated empty, with a fresh epoch. */
 	assert_int_equal(open_vol(c, VID, "v", VOL_SIZE, 1), 0);
