@@ -18,6 +18,7 @@ static const char usage[] =
 	"usage: triplexd --data-dir DIR [--listen-unix PATH] [--listen-tcp HOST:PORT]\n"
 	"                [--listen-http HOST:PORT] [--pid-file FILE]\n"
 	"                [--log-level error|warn|info|debug]\n"
+	"                [--max-connections N (NBD connections open at once, default 1024)]\n"
 	"       triplexd --data-dir DIR --create-volume NAME --size SIZE  (create, exit)\n"
 	"       cluster mode: --meta sqlite:FILE|etcd://HOST:PORT,...|https://HOST:PORT,...\n"
 	"                [--etcd-cacert FILE] [--etcd-cert FILE --etcd-key FILE]\n"
@@ -85,6 +86,18 @@ static int parse_lease_ttl(const char *s, int *out)
 	return 0;
 }
 
+static int parse_count(const char *s, unsigned long lo, unsigned long hi,
+		       unsigned *out)
+{
+	char *end;
+	unsigned long v = strtoul(s, &end, 10);
+
+	if (*s < '0' || *s > '9' || *end || v < lo || v > hi)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
+}
+
 static int parse_read_lease(const char *s, uint64_t *out)
 {
 	char *end;
@@ -115,6 +128,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		{ "resync-rate", required_argument, NULL, 'S' },
 		{ "lease-ttl", required_argument, NULL, 'T' },
 		{ "read-lease-ms", required_argument, NULL, 'L' },
+		{ "max-connections", required_argument, NULL, 'X' },
 		{ "create-volume", required_argument, NULL, 'C' },
 		{ "size", required_argument, NULL, 'z' },
 		{ "etcd-cacert", required_argument, NULL, 'A' },
@@ -162,6 +176,13 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 			if (parse_lease_ttl(optarg, &o->lease_ttl_s) < 0) {
 				fprintf(stderr, "triplexd: --lease-ttl wants seconds "
 					"from 2 to 60, got '%s'\n", optarg);
+				return -1;
+			}
+			break;
+		case 'X':
+			if (parse_count(optarg, 1, 1000000, &o->max_connections) < 0) {
+				fprintf(stderr, "triplexd: --max-connections wants a "
+					"number from 1 to 1000000, got '%s'\n", optarg);
 				return -1;
 			}
 			break;
@@ -370,6 +391,8 @@ static int run(struct daemon *d)
 	if (daemon_open_volumes(d) < 0)
 		goto out;
 	d->nbd = nbd_server_new(&d->loop, d->vols, d->nvols);
+	if (d->nbd)
+		nbd_server_set_max_connections(d->nbd, d->opts.max_connections);
 	if (!d->nbd || daemon_watch_signals(d) < 0 || start_http(d) < 0 ||
 	    start_cluster(d) < 0 || start_listeners(d) < 0)
 		goto out;

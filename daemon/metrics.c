@@ -112,6 +112,13 @@ static const struct u64_metric nbd_metrics[] = {
 	  offsetof(struct nbd_server_stats, requests) },
 	{ "triplex_nbd_request_errors_total", C, "NBD replies with a non-zero error.",
 	  offsetof(struct nbd_server_stats, request_errors) },
+	{ "triplex_nbd_connections_refused_total", C,
+	  "NBD connections closed at once: --max-connections were open.",
+	  offsetof(struct nbd_server_stats, connections_refused) },
+	{ "triplex_nbd_accept_failures_total", C,
+	  "NBD accepts that failed for want of file descriptors or memory "
+	  "(the listener then backs off).",
+	  offsetof(struct nbd_server_stats, accept_failures) },
 };
 
 #define RS(field) offsetof(struct repl_service_stats, field)
@@ -138,6 +145,9 @@ static const struct u64_metric repl_metrics[] = {
 	  RS(csum_errors) },
 	{ "triplex_replica_volumes_open", G, "Replicas open in the replica service.",
 	  RS(volumes_open) },
+	{ "triplex_replica_accept_failures_total", C,
+	  "Replication accepts that failed for want of file descriptors or "
+	  "memory (the listener then backs off).", RS(accept_failures) },
 };
 
 static const struct u64_metric loop_metrics[] = {

@@ -85,6 +85,7 @@ struct nbd_server *nbd_server_new(struct loop *loop, struct vol **vols,
 	s->nexports = nvols;
 	s->loop = loop;
 	s->hs_timeout_ms = 10000;
+	s->max_connections = NBD_DEFAULT_MAX_CONNECTIONS;
 	s->table.find = export_find;
 	s->table.at = export_at;
 	s->table.ctx = s;
@@ -122,10 +123,40 @@ void nbd_server_update_export(struct nbd_server *s, const struct vol *v)
 
 static void arm_accept(struct listener *l);
 
+void nbd_server_set_max_connections(struct nbd_server *s, unsigned max)
+{
+	s->max_connections = max ? max : NBD_DEFAULT_MAX_CONNECTIONS;
+}
+
+/* Over the cap: close at once, so that the open connections keep their
+ * memory and fds; warn at most once a second. */
+static void refuse(struct nbd_server *s, int fd)
+{
+	uint64_t now = loop_now_ms();
+
+	close(fd);
+	s->stats.connections_refused++;
+	if (!s->refused_logged_ms || now - s->refused_logged_ms >= 1000) {
+		log_warn("nbd: %u connections open (--max-connections): new "
+			 "ones are closed (%llu so far)", s->max_connections,
+			 (unsigned long long)s->stats.connections_refused);
+		s->refused_logged_ms = now;
+	}
+}
+
+static void on_retry(struct loop_timer *t)
+{
+	struct listener *l = (struct listener *)((char *)t - offsetof(struct listener, retry));
+
+	if (!l->srv->shutting_down && !l->armed)
+		arm_accept(l);
+}
+
 static void on_accept(struct loop_op *op, int res, uint32_t flags)
 {
 	struct listener *l = (struct listener *)((char *)op - offsetof(struct listener, op));
 	struct nbd_server *s = l->srv;
+	uint64_t wait_ms;
 
 	l->armed = false;
 	if (s->shutting_down) {
@@ -135,12 +166,19 @@ static void on_accept(struct loop_op *op, int res, uint32_t flags)
 	}
 	if (res >= 0) {
 		s->stats.connections_accepted++;
-		conn_start(s, res);
-	} else if (res != -EINTR && res != -ECONNABORTED && res != -EAGAIN) {
-		/* EMFILE and friends: log, and keep accepting. */
-		log_warn("accept: %s", strerror(-res));
+		if (s->stats.connections_open >= s->max_connections)
+			refuse(s, res);
+		else
+			conn_start(s, res);
 	}
-	arm_accept(l);
+	wait_ms = accept_backoff_next(&l->backoff, res, loop_now_ms(), "nbd");
+	if (!wait_ms) {
+		arm_accept(l);
+		return;
+	}
+	s->stats.accept_failures++;
+	l->retry.fn = on_retry;
+	loop_timer_arm(s->loop, &l->retry, wait_ms);
 }
 
 static void arm_accept(struct listener *l)

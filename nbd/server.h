@@ -17,7 +17,15 @@ struct nbd_server_stats {
 	uint64_t handshakes_failed;
 	uint64_t requests;
 	uint64_t request_errors;  /* replies with a non-zero error */
+	uint64_t connections_refused;  /* closed at once: max_connections */
+	uint64_t accept_failures;      /* accept failed for want of fds/memory */
 };
+
+#define NBD_DEFAULT_MAX_CONNECTIONS 1024
+
+/* Past max connections open (handshaking or not), a new one is closed as
+ * soon as it is accepted; the open ones go on. 0: the default. */
+void nbd_server_set_max_connections(struct nbd_server *s, unsigned max);
 
 /* A server exporting each volume under its name. The volumes stay owned
  * by the caller. Returns NULL on ENOMEM. */

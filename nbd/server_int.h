@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 
+#include "accept_backoff.h"
 #include "handshake.h"
 #include "server.h"
 
@@ -12,6 +13,8 @@ struct conn;
 struct listener {
 	struct nbd_server *srv;
 	struct loop_op op;
+	struct loop_timer retry;      /* accept again after a backoff */
+	struct accept_backoff backoff;
 	int fd;
 	bool armed;
 	char *unix_path;
@@ -28,6 +31,8 @@ struct nbd_server {
 	struct loop_timer hs_timer;  /* expires slow handshakes */
 	bool shutting_down;
 	uint64_t hs_timeout_ms;       /* handshake deadline per connection */
+	unsigned max_connections;
+	uint64_t refused_logged_ms;   /* last "too many connections" warning */
 	void (*drained)(void *arg);
 	void *drained_arg;
 	struct nbd_server_stats stats;

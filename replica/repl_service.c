@@ -361,10 +361,19 @@ static void check_drained(struct repl_service *svc)
 	fn(svc->drained_arg);
 }
 
+static void on_retry(struct loop_timer *t)
+{
+	struct repl_listener *l = container_of(t, struct repl_listener, retry);
+
+	if (!l->svc->shutting_down && !l->armed)
+		arm_accept(l);
+}
+
 static void on_accept(struct loop_op *op, int res, uint32_t flags)
 {
 	struct repl_listener *l = container_of(op, struct repl_listener, op);
 	struct repl_service *svc = l->svc;
+	uint64_t wait_ms;
 
 	l->armed = false;
 	if (svc->shutting_down) {
@@ -376,10 +385,16 @@ static void on_accept(struct loop_op *op, int res, uint32_t flags)
 	if (res >= 0) {
 		svc->stats.connections_accepted++;
 		rconn_start(svc, res);
-	} else if (res != -EINTR && res != -ECONNABORTED && res != -EAGAIN) {
-		log_warn("replication: accept: %s", strerror(-res));
 	}
-	arm_accept(l);
+	wait_ms = accept_backoff_next(&l->backoff, res, loop_now_ms(),
+				      "replication");
+	if (!wait_ms) {
+		arm_accept(l);
+		return;
+	}
+	svc->stats.accept_failures++;
+	l->retry.fn = on_retry;
+	loop_timer_arm(svc->loop, &l->retry, wait_ms);
 }
 
 static void arm_accept(struct repl_listener *l)

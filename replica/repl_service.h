@@ -31,6 +31,7 @@ struct repl_service_stats {
 				      engine has replaced) */
 	uint64_t csum_errors;      /* WRITEs whose data failed its crc on arrival */
 	uint64_t volumes_open;
+	uint64_t accept_failures;  /* accept failed for want of fds/memory */
 };
 
 /* A service storing replicas under replicas_dir (which must exist) through

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "accept_backoff.h"
 #include "repl_proto.h"
 #include "sendq.h"
 #include "repl_service.h"
@@ -69,6 +70,8 @@ struct rvol {
 struct repl_listener {
 	struct repl_service *svc;
 	struct loop_op op;
+	struct loop_timer retry;      /* accept again after a backoff */
+	struct accept_backoff backoff;
 	int fd;
 	bool armed;
 };
