@@ -30,6 +30,7 @@ struct daemon_opts {
 	int lease_ttl_s;          /* --lease-ttl; 0: the agent's default */
 	uint64_t read_lease_ms;   /* --read-lease-ms; 0: the agent's default */
 	unsigned max_connections; /* --max-connections; 0: the NBD default */
+	uint64_t reply_timeout_ms; /* --reply-timeout-ms; 0: the NBD default */
 	uint64_t resync_rate_bps;
 	/* --create-volume NAME --size SIZE: create it and exit. */
 	const char *create_volume;

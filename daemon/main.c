@@ -19,6 +19,7 @@ static const char usage[] =
 	"                [--listen-http HOST:PORT] [--pid-file FILE]\n"
 	"                [--log-level error|warn|info|debug]\n"
 	"                [--max-connections N (NBD connections open at once, default 1024)]\n"
+	"                [--reply-timeout-ms MS (close a client that takes no reply, default 60000)]\n"
 	"       triplexd --data-dir DIR --create-volume NAME --size SIZE  (create, exit)\n"
 	"       cluster mode: --meta sqlite:FILE|etcd://HOST:PORT,...|https://HOST:PORT,...\n"
 	"                [--etcd-cacert FILE] [--etcd-cert FILE --etcd-key FILE]\n"
@@ -129,6 +130,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		{ "lease-ttl", required_argument, NULL, 'T' },
 		{ "read-lease-ms", required_argument, NULL, 'L' },
 		{ "max-connections", required_argument, NULL, 'X' },
+		{ "reply-timeout-ms", required_argument, NULL, 'Y' },
 		{ "create-volume", required_argument, NULL, 'C' },
 		{ "size", required_argument, NULL, 'z' },
 		{ "etcd-cacert", required_argument, NULL, 'A' },
@@ -165,8 +167,10 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		case 'r': o->listen_repl = optarg; break;
 		case 'W':
 		case 'I':
-			if (parse_ms(optarg, c == 'W' ? &o->write_timeout_ms
-						  : &o->io_timeout_ms) < 0) {
+		case 'Y':
+			if (parse_ms(optarg, c == 'W' ? &o->write_timeout_ms :
+					     c == 'I' ? &o->io_timeout_ms :
+							&o->reply_timeout_ms) < 0) {
 				fprintf(stderr, "triplexd: %s wants milliseconds from 1 "
 					"to 3600000, got '%s'\n", argv[optind - 1], optarg);
 				return -1;
@@ -393,6 +397,8 @@ static int run(struct daemon *d)
 	d->nbd = nbd_server_new(&d->loop, d->vols, d->nvols);
 	if (d->nbd)
 		nbd_server_set_max_connections(d->nbd, d->opts.max_connections);
+	if (d->nbd)
+		nbd_server_set_reply_timeout(d->nbd, d->opts.reply_timeout_ms);
 	if (!d->nbd || daemon_watch_signals(d) < 0 || start_http(d) < 0 ||
 	    start_cluster(d) < 0 || start_listeners(d) < 0)
 		goto out;

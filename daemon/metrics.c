@@ -115,6 +115,10 @@ static const struct u64_metric nbd_metrics[] = {
 	{ "triplex_nbd_connections_refused_total", C,
 	  "NBD connections closed at once: --max-connections were open.",
 	  offsetof(struct nbd_server_stats, connections_refused) },
+	{ "triplex_nbd_reply_timeouts_total", C,
+	  "NBD connections closed because the client took no reply for "
+	  "--reply-timeout-ms.",
+	  offsetof(struct nbd_server_stats, reply_timeouts) },
 	{ "triplex_nbd_accept_failures_total", C,
 	  "NBD accepts that failed for want of file descriptors or memory "
 	  "(the listener then backs off).",

@@ -59,6 +59,7 @@ struct conn {
 	bool free_scheduled;
 	struct loop_task free_task;
 	uint64_t hs_deadline_ms;
+	uint64_t send_armed_ms;  /* when the armed send was submitted */
 
 	struct recvbuf rb;       /* handshake, headers, small WRITE data */
 
@@ -301,6 +302,9 @@ static void conn_arm_send(struct conn *c)
 	sqe = loop_get_sqe(c->srv->loop, &c->send_op);
 	io_uring_prep_sendmsg(sqe, c->fd, msg, MSG_NOSIGNAL);
 	c->send_armed = true;
+	/* Each completion re-arms: a send armed long ago made no progress. */
+	c->send_armed_ms = loop_now_ms();
+	server_arm_hs_timer(c->srv);
 }
 
 /* --- replies -------------------------------------------------------------- */
@@ -665,7 +669,30 @@ void conn_start(struct nbd_server *srv, int fd)
 	arm_recv(c);
 }
 
-unsigned conn_expire_handshakes(struct nbd_server *srv)
+/* 1: still to be watched, 0: nothing to watch (or closed). */
+static int expire_one(struct conn *c, uint64_t now)
+{
+	struct nbd_server *srv = c->srv;
+
+	if (c->closing)
+		return 0;
+	if (c->phase == PH_HANDSHAKE && now >= c->hs_deadline_ms) {
+		srv->stats.handshakes_failed++;
+		conn_close(c, "handshake timeout");
+		return 0;
+	}
+	if (c->send_armed && now - c->send_armed_ms >= srv->reply_timeout_ms) {
+		srv->stats.reply_timeouts++;
+		log_warn("nbd: closing a connection whose client took no reply "
+			 "for %llu ms (--reply-timeout-ms)",
+			 (unsigned long long)srv->reply_timeout_ms);
+		conn_close(c, "reply timeout");
+		return 0;
+	}
+	return c->phase == PH_HANDSHAKE || c->send_armed;
+}
+
+unsigned conn_expire(struct nbd_server *srv)
 {
 	uint64_t now = loop_now_ms();
 	unsigned left = 0;
@@ -674,14 +701,7 @@ unsigned conn_expire_handshakes(struct nbd_server *srv)
 	while (c) {
 		struct conn *next = c->next;
 
-		if (c->phase == PH_HANDSHAKE && !c->closing) {
-			if (now >= c->hs_deadline_ms) {
-				srv->stats.handshakes_failed++;
-				conn_close(c, "handshake timeout");
-			} else {
-				left++;
-			}
-		}
+		left += (unsigned)expire_one(c, now);
 		c = next;
 	}
 	return left;

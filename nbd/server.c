@@ -85,6 +85,7 @@ struct nbd_server *nbd_server_new(struct loop *loop, struct vol **vols,
 	s->nexports = nvols;
 	s->loop = loop;
 	s->hs_timeout_ms = 10000;
+	s->reply_timeout_ms = NBD_DEFAULT_REPLY_TIMEOUT_MS;
 	s->max_connections = NBD_DEFAULT_MAX_CONNECTIONS;
 	s->table.find = export_find;
 	s->table.at = export_at;
@@ -269,6 +270,11 @@ void nbd_server_set_handshake_timeout(struct nbd_server *s, uint64_t ms)
 	s->hs_timeout_ms = ms;
 }
 
+void nbd_server_set_reply_timeout(struct nbd_server *s, uint64_t ms)
+{
+	s->reply_timeout_ms = ms ? ms : NBD_DEFAULT_REPLY_TIMEOUT_MS;
+}
+
 /* Called once the loop runs: the listener array no longer moves. */
 void nbd_server_start(struct nbd_server *s)
 {
@@ -279,7 +285,7 @@ static void hs_timer_fired(struct loop_timer *t)
 {
 	struct nbd_server *s = (struct nbd_server *)((char *)t - offsetof(struct nbd_server, hs_timer));
 
-	if (conn_expire_handshakes(s) > 0)
+	if (conn_expire(s) > 0)
 		loop_timer_arm(s->loop, &s->hs_timer, 1000);
 }
 

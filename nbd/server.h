@@ -19,7 +19,15 @@ struct nbd_server_stats {
 	uint64_t request_errors;  /* replies with a non-zero error */
 	uint64_t connections_refused;  /* closed at once: max_connections */
 	uint64_t accept_failures;      /* accept failed for want of fds/memory */
+	uint64_t reply_timeouts;       /* closed: the client took no reply */
 };
+
+#define NBD_DEFAULT_REPLY_TIMEOUT_MS 60000
+
+/* A connection whose client takes none of its replies for ms (its socket
+ * stays full) is closed, so that a client that sends and never reads
+ * holds the daemon's buffers for a bounded time. 0: the default. */
+void nbd_server_set_reply_timeout(struct nbd_server *s, uint64_t ms);
 
 #define NBD_DEFAULT_MAX_CONNECTIONS 1024
 

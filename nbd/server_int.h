@@ -28,9 +28,10 @@ struct nbd_server {
 	struct listener *listeners;
 	size_t nlisteners;
 	struct conn *conns;          /* every open connection */
-	struct loop_timer hs_timer;  /* expires slow handshakes */
+	struct loop_timer hs_timer;  /* expires slow handshakes, stuck replies */
 	bool shutting_down;
 	uint64_t hs_timeout_ms;       /* handshake deadline per connection */
+	uint64_t reply_timeout_ms;    /* a reply not taken for this long */
 	unsigned max_connections;
 	uint64_t refused_logged_ms;   /* last "too many connections" warning */
 	void (*drained)(void *arg);
@@ -44,14 +45,15 @@ void conn_start(struct nbd_server *srv, int fd);
 /* Server shutdown: close idle connections, mark the rest. */
 void conn_shutdown_all(struct nbd_server *srv);
 
-/* Close connections whose handshake took longer than allowed; returns how
- * many are still in their handshake. */
-unsigned conn_expire_handshakes(struct nbd_server *srv);
+/* Close connections whose handshake took longer than allowed, or whose
+ * client has not taken a reply for reply_timeout_ms; returns how many are
+ * still in their handshake or waiting to send. */
+unsigned conn_expire(struct nbd_server *srv);
 
 /* Called by conn.c when a connection has been freed. */
 void server_conn_gone(struct nbd_server *srv);
 
-/* Make sure the handshake timer is running. */
+/* Make sure the timer of conn_expire is running. */
 void server_arm_hs_timer(struct nbd_server *srv);
 
 #endif

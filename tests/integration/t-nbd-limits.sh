@@ -6,7 +6,10 @@
 # nearly used up (prlimit), idle connections make accept fail with
 # EMFILE: the listener backs off instead of spinning, logs at most about
 # once a second, counts the failures, and serves again once the
-# connections close.
+# connections close. (3) A client that sends 1 MiB writes and never reads
+# a reply: the daemon stops reading from it, holds a bounded amount for it
+# (RSS printed), serves others, and closes it after --reply-timeout-ms.
+# (4) 1000 idle connections: RSS printed, another client still served.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 require_tool nbdinfo curl prlimit
@@ -74,5 +77,33 @@ failures=$(metric triplex_nbd_accept_failures_total)
 ((failures >= 1)) || fail "triplex_nbd_accept_failures_total is '$failures', want >= 1"
 opened=$(grep -c '^open' "$T/hold2") || true
 stop_server
+# --- (3) a client that never reads its replies, (4) 1000 idle ones
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$SERVER_PID/status"; }
+start_server --listen-http "$HTTP" --reply-timeout-ms 2000
+rss0=$(rss_kib)
+/usr/bin/python3 "$TPX_ITEST_DIR/nbd_noreader.py" "$SOCK" demo 20 >"$T/noreader" 2>&1 &
+NOREADER=$!
+on_exit "kill $NOREADER"
+wait_for "the non-reading client to stall" 20 grep -q '^sent' "$T/noreader"
+rss_stuck=$(rss_kib)
+_served || fail "another client was not served while one did not read its replies"
+wait "$NOREADER" || fail "the non-reading client failed: $(cat "$T/noreader")"
+grep -q '^closed' "$T/noreader" || fail "the non-reading client was never disconnected: $(cat "$T/noreader")"
+timeouts=$(metric triplex_nbd_reply_timeouts_total)
+((timeouts >= 1)) || fail "triplex_nbd_reply_timeouts_total is '$timeouts', want >= 1"
+grep -q "took no reply for 2000 ms" "$SERVER_LOG" || fail "no warning for the reply timeout"
+stuck_writes=$(awk '/^sent/ { print $2 }' "$T/noreader")
+hold_conns 1000 "$T/hold3"
+_thousand() { (($(grep -c '^open' "$T/hold3") == 1000)); }
+wait_for "1000 idle connections greeted" 60 _thousand
+rss_idle=$(rss_kib)
+_served || fail "a client was not served beside 1000 idle connections"
+growth=$(((rss_idle - rss0) / 1024))
+((growth < 200)) || fail "1000 idle connections grew the daemon by $growth MiB"
+kill "$HOLDER"
+wait "$HOLDER" 2>/dev/null || true
+stop_server
+
+log "figures: RSS at start $((rss0 / 1024)) MiB; a client that never read: $stuck_writes 1 MiB writes taken, RSS $((rss_stuck / 1024)) MiB, disconnected after the 2 s reply timeout; 1000 idle connections: RSS $((rss_idle / 1024)) MiB"
 log "figures: cap 4: the fifth connection closed, $refused refused; fd limit $max_fds: $opened of 120 idle connections greeted, $fails EMFILE warnings logged, $failures accept failures counted, served again after"
 log PASS
