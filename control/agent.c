@@ -292,6 +292,7 @@ static void poll_apply(struct agent *cm, struct poll_job *p)
 	cm->nodes = p->nodes;
 	cm->nnodes = p->nnodes;
 	p->nodes = NULL;
+	agent_epochs_update(cm, p->vols, p->nvols);
 	fence_lost(cm, p->vols, p->nvols);
 	reap_deleted(cm, p);
 	/* Its rules count polls as seconds: only the ticks' polls. */
@@ -407,6 +408,8 @@ static int start_service(struct agent *cm)
 	cm->svc = repl_service_new(cm->loop, cm->io, cm->replicas_dir, cm->node.id);
 	if (!cm->svc)
 		return -ENOMEM;
+	repl_service_set_epoch_check(cm->svc, agent_epoch_check, cm,
+				     AGENT_EPOCH_WAIT_MS);
 	ret = repl_service_listen_tcp(cm->svc, host[0] ? host : NULL, colon + 1);
 	if (ret < 0) {
 		log_error("cannot listen on %s: %s", cm->opts.listen_repl, strerror(-ret));
@@ -560,6 +563,7 @@ void agent_free(struct agent *cm)
 	}
 	repl_service_free(cm->svc);
 	free(cm->nodes);
+	agent_epochs_free(cm);
 	free(cm->orphans);
 	free(cm);
 }

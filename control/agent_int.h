@@ -69,6 +69,15 @@ struct agent_orphan {
  * a new engine may have to wait after fencing one that was alive. */
 #define AGENT_READ_LEASE_MS 2000
 #define AGENT_HOLDOFF_TICKS(cm) (2 * (unsigned)(cm)->opts.lease_ttl_s)
+/* How long a replica waits for an epoch raise to show in the store before
+ * it refuses it (agent_epochs.c). */
+#define AGENT_EPOCH_WAIT_MS 3000
+
+/* A volume's epoch as the store recorded it (agent_epochs.c). */
+struct agent_epoch {
+	uint64_t id;
+	uint64_t epoch;
+};
 
 struct agent {
 	struct loop *loop;
@@ -102,11 +111,21 @@ struct agent {
 	/* The live nodes as of the last poll: where replicas are reached. */
 	struct cluster_node *nodes;
 	size_t nnodes;
+	/* Every volume's epoch as of the last poll (agent_epochs.c). */
+	struct agent_epoch *epochs;
+	size_t nepochs;
+	uint64_t epoch_poll_ms;   /* the last poll an unknown epoch asked for */
 };
 
 /* agent.c: poll the store now (a change was seen), outside the once a
  * second rhythm that the failover and export rules count. */
 void agent_poll_now(struct agent *cm);
+
+/* agent_epochs.c */
+void agent_epochs_update(struct agent *cm, const struct cluster_volume *vols,
+			 size_t n);
+int agent_epoch_check(void *arg, uint64_t volume_id, uint64_t epoch);
+void agent_epochs_free(struct agent *cm);
 
 /* agent_watch.c */
 int agent_watch_start(struct agent *cm, const char *url);

@@ -149,6 +149,9 @@ static const struct u64_metric repl_metrics[] = {
 	  RS(csum_errors) },
 	{ "triplex_replica_volumes_open", G, "Replicas open in the replica service.",
 	  RS(volumes_open) },
+	{ "triplex_replica_epoch_refused_total", C,
+	  "Requests refused because their epoch is not recorded in the "
+	  "metadata store (a forged or stray epoch raise).", RS(epoch_refused) },
 	{ "triplex_replica_accept_failures_total", C,
 	  "Replication accepts that failed for want of file descriptors or "
 	  "memory (the listener then backs off).", RS(accept_failures) },

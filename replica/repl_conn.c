@@ -171,6 +171,7 @@ static struct rreq *rreq_get(struct rconn *c, const struct repl_req *q)
 	r->vol = NULL;
 	r->q = *q;
 	r->err = 0;
+	r->epoch_deadline_ms = 0;
 	r->out_len[0] = r->out_len[1] = 0;
 	r->budget = req_budget(q);
 	c->inflight++;

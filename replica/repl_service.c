@@ -343,6 +343,15 @@ struct repl_service *repl_service_new(struct loop *loop, struct store_io *io,
 	return svc;
 }
 
+void repl_service_set_epoch_check(struct repl_service *svc,
+				  repl_epoch_check_fn fn, void *arg,
+				  uint64_t wait_ms)
+{
+	svc->epoch_check = fn;
+	svc->epoch_arg = arg;
+	svc->epoch_wait_ms = wait_ms;
+}
+
 void repl_service_set_max_volume_size(struct repl_service *svc,
 				      uint64_t bytes)
 {

@@ -32,6 +32,7 @@ struct repl_service_stats {
 	uint64_t csum_errors;      /* WRITEs whose data failed its crc on arrival */
 	uint64_t volumes_open;
 	uint64_t accept_failures;  /* accept failed for want of fds/memory */
+	uint64_t epoch_refused;    /* epoch raises the store never recorded */
 };
 
 /* A service storing replicas under replicas_dir (which must exist) through
@@ -44,6 +45,19 @@ struct repl_service *repl_service_new(struct loop *loop, struct store_io *io,
  * The store keeps 4 bytes of RAM per 4 KiB block. */
 void repl_service_set_max_volume_size(struct repl_service *svc,
 				      uint64_t bytes);
+
+/* Asked before a replica adopts a higher epoch than it has (OPEN, FENCE
+ * or any request at a new epoch): 1 if the metadata store has recorded
+ * that epoch (or a later one) for volume id, 0 if not known yet (asked
+ * again every 10 ms, until wait_ms have passed), < 0 to refuse. A request
+ * refused gets -EPERM: anyone who reaches the port could otherwise raise a
+ * volume's epoch to 2^64-1 and lock every engine out for good (issue 11).
+ * Without a check (unit tests, a replica on its own) every epoch is taken. */
+typedef int (*repl_epoch_check_fn)(void *arg, uint64_t volume_id,
+				   uint64_t epoch);
+void repl_service_set_epoch_check(struct repl_service *svc,
+				  repl_epoch_check_fn fn, void *arg,
+				  uint64_t wait_ms);
 
 /* Listen on a TCP host and port (call before repl_service_start).
  * Returns 0 or -errno. */

@@ -38,6 +38,7 @@ struct rreq {
 	uint8_t *buf;             /* 4096-aligned data */
 	size_t cap;
 	size_t budget;            /* bytes charged to the connection */
+	uint64_t epoch_deadline_ms;  /* waiting for its epoch to be known */
 	uint8_t hdr[REPL_REP_SIZE];
 	const void *out[2];       /* reply payload pieces */
 	size_t out_len[2];
@@ -59,7 +60,9 @@ struct rvol {
 	unsigned executing;       /* requests inside the store */
 	struct rreq *drainer;     /* runs once executing drops to 0 */
 	struct rreq *waitq, **waitq_tail;  /* arrived behind the drainer */
-	struct loop_timer retry;  /* DELETE waiting for the store to settle */
+	bool epoch_waiting;       /* the drainer waits for epoch_check */
+	struct loop_timer retry;  /* the drainer waiting for the store to
+				     settle, or for its epoch to be known */
 	bool deleted;
 	/* Read leases (loop_now_ms): the one granted at the current epoch, and
 	 * the end of any granted at an older one, which a newer engine waits
@@ -91,6 +94,9 @@ struct repl_service {
 	void (*drained)(void *arg);
 	void *drained_arg;
 	struct repl_service_stats stats;
+	repl_epoch_check_fn epoch_check;   /* NULL: every epoch taken */
+	void *epoch_arg;
+	uint64_t epoch_wait_ms;
 };
 
 /* One op: pre runs first for ops without a volume (HELLO, OPEN); exec runs

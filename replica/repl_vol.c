@@ -442,6 +442,53 @@ static int rvol_adopt(struct rvol *v, struct rreq *r)
 	return 0;
 }
 
+static void rvol_run(struct rvol *v, struct rreq *r);
+static void rvol_release(struct rvol *v);
+
+static void epoch_retry_fired(struct loop_timer *t)
+{
+	struct rvol *v = (struct rvol *)((char *)t - offsetof(struct rvol, retry));
+	struct rreq *r = v->drainer;
+
+	v->drainer = NULL;
+	v->epoch_waiting = false;
+	rvol_run(v, r);
+	rvol_release(v);
+}
+
+/* May r raise v's epoch: has the metadata store recorded it? If not known
+ * yet, r waits as the drainer (the queue behind it keeps its order) and
+ * asks again; refused once the wait is over. true: go on. */
+static bool epoch_recorded(struct rvol *v, struct rreq *r)
+{
+	struct repl_service *svc = v->svc;
+	uint64_t now = loop_now_ms();
+	int ok;
+
+	if (!svc->epoch_check)
+		return true;
+	ok = svc->shutting_down ? -1 :
+				  svc->epoch_check(svc->epoch_arg, v->id, r->q.epoch);
+	if (ok > 0)
+		return true;
+	if (!r->epoch_deadline_ms)
+		r->epoch_deadline_ms = now + svc->epoch_wait_ms;
+	if (ok < 0 || now >= r->epoch_deadline_ms) {
+		svc->stats.epoch_refused++;
+		log_warn("replication: %s: epoch %" PRIu64 " asked (op %u) is "
+			 "not recorded in the metadata store: refused (the "
+			 "replica stays at epoch %" PRIu64 ")", v->name,
+			 r->q.epoch, r->q.op, v->epoch);
+		rreq_reply(r, -EPERM, v->epoch);
+		return false;
+	}
+	v->drainer = r;
+	v->epoch_waiting = true;  /* not for rvol_exec_end to run */
+	v->retry.fn = epoch_retry_fired;
+	loop_timer_arm(svc->loop, &v->retry, 10);
+	return false;
+}
+
 /* Apply the fencing rule to r; run it, or park it as the drainer. */
 static void rvol_run(struct rvol *v, struct rreq *r)
 {
@@ -455,6 +502,8 @@ static void rvol_run(struct rvol *v, struct rreq *r)
 		rreq_reply(r, -ESTALE, v->epoch);
 		return;
 	}
+	if (order > 0 && r->q.epoch > v->epoch && !epoch_recorded(v, r))
+		return;
 	if (order > 0 && (ret = rvol_adopt(v, r)) < 0) {
 		rreq_reply(r, ret, v->epoch);
 		return;
@@ -516,7 +565,7 @@ void rvol_exec_end(struct rvol *v)
 {
 	struct rreq *r = v->drainer;
 
-	if (--v->executing > 0 || !r)
+	if (--v->executing > 0 || !r || v->epoch_waiting)
 		return;
 	v->drainer = NULL;
 	rvol_exec(v, r);

@@ -552,6 +552,62 @@ static void test_fence_drains(void **state)
 	free(b.data);
 }
 
+/* The metadata store's word on epochs (repl_service_set_epoch_check):
+ * epochs up to recorded, once it has been asked yes_after times. */
+struct oracle {
+	uint64_t recorded;
+	unsigned asked, yes_after;
+};
+
+static int oracle_check(void *arg, uint64_t id, uint64_t epoch)
+{
+	struct oracle *o = arg;
+
+	assert_int_equal(id, VID);
+	return ++o->asked >= o->yes_after && epoch <= o->recorded;
+}
+
+/* An epoch raise waits for the store to know it: refused if it never
+ * does (the replica keeps its epoch and goes on), taken once it does. A
+ * FENCE waiting behind a write in the store is not run when the write
+ * leaves it. */
+static void test_epoch_check(void **state)
+{
+	struct ctx *c = *state;
+	struct oracle o = { .recorded = 1 };
+	struct rq r = { .op = REPL_OP_FENCE, .vol = VID, .epoch = UINT64_MAX };
+	struct repl_req f = { .op = REPL_OP_FENCE, .epoch = 5, .session = 1 };
+	struct reply rep, a, b;
+	uint8_t *want = pattern(B, 2);
+
+	c->session = 1;
+	repl_service_set_epoch_check(c->svc, oracle_check, &o, 100);
+	assert_int_equal(open_vol(c, VID, "v", VOL_SIZE, 1), 0);
+	assert_int_equal(call(c, &r, &rep), -EPERM);
+	assert_int_equal(rep.h.epoch, 1);
+	free(rep.data);
+	assert_true(o.asked > 2);    /* asked again while it waited */
+	assert_int_equal(repl_service_get_stats(c->svc)->epoch_refused, 1);
+	write_then(c, &f, NULL, &a, &b);
+	assert_int_equal(a.h.status, 0);
+	assert_int_equal(b.h.status, -EPERM);
+	assert_int_equal(b.h.epoch, 1);
+	free(a.data);
+	free(b.data);
+	assert_int_equal(write_at(c, 1, 0, B, 2), 0);
+
+	o = (struct oracle){ .recorded = 3, .yes_after = 3 };
+	r.epoch = 3;
+	assert_int_equal(call(c, &r, &rep), 0);
+	assert_int_equal(rep.h.epoch, 3);
+	free(rep.data);
+	assert_int_equal(o.asked, 3);
+	assert_int_equal(write_at(c, 1, 0, B, 4), -ESTALE);
+	c->epoch = 3;
+	expect_read(c, 0, B, want);
+	free(want);
+}
+
 static void test_crcs(void **state)
 {
 	struct ctx *c = *state;
@@ -986,6 +1042,7 @@ int main(void)
 		T(test_crcs),
 		T(test_dirty),
 		T(test_trim_zero_delete),
+		T(test_epoch_check),
 		T(test_invalid_keeps_connection),
 		T(test_garbage_closes_one),
 		T(test_other_version),
