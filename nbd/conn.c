@@ -426,7 +426,16 @@ static void dispatch(struct conn *c, struct creq *r, uint32_t err)
 	case NBD_CMD_WRITE: submit(c, r, VOL_WRITE); break;
 	case NBD_CMD_FLUSH: submit(c, r, VOL_FLUSH); break;
 	case NBD_CMD_TRIM: submit(c, r, VOL_TRIM); break;
-	case NBD_CMD_WRITE_ZEROES: submit(c, r, VOL_ZERO); break;
+	case NBD_CMD_WRITE_ZEROES:
+		/* Partial blocks are zeroed by a read-modify-write: no faster
+		 * than writing zeroes, so FAST_ZERO fails at once. Whole blocks
+		 * are a punch or ZERO_RANGE, with or without NO_HOLE. */
+		if ((r->req.flags & NBD_CMD_FLAG_FAST_ZERO) &&
+		    ((r->req.offset | r->req.count) & 4095))
+			reply_error(c, r, NBD_ENOTSUP);
+		else
+			submit(c, r, VOL_ZERO);
+		break;
 	case NBD_CMD_CACHE: reply_ok(c, r); break;  /* no cache to fill */
 	case NBD_CMD_BLOCK_STATUS: do_block_status(c, r); break;
 	default: reply_error(c, r, NBD_EINVAL); break;

@@ -9,8 +9,10 @@ Run with /usr/bin/python3 (it needs the libnbd bindings, python3-libnbd).
                       [--ctl TRIPLEXCTL --volume NAME]
 
 first: the case of the issue: a 10-byte WRITE_ZEROES with NO_HOLE at
-offset 0 (then with FUA and FAST_ZERO too) over a written block; it must
-succeed and zero exactly those bytes.  Prints its latency.
+offset 0 (then with FUA too) over a written block; it must succeed and
+zero exactly those bytes; with FAST_ZERO as well it must fail with ENOTSUP
+and change nothing (a partial block is a read-modify-write, no faster
+than writing zeroes).  Prints its latency.
 
 load: R rounds.  In a round K requests are issued at once over C
 connections (libnbd's async API), all inside two windows of W bytes (the
@@ -35,8 +37,9 @@ is checked byte by byte against the same candidates.  The read data then
 becomes the model.  A READ issued in the round must hold, per segment,
 the model or a covering request's bytes.  After the round, every
 BLOCK_STATUS extent reported as zero must read as zeroes.  Every request
-must succeed: triplexd does every WRITE_ZEROES with FAST_ZERO (a zero is
-an fallocate or a short read-modify-write) and never answers ENOTSUP.
+must succeed, except a WRITE_ZEROES with FAST_ZERO whose range has a
+partial block: that must fail with ENOTSUP and leave the data alone
+(whole blocks are an fallocate, partial ones a read-modify-write).
 
 With --ctl, after every round `triplexctl volume show NAME --json` must
 list every replica as in_sync.
@@ -46,6 +49,7 @@ failure, 2 on a usage or connection error.
 """
 
 import argparse
+import errno
 import json
 import os
 import random
@@ -101,19 +105,24 @@ def flag_names(kind, flags):
 def first(a):
     h = connect(a.uri)
     out = {}
-    for flags in (nbd.CMD_FLAG_NO_HOLE,
+    for flags in (nbd.CMD_FLAG_NO_HOLE, nbd.CMD_FLAG_NO_HOLE | nbd.CMD_FLAG_FUA,
                   nbd.CMD_FLAG_NO_HOLE | nbd.CMD_FLAG_FUA | nbd.CMD_FLAG_FAST_ZERO):
         data = bytes((7 + i * 13) % 251 + 1 for i in range(2 * BLOCK))
         h.pwrite(data, 0)
+        fast = bool(flags & nbd.CMD_FLAG_FAST_ZERO)
         t0 = time.monotonic()
         try:
             h.zero(10, 0, flags)
+            if fast:
+                raise CheckFailed("%s of [0, +10) succeeded: a partial block "
+                                  "must fail with ENOTSUP" % flag_names("WRITE_ZEROES", flags))
         except nbd.Error as e:
-            raise CheckFailed("%s of [0, +10) failed after %.1f s: %s" % (
-                flag_names("WRITE_ZEROES", flags), time.monotonic() - t0, e))
+            if not fast or e.errno != "ENOTSUP":
+                raise CheckFailed("%s of [0, +10) failed after %.1f s: %s" % (
+                    flag_names("WRITE_ZEROES", flags), time.monotonic() - t0, e))
         ms = (time.monotonic() - t0) * 1000
         got = h.pread(2 * BLOCK, 0)
-        want = bytes(10) + data[10:]
+        want = data if fast else bytes(10) + data[10:]
         if got != want:
             bad = next(i for i in range(len(got)) if got[i] != want[i])
             raise CheckFailed("after %s of [0, +10): byte %d is %d, want %d" % (
@@ -144,8 +153,15 @@ class Req:
         return "%s [%d, +%d) on conn %d" % (flag_names(self.kind, self.flags),
                                             self.off, self.len, self.conn)
 
+    def fast_zero_refused(self):
+        """A WRITE_ZEROES with FAST_ZERO over a partial block: ENOTSUP."""
+        return (self.kind == "zero" and self.flags & nbd.CMD_FLAG_FAST_ZERO and
+                (self.off | self.len) % BLOCK != 0)
+
     def contribution(self):
         """(lo, hi, data or None for zeroes) the request leaves, or None."""
+        if self.fast_zero_refused():
+            return None
         if self.kind == "write":
             return (self.off, self.off + self.len, self.data)
         if self.kind == "zero":
@@ -168,7 +184,7 @@ class Load:
         self.windows = [(0, w), (self.size - w, self.size)]
         self.model = {}
         self.zero_combo = 0
-        self.st = dict(rounds=0, requests=0, bytes_checked=0, overlapping_pairs=0,
+        self.st = dict(rounds=0, requests=0, fast_zero_refused=0, bytes_checked=0, overlapping_pairs=0,
                        cross_conn_overlapping_pairs=0, mixed_segments=0,
                        reads_checked=0, zero_extents_checked=0, max_ms=0.0)
         self.kinds = {}
@@ -395,7 +411,13 @@ class Load:
         for q in reqs:
             ms = (q.t1 - q.t0) * 1000
             self.st["max_ms"] = max(self.st["max_ms"], round(ms, 1))
-            if q.err:
+            if q.fast_zero_refused():
+                if q.err != errno.ENOTSUP:
+                    raise CheckFailed("round %d: %s: got %s, want ENOTSUP" % (
+                        self.st["rounds"], q.name(),
+                        os.strerror(q.err) if q.err else "success"))
+                self.st["fast_zero_refused"] += 1
+            elif q.err:
                 raise CheckFailed("round %d: %s failed: %s" % (
                     self.st["rounds"], q.name(), os.strerror(q.err)))
         contribs = [c for c in (q.contribution() for q in reqs) if c]

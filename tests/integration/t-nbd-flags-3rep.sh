@@ -21,7 +21,8 @@
 # flags_load.py): bytes no request touched are unchanged; touched bytes
 # hold one of the overlapping requests' bytes; trimmed whole blocks read
 # as zeroes and trimmed partial blocks are left alone.  Every request must
-# succeed (triplexd does FAST_ZERO zeroes, never ENOTSUP), every replica
+# succeed except a FAST_ZERO over a partial block, which must fail with
+# ENOTSUP and change nothing (a read-modify-write), every replica
 # stays in sync after every round, nothing waits, nothing fails, and after
 # a FLUSH the three replicas are byte-identical.
 # TPX_CHECKER_SEED fixes the seed (else $RANDOM); TPX_FLAGS_ROUNDS the
@@ -84,6 +85,8 @@ checked=$(fig bytes_checked)
 mixed=$(fig mixed_segments)
 maxms=$(fig max_ms)
 secs=$(fig seconds)
+fz=$(fig fast_zero_refused)
+((fz > 0)) || fail "no FAST_ZERO over a partial block was sent (none refused)"
 ((kinds == 24)) || fail "only $kinds of the 24 command/flag combinations were sent"
 ((pairs >= 10 * ROUNDS && xpairs >= 5 * ROUNDS)) ||
 	fail "the load did not overlap enough (pairs=$pairs, across connections $xpairs)"
@@ -98,5 +101,5 @@ errs=$(vol_metric io_errors_total)
 cluster_flush vol 1
 cmp_in_sync vol 3
 cluster_stop_all
-log "figures: seed $SEED; 10-byte NO_HOLE zero at 0: ${first_ms} ms; $ROUNDS rounds, $reqs requests (24 command/flag combinations) in ${secs} s, max latency ${maxms} ms; overlapping pairs in flight $pairs (across connections $xpairs); $reads in-flight reads and $checked window bytes checked, $mixed mixed segments; write waits 0, ISR removals 0, I/O errors 0; replicas n1 == n2 == n3 (cmp, 16 MiB)"
+log "figures: seed $SEED; 10-byte NO_HOLE zero at 0: ${first_ms} ms; $ROUNDS rounds, $reqs requests (24 command/flag combinations) in ${secs} s, max latency ${maxms} ms; overlapping pairs in flight $pairs (across connections $xpairs); $reads in-flight reads and $checked window bytes checked, $mixed mixed segments; $fz FAST_ZERO over partial blocks refused with ENOTSUP; write waits 0, ISR removals 0, I/O errors 0; replicas n1 == n2 == n3 (cmp, 16 MiB)"
 log PASS

@@ -155,6 +155,11 @@ if h.can_fast_zero():
         if e.errno != "ENOTSUP":
             problems.append("WRITE_ZEROES FAST_ZERO: got %s, expected success or ENOTSUP" % e.errno)
     alive("WRITE_ZEROES FAST_ZERO")
+    # A partial block is a read-modify-write: no faster than writing
+    # zeroes, so FAST_ZERO must fail at once and change nothing.
+    if os.environ["TPX_SERVER"] == "triplexd":
+        expect("WRITE_ZEROES FAST_ZERO over a partial block", "ENOTSUP",
+               lambda: h.zero(100, 65536 + 10, F.CMD_FLAG_FAST_ZERO))
 
 # --- unaligned I/O (minimum block size is 1) ---
 for off, n in ((1, 1), (4095, 1), (4096 * 3 + 7, 1), (4096 * 5 - 100, 512),
