@@ -14,6 +14,19 @@ int recvbuf_init(struct recvbuf *b, size_t cap)
 	return b->data ? 0 : -ENOMEM;
 }
 
+int recvbuf_grow(struct recvbuf *b, size_t cap)
+{
+	uint8_t *p;
+
+	if (cap <= b->cap)
+		return 0;
+	if (!(p = realloc(b->data, cap)))
+		return -ENOMEM;
+	b->data = p;
+	b->cap = cap;
+	return 0;
+}
+
 void recvbuf_fini(struct recvbuf *b)
 {
 	free(b->data);

@@ -21,6 +21,9 @@ struct recvbuf {
 
 int recvbuf_init(struct recvbuf *b, size_t cap);
 void recvbuf_fini(struct recvbuf *b);
+/* Make the buffer hold cap bytes, keeping what it holds (no recv may be
+ * armed into it: it may move). 0 or -ENOMEM (then it is unchanged). */
+int recvbuf_grow(struct recvbuf *b, size_t cap);
 static inline size_t recvbuf_avail(const struct recvbuf *b) { return b->len - b->pos; }
 static inline const uint8_t *recvbuf_head(const struct recvbuf *b) { return b->data + b->pos; }
 static inline void recvbuf_consume(struct recvbuf *b, size_t n) { b->pos += n; }

@@ -598,6 +598,11 @@ static void arm_recv(struct conn *c)
 		return;  /* flow control: resumes when a reply goes out */
 	if (c->phase == PH_HANDSHAKE && c->hsout.len > 0)
 		return;  /* finish answering before reading more options */
+	if (c->phase == PH_TRANSMISSION && c->rb.cap < RBUF_SIZE &&
+	    recvbuf_grow(&c->rb, RBUF_SIZE) < 0) {
+		conn_close(c, "out of memory for the receive buffer");
+		return;
+	}
 	if (c->payload)
 		dst = recvbuf_target(&c->rb, payload_dst(c->payload, c->payload_have),
 				     c->payload->req.count - c->payload_have, &len);
@@ -657,7 +662,9 @@ void conn_start(struct nbd_server *srv, int fd)
 	struct conn *c = calloc(1, sizeof *c);
 	int one = 1;
 
-	if (!c || recvbuf_init(&c->rb, RBUF_SIZE) < 0) {
+	/* Enough for the largest option; RBUF_SIZE once in transmission, so
+	 * that connections that never get there cost little. */
+	if (!c || recvbuf_init(&c->rb, NBD_HS_RECV_BUF) < 0) {
 		free(c);
 		close(fd);
 		return;
