@@ -1144,8 +1144,11 @@ static void lease_wait(struct vol_req_state *r)
 				 REPL_LEASE_MAX_MS);
 		v->lease_lost_logged = true;
 	}
-	r->wait_next = v->lease_waiting;
-	v->lease_waiting = r;
+	r->wait_next = NULL;
+	if (!v->lease_waiting_tail)
+		v->lease_waiting_tail = &v->lease_waiting;
+	*v->lease_waiting_tail = r;
+	v->lease_waiting_tail = &r->wait_next;
 	v->lease_timer.fn = lease_tick;
 	loop_timer_arm(v->loop, &v->lease_timer, LEASE_TICK_MS);
 }
@@ -1158,6 +1161,7 @@ static void lease_tick(struct loop_timer *t)
 	bool leased = vol_leased(v, now);
 
 	v->lease_waiting = NULL;
+	v->lease_waiting_tail = NULL;  /* those still waiting queue again, in order */
 	while (list) {
 		struct vol_req_state *r = list;
 

@@ -68,7 +68,9 @@ struct vol {
 	struct loop_timer wait_timer;
 	bool read_leases;            /* vol_config.read_leases */
 	bool lease_lost_logged;
-	struct vol_req_state *lease_waiting;  /* requests waiting for a lease */
+	/* Requests waiting for a lease, oldest first; tail NULL: empty. */
+	struct vol_req_state *lease_waiting;
+	struct vol_req_state **lease_waiting_tail;
 	struct loop_timer lease_timer;        /* armed while any wait */
 };
 
