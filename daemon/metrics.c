@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -47,6 +48,7 @@ static uint64_t vol_size_of(const struct vol *v) { return vol_size(v); }
 static uint64_t vol_inflight_of(const struct vol *v) { return vol_inflight(v); }
 static uint64_t vol_replicas_of(const struct vol *v) { return vol_nreplicas(v); }
 static uint64_t vol_in_sync_of(const struct vol *v) { return vol_in_sync_count(v); }
+static uint64_t vol_min_of(const struct vol *v) { return vol_min_replicas(v); }
 
 static const char H_VREQ[] = "Client requests the engine completed, by kind.";
 static const char H_SREQ[] = "Requests the replica store completed, by kind.";
@@ -74,6 +76,9 @@ static const struct vol_metric vol_metrics[] = {
 	  FN(vol_replicas_of) },
 	{ "triplex_volume_in_sync_replicas", G, "Replicas in the in-sync set.", NULL,
 	  FN(vol_in_sync_of) },
+	{ "triplex_volume_min_replicas", G,
+	  "Writes wait, then fail, while fewer replicas than this are in sync.",
+	  NULL, FN(vol_min_of) },
 	{ "triplex_volume_repairs_total", C,
 	  "Bad copies rewritten from a good replica after a read.", NULL, VS(repairs) },
 	{ "triplex_volume_isr_removals_total", C,
@@ -237,6 +242,55 @@ static void emit_vol_row(FILE *f, const struct vol_metric *m, struct daemon *d)
 	}
 }
 
+/* Request latency per volume, as a Prometheus histogram. */
+static void emit_latency(FILE *f, struct daemon *d)
+{
+	static const char name[] = "triplex_volume_request_duration_seconds";
+	struct vol *v;
+
+	family(f, name, "histogram",
+	       "Client requests from arrival at the engine to done, waits included.");
+	for (size_t i = 0; (v = volume_at(d, i)); i++) {
+		const struct vol_stats *st = vol_get_stats(v);
+		uint64_t cum = 0;
+
+		for (unsigned b = 0; b < VOL_LAT_BUCKETS; b++) {
+			cum += st->lat_buckets[b];
+			fprintf(f, "%s_bucket{volume=\"", name);
+			label_value(f, vol_name(v));
+			if (b < VOL_LAT_BUCKETS - 1)
+				fprintf(f, "\",le=\"%g\"} %" PRIu64 "\n",
+					(double)vol_lat_bounds_us[b] / 1e6, cum);
+			else
+				fprintf(f, "\",le=\"+Inf\"} %" PRIu64 "\n", cum);
+		}
+		fprintf(f, "%s_sum{volume=\"", name);
+		label_value(f, vol_name(v));
+		fprintf(f, "\"} %.6f\n", (double)st->lat_sum_us / 1e6);
+		fprintf(f, "%s_count{volume=\"", name);
+		label_value(f, vol_name(v));
+		fprintf(f, "\"} %" PRIu64 "\n", cum);
+	}
+}
+
+static void scalar(FILE *f, const char *name, const char *type,
+		   const char *help, double v);
+
+/* The filesystem of the data directory (replicas and volumes). */
+static void emit_disk(FILE *f, struct daemon *d)
+{
+	struct statvfs sv;
+
+	if (!d->opts.data_dir || statvfs(d->opts.data_dir, &sv) < 0)
+		return;
+	scalar(f, "triplex_disk_size_bytes", G,
+	       "Size of the filesystem holding the data directory.",
+	       (double)sv.f_blocks * (double)sv.f_frsize);
+	scalar(f, "triplex_disk_avail_bytes", G,
+	       "Bytes free for triplexd on the filesystem of the data directory.",
+	       (double)sv.f_bavail * (double)sv.f_frsize);
+}
+
 static void emit_volumes(FILE *f, struct daemon *d)
 {
 	const size_t n = sizeof vol_metrics / sizeof vol_metrics[0];
@@ -318,6 +372,8 @@ static int on_metrics(void *arg, FILE *f)
 	scalar(f, "triplex_volumes", G, "Volumes served.",
 	       (double)(d->nvols + (d->cluster ? agent_volumes(d->cluster) : 0)));
 	emit_volumes(f, d);
+	emit_latency(f, d);
+	emit_disk(f, d);
 	emit_u64_table(f, nbd_metrics, sizeof nbd_metrics / sizeof nbd_metrics[0],
 		       nbd_server_get_stats(d->nbd));
 	if (d->cluster)

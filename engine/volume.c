@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -116,6 +117,7 @@ uint64_t vol_size(const struct vol *v) { return v->size; }
 const struct vol_stats *vol_get_stats(const struct vol *v) { return &v->stats; }
 unsigned vol_inflight(const struct vol *v) { return v->inflight; }
 unsigned vol_nreplicas(const struct vol *v) { return v->nreps; }
+unsigned vol_min_replicas(const struct vol *v) { return v->min_replicas; }
 struct replica *vol_replica(struct vol *v, unsigned i) { return v->reps[i]; }
 
 void vol_replica_info(const struct vol *v, unsigned i, struct vol_replica_info *out)
@@ -931,6 +933,29 @@ static const struct step *steps_for(enum vol_op op)
 
 /* --- driving a request ----------------------------------------------- */
 
+const uint64_t vol_lat_bounds_us[VOL_LAT_BUCKETS - 1] = {
+	100, 250, 500, 1000, 2500, 5000, 10000, 50000, 250000, 1000000,
+};
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void count_latency(struct vol *v, const struct vol_req_state *r)
+{
+	uint64_t us = mono_us() - r->t0_us;
+	unsigned i = 0;
+
+	while (i < VOL_LAT_BUCKETS - 1 && us > vol_lat_bounds_us[i])
+		i++;
+	v->stats.lat_buckets[i]++;
+	v->stats.lat_sum_us += us;
+}
+
 static void finish(struct vol_req_state *r, int res)
 {
 	struct vol *v = r->vol;
@@ -948,6 +973,7 @@ static void finish(struct vol_req_state *r, int res)
 	r->lock.granted = false;
 	if (res < 0)
 		v->stats.io_errors++;
+	count_latency(v, r);
 	v->inflight--;
 	r->pub->done(r->pub, res);
 }
@@ -1064,6 +1090,7 @@ void vol_submit(struct vol *v, struct vol_req *pub, enum vol_op op,
 	}
 	r->pub = pub;
 	r->vol = v;
+	r->t0_us = mono_us();
 	r->op = op;
 	r->off = off;
 	r->len = len;

@@ -58,8 +58,15 @@ struct vol_req {
 	struct loop_task task;
 };
 
+/* Request latency buckets, upper bounds in microseconds (the last one is
+ * everything slower): from submit to done, waits included. */
+#define VOL_LAT_BUCKETS 11
+extern const uint64_t vol_lat_bounds_us[VOL_LAT_BUCKETS - 1];
+
 struct vol_stats {
 	uint64_t reads, writes, flushes, zeroes, trims;
+	uint64_t lat_buckets[VOL_LAT_BUCKETS];  /* not cumulative */
+	uint64_t lat_sum_us;
 	uint64_t read_bytes, write_bytes;
 	uint64_t rmw;            /* partial-block writes */
 	uint64_t csum_errors;    /* bad blocks seen by the engine */
@@ -146,6 +153,8 @@ uint64_t vol_size(const struct vol *v);
 struct store *vol_store(struct vol *v);
 const struct vol_stats *vol_get_stats(const struct vol *v);
 unsigned vol_nreplicas(const struct vol *v);
+/* Writes wait (then fail) while fewer replicas than this are in sync. */
+unsigned vol_min_replicas(const struct vol *v);
 unsigned vol_in_sync_count(const struct vol *v);
 /* Requests started and not yet done. */
 unsigned vol_inflight(const struct vol *v);

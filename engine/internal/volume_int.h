@@ -11,6 +11,7 @@
 struct vol_req_state {
 	struct vol_req *pub;
 	struct vol *vol;
+	uint64_t t0_us;                   /* submitted (latency histogram) */
 	struct rl_entry lock;
 	struct loop_task task;
 	struct vol_req_state *wait_next;  /* on the volume's waiting writes */

@@ -80,6 +80,16 @@ n1=$(metric 'triplex_nbd_requests_total')
 ((n1 > n0)) || fail "triplex_nbd_requests_total did not move ($n0 -> $n1)"
 [[ $(metric 'triplex_volume_size_bytes{volume="demo"}') == $((16 << 20)) ]] ||
 	fail "triplex_volume_size_bytes{volume=\"demo\"} is not 16 MiB"
+# The latency histogram counts every request, its buckets cumulative.
+c1=$(metric 'triplex_volume_request_duration_seconds_count{volume="demo"}')
+inf=$(metric 'triplex_volume_request_duration_seconds_bucket{volume="demo",le="+Inf"}')
+[[ -n $c1 && $c1 == "$inf" ]] || fail "latency histogram: count '$c1', +Inf bucket '$inf'"
+vreqs=$(awk '$1 ~ /^triplex_volume_requests_total\{volume="demo"/ { s += $2 } END { print s + 0 }' "$T/metrics")
+((c1 == vreqs)) || fail "latency histogram counts $c1 requests, triplex_volume_requests_total $vreqs"
+awk '$1 ~ /^triplex_volume_request_duration_seconds_bucket\{volume="demo"/ {
+	if ($2 < prev) bad = 1; prev = $2 } END { exit bad }' "$T/metrics" ||
+	fail "latency histogram buckets are not cumulative"
+[[ $(metric 'triplex_disk_avail_bytes') =~ ^[0-9.e+]+$ ]] || fail "no triplex_disk_avail_bytes"
 promtool check metrics <"$T/metrics" >"$T/promtool.out" 2>&1 ||
 	fail "promtool check metrics: $(head -c 600 "$T/promtool.out")"
 
