@@ -2,6 +2,9 @@
 #ifndef TRIPLEX_CTL_H
 #define TRIPLEX_CTL_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 #include "meta.h"
 
 struct ctl_cmd {
@@ -13,6 +16,16 @@ struct ctl_cmd {
 int volume_main(int argc, char **argv);
 int node_main(int argc, char **argv);
 int dev_main(int argc, char **argv);
+
+/* help.c: whether arg is -h or --help; whether argv (a whole command
+ * line) asks for help (-h/--help anywhere before "--", or `help ...`);
+ * print the help of the command argv names to stdout (0), or fail (1)
+ * for a command that does not exist. */
+bool ctl_is_help(const char *arg);
+bool ctl_wants_help(int argc, char **argv);
+int ctl_help(int argc, char **argv);
+/* Print "triplexctl VERSION (git REV)" to stdout; returns 0. */
+int ctl_version(void);
 
 /* Print "triplexctl: <msg>" to stderr; returns 1 (the exit code). */
 int ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -463,7 +463,8 @@ int dev_main(int argc, char **argv)
 	int c;
 
 	if (argc < 2 || (strcmp(argv[1], "up") && strcmp(argv[1], "down")))
-		return ctl_fail("usage: triplexctl dev up|down --dir DIR [--size SIZE] [--etcd]");
+		return ctl_fail("usage: triplexctl dev up|down --dir DIR [--size SIZE] "
+				"[--etcd] (see triplexctl dev --help)");
 	opterr = 0;
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -474,7 +475,9 @@ int dev_main(int argc, char **argv)
 		else if (c == 'e')
 			with_etcd = true;
 		else
-			return ctl_fail("dev: unknown or incomplete option '%s'", argv[optind - 1]);
+			return ctl_fail("dev %s: unknown or incomplete option '%s' "
+					"(see triplexctl dev %s --help)", argv[1],
+					argv[optind - 1], argv[1]);
 	}
 	if (!dir)
 		return ctl_fail("dev %s: --dir DIR is required", argv[1]);

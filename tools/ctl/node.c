@@ -30,7 +30,9 @@ static int node_list(int argc, char **argv)
 		else if (c == 'm')
 			url = optarg;
 		else
-			return ctl_fail("node list: unknown option '%s'", argv[optind - 1]);
+			return ctl_fail("node list: unknown or incomplete option "
+					"'%s' (see triplexctl node list --help)",
+					argv[optind - 1]);
 	}
 	if (ctl_meta_open(url, &m))
 		return 1;
@@ -67,5 +69,6 @@ int node_main(int argc, char **argv)
 {
 	if (argc >= 2 && !strcmp(argv[1], "list"))
 		return node_list(argc - 1, argv + 1);
-	return ctl_fail("usage: triplexctl node list [--json] [--meta URL]");
+	return ctl_fail("usage: triplexctl node list [--json] [--meta URL] "
+			"(see triplexctl node --help)");
 }

@@ -97,8 +97,9 @@ static int parse_vol_args(int argc, char **argv, struct vol_args *a, bool need_n
 				return ctl_fail("--min-replicas wants a number, got '%s'", optarg);
 			break;
 		default:
-			return ctl_fail("volume %s: unknown or incomplete option '%s'",
-					argv[0], argv[optind - 1]);
+			return ctl_fail("volume %s: unknown or incomplete option '%s' "
+					"(see triplexctl volume %s --help)",
+					argv[0], argv[optind - 1], argv[0]);
 		}
 	}
 	if (need_name) {
@@ -591,6 +592,7 @@ int volume_main(int argc, char **argv)
 		if (!strcmp(argv[1], subcommands[i].name))
 			return subcommands[i].fn(argc - 1, argv + 1);
 	return ctl_fail("%s volume command%s%s (one of: create, list, show, "
-			"attach, detach, replace, delete, resize, scrub)", argc >= 2 ? "unknown" : "missing",
+			"attach, detach, replace, delete, resize, scrub; see "
+			"triplexctl volume --help)", argc >= 2 ? "unknown" : "missing",
 			argc >= 2 ? " " : "", argc >= 2 ? argv[1] : "");
 }
