@@ -36,8 +36,9 @@ static const char usage[] =
 	"  --reply-timeout-ms MS   close an NBD client that takes no reply for MS\n"
 	"                          milliseconds (1..3600000, default 60000)\n"
 	"  --create-volume NAME    create a single-replica volume in DIR and exit\n"
-	"  --size SIZE             its size: bytes, or K/M/G/T/P (powers of 1024), a\n"
-	"                          multiple of 4 KiB\n"
+	"  --size SIZE             its size: bytes, or K/M/G/T/P (= KiB/MiB/... powers\n"
+	"                          of 1024) or KB/MB/GB/TB/PB (powers of 1000); rounded\n"
+	"                          up to a multiple of 4 KiB, with a note\n"
 	"\n"
 	"cluster mode:\n"
 	"  --meta URL              the metadata store: sqlite:FILE (created if missing),\n"
@@ -145,6 +146,24 @@ static int parse_read_lease(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* --size: parse_block_size, with a note when it was rounded up. */
+static int parse_create_size(const char *s, uint64_t *out)
+{
+	uint64_t given;
+	int r = parse_block_size(s, out, &given);
+
+	if (r < 0) {
+		fprintf(stderr, "triplexd: --size wants a size such as 10G, 512MiB "
+			"or 2GB (see triplexd --help), got '%s'\n", s);
+		return -1;
+	}
+	if (r > 0)
+		fprintf(stderr, "triplexd: note: --size %s is %llu bytes, not a "
+			"multiple of 4 KiB: rounded up to %llu bytes\n", s,
+			(unsigned long long)given, (unsigned long long)*out);
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct daemon_opts *o)
 {
 	static const struct option longopts[] = {
@@ -238,7 +257,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 			if (parse_size(optarg, &o->resync_rate_bps) < 0 &&
 			    strcmp(optarg, "0") != 0) {
 				fprintf(stderr, "triplexd: --resync-rate wants bytes per "
-					"second (e.g. 200M, 0 for no cap), got '%s'\n", optarg);
+					"second (e.g. 200M, 100MB, 0 for no cap), got '%s'\n", optarg);
 				return -1;
 			}
 			if (!strcmp(optarg, "0"))
@@ -246,13 +265,8 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 			break;
 		case 'C': o->create_volume = optarg; break;
 		case 'z':
-			if (parse_size(optarg, &o->create_size) < 0 ||
-			    o->create_size % 4096) {
-				fprintf(stderr, "triplexd: --size must be a positive "
-					"multiple of 4096 bytes (e.g. 1G, 512M), got '%s'\n",
-					optarg);
+			if (parse_create_size(optarg, &o->create_size) < 0)
 				return -1;
-			}
 			break;
 		case 'h': o->help = true; return 0;
 		case 'V': o->version = true; return 0;

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "meta.h"
 
@@ -26,6 +27,10 @@ bool ctl_wants_help(int argc, char **argv);
 int ctl_help(int argc, char **argv);
 /* Print "triplexctl VERSION (git REV)" to stdout; returns 0. */
 int ctl_version(void);
+
+/* size.c: the volume size arg of option opt (parse_block_size), rounded
+ * up to 4 KiB with a note on stderr; 0, or 1 after printing why not. */
+int ctl_parse_size(const char *opt, const char *arg, uint64_t *out);
 
 /* Print "triplexctl: <msg>" to stderr; returns 1 (the exit code). */
 int ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

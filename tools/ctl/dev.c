@@ -483,8 +483,7 @@ int dev_main(int argc, char **argv)
 		return ctl_fail("dev %s: --dir DIR is required", argv[1]);
 	if (!strcmp(argv[1], "down"))
 		return dev_down(dir);
-	if (parse_size(size_arg, &size) < 0 || size % 4096)
-		return ctl_fail("--size must be a positive multiple of 4096 bytes, got '%s'",
-				size_arg);
+	if (ctl_parse_size("--size", size_arg, &size))
+		return 1;
 	return dev_up(dir, size, with_etcd);
 }

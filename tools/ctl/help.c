@@ -18,8 +18,9 @@
 #define JSON_OPT \
 	"  --json              one JSON document for scripts instead of a table\n"
 #define SIZE_UNITS \
-	"SIZE is bytes, or a number with K, M, G, T, P (powers of 1024); it must\n" \
-	"be a multiple of 4 KiB.\n"
+	"SIZE is bytes, or a number with K, M, G, T, P (or KiB, MiB, GiB, TiB,\n" \
+	"PiB: powers of 1024) or KB, MB, GB, TB, PB (powers of 1000). A size\n" \
+	"that is not a multiple of 4 KiB is rounded up, with a note on stderr.\n"
 
 struct help_entry {
 	const char *path;   /* "" (triplexctl), "volume", "volume create" */

@@ -117,10 +117,7 @@ static int parse_vol_args(int argc, char **argv, struct vol_args *a, bool need_n
 
 static int parse_volume_size(const char *arg, uint64_t *size)
 {
-	if (!arg || parse_size(arg, size) < 0 || *size % 4096)
-		return ctl_fail("--size must be a positive multiple of 4096 bytes "
-				"(e.g. 1G, 512M), got '%s'", arg ? arg : "");
-	return 0;
+	return ctl_parse_size("--size", arg, size);
 }
 
 /* A single-replica volume in a data directory: triplexd makes it, so that
