@@ -33,6 +33,8 @@ static const struct help_entry entries[] = {
 	  "       triplexctl COMMAND [SUBCOMMAND] --help\n"
 	  "       triplexctl --version\n\n"
 	  "commands:\n"
+	  "  status      the cluster's health at a glance (--json)\n"
+	  "  health      health detail: each problem and what to do\n"
 	  "  volume      create, list, show, attach, detach, replace, delete,\n"
 	  "              resize and scrub volumes\n"
 	  "  node        list the nodes of the cluster\n"
@@ -43,7 +45,29 @@ static const struct help_entry entries[] = {
 	  "example:\n"
 	  "  triplexctl dev up --dir /tmp/tpx\n"
 	  "  export TRIPLEX_META=sqlite:/tmp/tpx/meta.db\n"
-	  "  triplexctl volume list\n" },
+	  "  triplexctl status\n" },
+	{ "status",
+	  "usage: triplexctl status [--json] [--meta URL]\n\n"
+	  "One screen: HEALTH_OK, HEALTH_WARN or HEALTH_ERR with the reasons (node\n"
+	  "down, replica out of sync, volume below min_replicas, metadata store\n"
+	  "unreachable), the nodes up and down with their zones, the volumes by\n"
+	  "state. Exits 0 when the store could be read (whatever the health),\n"
+	  "1 when it could not (HEALTH_ERR is still printed).\n\n"
+	  "options:\n" JSON_OPT META_OPT "\n"
+	  "example:\n  triplexctl status --meta sqlite:/tmp/tpx/meta.db\n" },
+	{ "health",
+	  "usage: triplexctl health detail [--json] [--meta URL]\n\n"
+	  "subcommands:\n"
+	  "  detail      every problem with the volume, replica and node concerned\n"
+	  "              and what to do about it\n\n"
+	  "example:\n  triplexctl health detail\n" },
+	{ "health detail",
+	  "usage: triplexctl health detail [--json] [--meta URL]\n\n"
+	  "Every problem `status` counts, one a line: its severity (HEALTH_WARN\n"
+	  "or HEALTH_ERR), the volume, replica and node concerned, and what to\n"
+	  "do. Same exit status as `status`.\n\n"
+	  "options:\n" JSON_OPT META_OPT "\n"
+	  "example:\n  triplexctl health detail --json\n" },
 	{ "volume",
 	  "usage: triplexctl volume SUBCOMMAND [NAME] [OPTIONS]\n\n"
 	  "subcommands:\n"
@@ -80,14 +104,18 @@ static const struct help_entry entries[] = {
 	  "example:\n  triplexctl volume create db --size 10G --failover manual\n" },
 	{ "volume list",
 	  "usage: triplexctl volume list [--json] [--meta URL]\n\n"
-	  "Every volume: size, replicas/min, domain, epoch, the node serving it and\n"
-	  "each replica's state. --json prints the raw records.\n\n"
+	  "Every volume with its state: healthy, degraded (a replica out of sync or\n"
+	  "on a node that is down), rebuilding (a replica catching up or being\n"
+	  "rebuilt), faulted (fewer than min_replicas in sync on live nodes, or its\n"
+	  "engine's node is down: not served), detached (not attached anywhere).\n"
+	  "--json prints the raw records (without the derived state).\n\n"
 	  "options:\n" JSON_OPT META_OPT "\n"
 	  "example:\n  triplexctl volume list\n" },
 	{ "volume show",
 	  "usage: triplexctl volume show NAME [--json] [--meta URL]\n\n"
-	  "The volume's record plus \"nbd_uris\" and \"failover\" (indented JSON;\n"
-	  "--json: compact).\n\n"
+	  "Size, policy, epoch, state, where it is served with its NBD URIs, and\n"
+	  "each replica with its node, zone, state and rebuild progress. --json\n"
+	  "prints the raw record plus \"nbd_uris\" and \"failover\".\n\n"
 	  "options:\n" JSON_OPT META_OPT "\n"
 	  "example:\n  triplexctl volume show demo\n" },
 	{ "volume attach",
@@ -143,12 +171,16 @@ static const struct help_entry entries[] = {
 	{ "node",
 	  "usage: triplexctl node list [--json] [--meta URL]\n\n"
 	  "subcommands:\n"
-	  "  list        the nodes that are up\n\n"
+	  "  list        the nodes: up ones from their records, down ones from the\n"
+	  "              volumes that still place replicas on them\n\n"
 	  "example:\n  triplexctl node list\n" },
 	{ "node list",
 	  "usage: triplexctl node list [--json] [--meta URL]\n\n"
-	  "Every node whose lease in the store runs, with its zone, rack and\n"
-	  "addresses.\n\n"
+	  "Every node with its state (up or down), zone, rack and addresses. A\n"
+	  "node is up while its lease in the store runs; a down node has no\n"
+	  "record left, so it is listed from the replicas placed on it, with\n"
+	  "the zone they were placed in. --json prints the records of the up\n"
+	  "nodes only.\n\n"
 	  "options:\n" JSON_OPT META_OPT "\n"
 	  "example:\n  triplexctl node list\n" },
 	{ "dev",

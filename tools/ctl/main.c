@@ -6,6 +6,8 @@
 #include "log.h"
 
 static const struct ctl_cmd commands[] = {
+	{ "status", status_main, "the cluster's health at a glance" },
+	{ "health", health_main, "each problem and what to do" },
 	{ "volume", volume_main, "create, list, show, attach and replace volumes" },
 	{ "node", node_main, "list the nodes of the cluster" },
 	{ "dev", dev_main, "start or stop a local three-node cluster" },

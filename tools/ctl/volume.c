@@ -211,39 +211,51 @@ static int volume_create(int argc, char **argv)
 	return create_cluster(&a, size);
 }
 
+static void print_volumes_json(const struct ctl_view *v)
+{
+	fputs("[", stdout);
+	for (size_t i = 0; i < v->nvols; i++) {
+		char *text = cluster_volume_to_json(&v->vols[i], 0);
+
+		printf("%s%s", i ? "," : "", text ? text : "null");
+		free(text);
+	}
+	puts("]");
+}
+
 static int volume_list(int argc, char **argv)
 {
 	struct vol_args a = { 0 };
-	struct cluster_volume *vols = NULL;
+	struct ctl_view view;
 	struct meta *m;
-	size_t n = 0;
+	int r;
 
 	if (parse_vol_args(argc, argv, &a, false) || ctl_meta_open(a.meta, &m))
 		return 1;
-	if (cluster_volume_list(m, &vols, &n) < 0) {
-		meta_close(m);
-		return ctl_fail("cannot list volumes");
-	}
+	r = ctl_view_load(m, &view);
 	meta_close(m);
+	if (r < 0)
+		return ctl_fail("cannot list volumes: %s", strerror(-r));
 	if (a.json)
-		fputs("[", stdout);
+		print_volumes_json(&view);
 	else
-		printf("%s\n", cluster_volume_table_header());
-	for (size_t i = 0; i < n; i++) {
-		char row[1024];
+		ctl_print_volume_table(&view);
+	ctl_view_free(&view);
+	return 0;
+}
 
-		if (a.json) {
-			char *text = cluster_volume_to_json(&vols[i], 0);
+/* The human form: the record with the nodes' states. */
+static int show_human(struct meta *m, const char *name)
+{
+	struct ctl_view view;
+	int r = ctl_view_load(m, &view);
 
-			printf("%s%s", i ? "," : "", text ? text : "null");
-			free(text);
-		} else if (cluster_volume_table_row(&vols[i], row, sizeof row) >= 0) {
-			printf("%s\n", row);
-		}
-	}
-	if (a.json)
-		puts("]");
-	free(vols);
+	if (r < 0)
+		return ctl_fail("cannot read the cluster's records: %s", strerror(-r));
+	for (size_t i = 0; i < view.nvols; i++)
+		if (!strcmp(view.vols[i].name, name))
+			ctl_print_volume(&view, &view.vols[i]);
+	ctl_view_free(&view);
 	return 0;
 }
 
@@ -257,11 +269,15 @@ static int volume_show(int argc, char **argv)
 	if (parse_vol_args(argc, argv, &a, true) || ctl_meta_open(a.meta, &m))
 		return 1;
 	ret = cluster_volume_get(m, a.name, &v);
-	if (ret == 0)
-		print_volume_served(m, &v, a.json);
+	if (ret == 0 && a.json)
+		print_volume_served(m, &v, true);
+	else if (ret == 0)
+		ret = show_human(m, a.name) ? -EIO : 0;
 	meta_close(m);
 	if (ret == -ENOENT)
 		return ctl_fail("no volume named '%s'", a.name);
+	if (ret == -EIO)
+		return 1;
 	if (ret < 0)
 		return ctl_fail("cannot read volume '%s': %s", a.name, strerror(-ret));
 	return 0;
