@@ -100,4 +100,14 @@ expect_out "status, n2 and n3 down" "$T/st" '^  health: +HEALTH_ERR$' \
 run vl volume list
 expect_out "volume list, n2 and n3 down" "$T/vl" '^vol +faulted '
 log "ok: HEALTH_ERR (vol below min_replicas), vol faulted"
+
+# A scrub of a volume that is not attached fails at once, in one line.
+run det volume detach vol
+run vl volume list
+rc=0
+timeout 10 "$TPXCTL" volume scrub vol >"$T/scrub" 2>"$T/scrub.err" || rc=$?
+[[ $rc -ne 0 && $rc -ne 124 ]] || fail "scrub of a detached volume: exit $rc (124: still waiting)"
+[[ $(wc -l <"$T/scrub.err") -eq 1 ]] && grep -q "'vol' is not attached" "$T/scrub.err" ||
+	fail "scrub of a detached volume: $(cat "$T/scrub.err")"
+log "ok: scrub of detached vol refused: $(cat "$T/scrub.err")"
 log "PASS"

@@ -119,8 +119,11 @@ void ctl_print_node_table(const struct ctl_view *v);
 int ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Open the metadata store named by url, or by $TRIPLEX_META if url is
- * NULL. Returns 0, or 1 after printing why not. */
+ * NULL: one that exists (a sqlite file that does not is an error, never
+ * a new empty store). Returns 0, or 1 after printing why not. */
 int ctl_meta_open(const char *url, struct meta **out);
+/* The same, creating a sqlite file that does not exist (dev up). */
+int ctl_meta_create(const char *url, struct meta **out);
 /* The same without printing: 0, or -1 with the reason in err. *used is
  * the URL it tried (NULL if none was given). */
 int ctl_meta_try_open(const char *url, struct meta **out, const char **used,

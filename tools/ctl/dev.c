@@ -344,7 +344,7 @@ static int dev_up(const char *dir, uint64_t size, bool with_etcd)
 		printf("started etcd e1 e2 e3 (%s)\n", meta_url);
 	} else {
 		snprintf(meta_url, sizeof meta_url, "sqlite:%s/meta.db", dir);
-		if (ctl_meta_open(meta_url, &m))
+		if (ctl_meta_create(meta_url, &m))
 			return 1;
 	}
 	for (i = 0; i < NODES; i++) {

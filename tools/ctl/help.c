@@ -11,7 +11,8 @@
 
 #define META_OPT \
 	"  --meta URL          the metadata store (default $TRIPLEX_META):\n" \
-	"                      sqlite:/path/meta.db, etcd://HOST:PORT[,...] or\n" \
+	"                      sqlite:/path/meta.db (must exist: triplexd or\n" \
+	"                      dev up creates it), etcd://HOST:PORT[,...] or\n" \
 	"                      https://HOST:PORT[,...] with --etcd-cacert FILE,\n" \
 	"                      --etcd-cert FILE, --etcd-key FILE (default\n" \
 	"                      $TRIPLEX_ETCD_CACERT, _CERT, _KEY)\n"
@@ -164,7 +165,8 @@ static const struct help_entry entries[] = {
 	{ "volume scrub",
 	  "usage: triplexctl volume scrub NAME [--meta URL]\n\n"
 	  "Ask the volume's engine to compare every replica and repair what\n"
-	  "differs, wait for its report (at most 10 minutes) and print it. Exits\n"
+	  "differs, wait for its report (at most 10 minutes) and print it. A\n"
+	  "volume that does not exist or is not attached fails at once. Exits\n"
 	  "1 if anything was left unrepaired.\n\n"
 	  "options:\n" META_OPT "\n"
 	  "example:\n  triplexctl volume scrub demo\n" },

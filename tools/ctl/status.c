@@ -78,6 +78,16 @@ static int status_load(const char *url, struct status *st)
 	return ctl_health_check(&st->view, &st->health) < 0 ? -1 : 0;
 }
 
+/* The store could not be read: say so on stderr too (one line), as
+ * every other command does. Returns the exit status. */
+static int status_exit(const struct status *st)
+{
+	if (st->reachable)
+		return 0;
+	return ctl_fail("%s", st->health.problems ?
+			st->health.problems[0].what : "metadata store unreachable");
+}
+
 static void status_free(struct status *st)
 {
 	ctl_view_free(&st->view);
@@ -236,11 +246,12 @@ int status_main(int argc, char **argv)
 
 	if (parse_status_args(argc, argv, "status", &a))
 		return 1;
-	ret = status_load(a.meta, &st) < 0 && !st.reachable ? 1 : 0;
+	status_load(a.meta, &st);
 	if (a.json)
 		print_status_json(&st);
 	else
 		print_status(&st);
+	ret = status_exit(&st);
 	status_free(&st);
 	return ret;
 }
@@ -268,13 +279,14 @@ static int health_detail(int argc, char **argv)
 
 	if (parse_status_args(argc, argv, "health detail", &a))
 		return 1;
-	ret = status_load(a.meta, &st) < 0 && !st.reachable ? 1 : 0;
+	status_load(a.meta, &st);
 	if (a.json)
 		print_json(json_pack("{s:s, s:o}", "health",
 				     ctl_health_name(st.health.health), "checks",
 				     problems_json(&st.health)));
 	else
 		print_detail(&st.health);
+	ret = status_exit(&st);
 	status_free(&st);
 	return ret;
 }

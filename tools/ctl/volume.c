@@ -546,6 +546,26 @@ static double mono_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Only a volume that exists and is attached has an engine to scrub it:
+ * anything else fails at once, not after the 10 minute wait. 0, or 1
+ * after printing why not. */
+static int scrub_check(struct meta *m, const char *name)
+{
+	struct cluster_volume v;
+	int r = cluster_volume_get(m, name, &v);
+
+	if (r == -ENOENT)
+		return ctl_fail("no volume named '%s' (see triplexctl volume list)",
+				name);
+	if (r < 0)
+		return ctl_fail("cannot read volume '%s': %s", name, strerror(-r));
+	if (!v.attached[0])
+		return ctl_fail("volume '%s' is not attached, so no engine can "
+				"scrub it: attach it first (triplexctl volume "
+				"attach %s --node ID)", name, name);
+	return 0;
+}
+
 /* Ask the volume's engine to scrub it and wait for the report. */
 static int volume_scrub(int argc, char **argv)
 {
@@ -557,6 +577,10 @@ static int volume_scrub(int argc, char **argv)
 
 	if (parse_vol_args(argc, argv, &a, true) || ctl_meta_open(a.meta, &m))
 		return 1;
+	if (scrub_check(m, a.name)) {
+		meta_close(m);
+		return 1;
+	}
 	snprintf(key, sizeof key, "/triplex/scrub/%s", a.name);
 	if (meta_put(m, key, req, sizeof req - 1, -1, 0, NULL) < 0) {
 		meta_close(m);
