@@ -21,7 +21,7 @@ expect_help() {
 	n_checked=$((n_checked + 1))
 }
 
-commands=("" volume node dev)
+commands=("" status health "health detail" volume node dev)
 for sub in create list show attach detach replace delete resize scrub; do
 	commands+=("volume $sub")
 done

@@ -110,4 +110,23 @@ timeout 10 "$TPXCTL" volume scrub vol >"$T/scrub" 2>"$T/scrub.err" || rc=$?
 [[ $(wc -l <"$T/scrub.err") -eq 1 ]] && grep -q "'vol' is not attached" "$T/scrub.err" ||
 	fail "scrub of a detached volume: $(cat "$T/scrub.err")"
 log "ok: scrub of detached vol refused: $(cat "$T/scrub.err")"
+# A volume record that does not decode is reported as broken, not hidden.
+/usr/bin/python3 - "${TRIPLEX_META#sqlite:}" <<'PY' || fail "cannot plant a broken record"
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], timeout=10)
+with db:
+    rev = db.execute("SELECT rev FROM revision WHERE id = 0").fetchone()[0] + 1
+    db.execute("UPDATE revision SET rev = ? WHERE id = 0", (rev,))
+    db.execute("INSERT INTO kv (key, value, create_rev, mod_rev) VALUES (?, ?, ?, ?)",
+               ("/triplex/volumes/bad", b"{not json", rev, rev))
+PY
+run st status
+expect_out "status, a broken record" "$T/st" '^  health: +HEALTH_ERR$' \
+	'1 volume record\(s\) that cannot be read: bad$' 'volumes: +2: 1 faulted, 1 broken'
+run vl volume list
+expect_out "volume list, a broken record" "$T/vl" '^bad +broken +\(its record cannot be read: ' '^vol +faulted '
+run hd health detail
+expect_out "health detail, a broken record" "$T/hd" \
+	'^HEALTH_ERR VOLUME_RECORD_BROKEN volume=bad$' 'volume record /triplex/volumes/bad cannot be read'
+log "ok: the broken record of bad is reported"
 log "PASS"

@@ -35,11 +35,19 @@ int ctl_version(void);
  * up to 4 KiB with a note on stderr; 0, or 1 after printing why not. */
 int ctl_parse_size(const char *opt, const char *arg, uint64_t *out);
 
+#define CTL_PROBLEM_TEXT 384  /* a problem's what and todo lines */
+
 /* view.c: the cluster as the CLI shows it. */
 struct ctl_down_node {
 	char id[CLUSTER_NAME_MAX];
 	char zone[CLUSTER_DOMAIN_MAX];  /* where its replicas were placed */
 	int replicas;                   /* replicas placed on it */
+};
+
+/* A volume record in the store that does not decode. */
+struct ctl_broken_record {
+	char name[CLUSTER_NAME_MAX + 64];  /* its key after the prefix */
+	char why[192];
 };
 
 struct ctl_view {
@@ -49,6 +57,8 @@ struct ctl_view {
 	size_t nvols;
 	struct ctl_down_node *down;     /* named by volumes, not registered */
 	size_t ndown;
+	struct ctl_broken_record *broken;
+	size_t nbroken;
 };
 
 enum ctl_vol_state {
@@ -81,8 +91,6 @@ void ctl_replica_words(const struct ctl_view *v,
 
 /* health.c: the problems of a view. */
 enum ctl_health { CTL_HEALTH_OK, CTL_HEALTH_WARN, CTL_HEALTH_ERR };
-
-#define CTL_PROBLEM_TEXT 384
 
 struct ctl_problem {
 	enum ctl_health severity;

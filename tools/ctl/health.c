@@ -18,6 +18,7 @@ static const struct {
 	const char *code, *label;
 } labels[] = {
 	{ "META_UNREACHABLE", "metadata store unreachable" },
+	{ "VOLUME_RECORD_BROKEN", "volume record(s) that cannot be read" },
 	{ "NODE_DOWN", "node(s) down" },
 	{ "ENGINE_DOWN", "volume(s) not served: the engine's node is down" },
 	{ "BELOW_MIN_REPLICAS", "volume(s) below min_replicas: writes blocked" },
@@ -149,11 +150,26 @@ static int check_volume(struct ctl_health_report *h, const struct ctl_view *v,
 	return r;
 }
 
+static int check_broken(struct ctl_health_report *h,
+			const struct ctl_broken_record *b)
+{
+	char what[CTL_PROBLEM_TEXT], todo[CTL_PROBLEM_TEXT];
+
+	snprintf(what, sizeof what, "volume record %s%s cannot be read: %s",
+		 CLUSTER_VOLUMES_PREFIX, b->name, b->why);
+	snprintf(todo, sizeof todo, "no node serves it while it is broken: "
+		 "restore the record from a backup, or delete the key");
+	return add(h, CTL_HEALTH_ERR, "VOLUME_RECORD_BROKEN", b->name, NULL,
+		   what, todo);
+}
+
 int ctl_health_check(const struct ctl_view *v, struct ctl_health_report *h)
 {
 	int r = 0;
 
 	memset(h, 0, sizeof *h);
+	for (size_t i = 0; r == 0 && i < v->nbroken; i++)
+		r = check_broken(h, &v->broken[i]);
 	for (size_t i = 0; r == 0 && i < v->ndown; i++)
 		r = check_down_node(h, &v->down[i]);
 	for (size_t i = 0; r == 0 && i < v->nvols; i++)

@@ -155,11 +155,13 @@ static void print_volumes(const struct ctl_view *v)
 	int shown = 0;
 
 	count_states(v, counts);
-	printf("  volumes:  %zu", v->nvols);
+	printf("  volumes:  %zu", v->nvols + v->nbroken);
 	for (int s = 0; s < CTL_VOL_NSTATES; s++)
 		if (counts[s])
 			printf("%s %zu %s", shown++ ? "," : ":", counts[s],
 			       ctl_vol_state_name((enum ctl_vol_state)s));
+	if (v->nbroken)
+		printf("%s %zu broken", shown ? "," : ":", v->nbroken);
 	putchar('\n');
 }
 
@@ -212,6 +214,9 @@ static json_t *volumes_json(const struct ctl_view *v)
 		json_array_append_new(a, json_pack("{s:s, s:s}", "name",
 			v->vols[i].name, "state",
 			ctl_vol_state_name(ctl_volume_state(v, &v->vols[i]))));
+	for (size_t i = 0; i < v->nbroken; i++)
+		json_array_append_new(a, json_pack("{s:s, s:s}", "name",
+			v->broken[i].name, "state", "broken"));
 	return a;
 }
 

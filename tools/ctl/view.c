@@ -16,6 +16,7 @@ void ctl_view_free(struct ctl_view *v)
 	free(v->nodes);
 	free(v->vols);
 	free(v->down);
+	free(v->broken);
 	memset(v, 0, sizeof *v);
 }
 
@@ -88,6 +89,43 @@ static int find_down(struct ctl_view *v)
 	return 0;
 }
 
+static int broken_note(struct ctl_view *v, const struct meta_kv *kv,
+		       const char *why)
+{
+	struct ctl_broken_record *b, *grown;
+
+	grown = realloc(v->broken, (v->nbroken + 1) * sizeof *v->broken);
+	if (!grown)
+		return -ENOMEM;
+	v->broken = grown;
+	b = &v->broken[v->nbroken++];
+	snprintf(b->name, sizeof b->name, "%s",
+		 kv->key + strlen(CLUSTER_VOLUMES_PREFIX));
+	snprintf(b->why, sizeof b->why, "%s", why);
+	return 0;
+}
+
+/* The volume records that do not decode: cluster_volume_list skips
+ * them, the CLI reports them. */
+static int find_broken(struct meta *m, struct ctl_view *v)
+{
+	struct meta_kv *kvs = NULL;
+	size_t n = 0;
+	int r = meta_list(m, CLUSTER_VOLUMES_PREFIX, &kvs, &n);
+
+	if (r < 0)
+		return r;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		struct cluster_volume vol;
+		char why[sizeof v->broken->why];
+
+		if (cluster_volume_from_kv(&kvs[i], &vol, why, sizeof why) < 0)
+			r = broken_note(v, &kvs[i], why);
+	}
+	meta_kv_free_array(kvs, n);
+	return r;
+}
+
 int ctl_view_load(struct meta *m, struct ctl_view *v)
 {
 	int r;
@@ -95,7 +133,7 @@ int ctl_view_load(struct meta *m, struct ctl_view *v)
 	memset(v, 0, sizeof *v);
 	if ((r = cluster_node_list(m, &v->nodes, &v->nnodes)) < 0 ||
 	    (r = cluster_volume_list(m, &v->vols, &v->nvols)) < 0 ||
-	    (r = find_down(v)) < 0) {
+	    (r = find_broken(m, v)) < 0 || (r = find_down(v)) < 0) {
 		ctl_view_free(v);
 		return r;
 	}

@@ -60,6 +60,9 @@ void ctl_print_volume_table(const struct ctl_view *v)
 		       ctl_vol_state_name(ctl_volume_state(v, vol)), size, repl,
 		       vol->epoch, vol->attached[0] ? vol->attached : "-", cells);
 	}
+	for (size_t i = 0; i < v->nbroken; i++)
+		printf("%-20s %-11s (its record cannot be read: %s)\n",
+		       v->broken[i].name, "broken", v->broken[i].why);
 }
 
 /* "where served" and its NBD URI. */
