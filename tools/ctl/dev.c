@@ -26,7 +26,6 @@
 
 #include "cluster.h"
 #include "ctl.h"
-#include "parse.h"
 
 #define NODES 3
 #define WAIT_MS 20000
