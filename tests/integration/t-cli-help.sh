@@ -49,11 +49,12 @@ for h in -h --help; do
 	expect_help "triplexd $h" "$TPXD" $h
 done
 "$TPXD" --help >"$T/d.help"
-for opt in --data-dir --listen-unix --listen-tcp --listen-http --pid-file \
-	--log-level --create-volume --size --meta --etcd-cacert --etcd-cert \
-	--node-id --zone --rack --listen-repl --write-timeout-ms --io-timeout-ms \
-	--resync-rate --lease-ttl --read-lease-ms --version; do
-	grep -q -- "$opt" "$T/d.help" || fail "triplexd --help does not mention $opt"
+# Every long option triplexd parses (its getopt table) is in its help.
+mapfile -t dopts < <(grep -oE '^[[:space:]]*\{ "[a-z-]+", (no|required)_argument' \
+	"$TPX_SRC/daemon/main.c" | grep -oE '"[a-z-]+"' | tr -d '"')
+((${#dopts[@]} >= 20)) || fail "found only ${#dopts[@]} triplexd options in daemon/main.c"
+for opt in "${dopts[@]}"; do
+	grep -q -- "--$opt\b" "$T/d.help" || fail "triplexd --help does not mention --$opt"
 done
 
 # --version: "PROG X.Y.Z (git REV)", REV the tree's when built from git.
