@@ -5,27 +5,37 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int suffix_shift(const char *s)
+/* The multiplier of a size suffix: none or "B" is bytes; K, M, G, T, P, E
+ * (either case) alone or with "iB" are powers of 1024, with "B" powers of
+ * 1000. 0 for anything else. */
+static uint64_t suffix_mult(const char *s)
 {
 	static const char units[] = "KMGTPE";
 	const char *u;
+	uint64_t base, mult = 1;
 
-	if (*s == '\0')
-		return 0;
+	if (*s == '\0' || !strcmp(s, "B"))
+		return 1;
 	u = strchr(units, toupper((unsigned char)*s));
 	if (!u)
-		return -1;
+		return 0;
 	s++;
-	if (strcmp(s, "") && strcmp(s, "B") && strcmp(s, "iB") && strcmp(s, "ib"))
-		return -1;
-	return 10 * (int)(u - units + 1);
+	if (!strcmp(s, "") || !strcmp(s, "iB") || !strcmp(s, "ib"))
+		base = 1024;
+	else if (!strcmp(s, "B"))
+		base = 1000;
+	else
+		return 0;
+	for (const char *p = units; p <= u; p++)
+		mult *= base;
+	return mult;
 }
 
 int parse_size(const char *s, uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
-	int shift;
+	uint64_t mult;
 
 	if (!s || !isdigit((unsigned char)*s))
 		return -EINVAL;
@@ -33,11 +43,22 @@ int parse_size(const char *s, uint64_t *out)
 	v = strtoull(s, &end, 10);
 	if (errno || v == 0)
 		return -EINVAL;
-	shift = suffix_shift(end);
-	if (shift < 0 || (shift && v > (UINT64_MAX >> shift)))
+	mult = suffix_mult(end);
+	if (mult == 0 || v > UINT64_MAX / mult)
 		return -EINVAL;
-	*out = (uint64_t)v << shift;
+	*out = (uint64_t)v * mult;
 	return 0;
+}
+
+int parse_block_size(const char *s, uint64_t *out, uint64_t *given)
+{
+	uint64_t v;
+
+	if (parse_size(s, &v) < 0 || v > UINT64_MAX - (PARSE_BLOCK - 1))
+		return -EINVAL;
+	*given = v;
+	*out = (v + PARSE_BLOCK - 1) / PARSE_BLOCK * PARSE_BLOCK;
+	return *out != v;
 }
 
 int parse_volume_name(const char *s)

@@ -254,21 +254,30 @@ static int volume_key(char *key, const char *name)
 	return 0;
 }
 
-static int volume_from_kv(const struct meta_kv *kv, struct cluster_volume *v)
+int cluster_volume_from_kv(const struct meta_kv *kv, struct cluster_volume *v,
+			   char *err, size_t errlen)
 {
-	char err[160];
 	int r = cluster_volume_from_json((const char *)kv->value,
-					 kv->value_len, v, err, sizeof err);
+					 kv->value_len, v, err, errlen);
 
-	if (r == 0 && strcmp(kv->key + strlen(CLUSTER_VOLUMES_PREFIX),
-			     v->name)) {
-		snprintf(err, sizeof err, "name \"%s\" does not match the key",
+	if (r == 0 && (strncmp(kv->key, CLUSTER_VOLUMES_PREFIX,
+			       strlen(CLUSTER_VOLUMES_PREFIX)) ||
+		       strcmp(kv->key + strlen(CLUSTER_VOLUMES_PREFIX), v->name))) {
+		snprintf(err, errlen, "name \"%s\" does not match the key",
 			 v->name);
 		r = -EBADMSG;
 	}
+	v->mod_rev = kv->mod_rev;
+	return r;
+}
+
+static int volume_from_kv(const struct meta_kv *kv, struct cluster_volume *v)
+{
+	char err[160];
+	int r = cluster_volume_from_kv(kv, v, err, sizeof err);
+
 	if (r < 0)
 		log_warn("metadata: %s: %s", kv->key, err);
-	v->mod_rev = kv->mod_rev;
 	return r;
 }
 

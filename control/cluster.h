@@ -136,7 +136,12 @@ int cluster_volume_create(struct meta *m,
 			  struct cluster_volume *out, char *err, size_t errlen);
 int cluster_volume_get(struct meta *m, const char *name,
 		       struct cluster_volume *out);
-/* Every volume, sorted by name; *out is freed with free(). */
+/* Decode the (untrusted) volume record kv: 0, or -EBADMSG with the reason
+ * in err (malformed, or its name is not its key's). */
+int cluster_volume_from_kv(const struct meta_kv *kv, struct cluster_volume *v,
+			   char *err, size_t errlen);
+/* Every volume, sorted by name; *out is freed with free(). Records that
+ * do not decode are skipped with a warning. */
 int cluster_volume_list(struct meta *m, struct cluster_volume **out,
 			size_t *n);
 /* Write v back if its record still has v->mod_rev (-ESTALE if it changed,

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int meta_open(const char *url, struct meta **out, char *err, size_t errlen)
 {
@@ -26,6 +27,31 @@ int meta_open(const char *url, struct meta **out, char *err, size_t errlen)
 	snprintf(err, errlen, "%s: unknown metadata store URL (expected "
 		 "sqlite:/path/to/file.db or etcd://host:port,...)", url);
 	return -EINVAL;
+}
+
+int meta_open_existing(const char *url, struct meta **out, char *err,
+		       size_t errlen)
+{
+	static const char sqlite_prefix[] = "sqlite:";
+	const char *path = url + sizeof sqlite_prefix - 1;
+	struct stat st;
+
+	*out = NULL;
+	if (strncmp(url, sqlite_prefix, sizeof sqlite_prefix - 1) || !*path)
+		return meta_open(url, out, err, errlen);
+	if (stat(path, &st) < 0) {
+		int e = errno;
+
+		snprintf(err, errlen, "%s: %s%s", path, strerror(e), e == ENOENT ?
+			 " (a mistyped path? triplexd or triplexctl dev up "
+			 "creates the store)" : "");
+		return -e;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		return -EINVAL;
+	}
+	return meta_open(url, out, err, errlen);
 }
 
 char *meta_url_with_tls(const char *url, const char *cacert,

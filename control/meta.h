@@ -69,6 +69,11 @@ struct meta {
  * Returns 0 or -errno with a one-line reason in err; -EPERM in a process
  * forked (without exec) while a store was open: see docs/metadata.md. */
 int meta_open(const char *url, struct meta **out, char *err, size_t errlen);
+/* meta_open, except that a "sqlite:" file that does not exist is -ENOENT
+ * (with "a mistyped path?" in err), never a new empty store: for the CLI,
+ * which reads the store that the daemons (and `dev up`) create. */
+int meta_open_existing(const char *url, struct meta **out, char *err,
+		       size_t errlen);
 
 static inline int meta_get(struct meta *m, const char *key, struct meta_kv *out)
 { return m->ops->get(m, key, out); }

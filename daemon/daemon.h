@@ -2,6 +2,7 @@
 #ifndef TRIPLEX_DAEMON_H
 #define TRIPLEX_DAEMON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/signalfd.h>
 
@@ -35,6 +36,7 @@ struct daemon_opts {
 	/* --create-volume NAME --size SIZE: create it and exit. */
 	const char *create_volume;
 	uint64_t create_size;
+	bool help, version;       /* -h/--help, --version: print, exit 0 */
 };
 
 /* What /readyz reports. */

@@ -13,21 +13,57 @@
 #include "meta.h"
 #include "parse.h"
 #include "repl_proto.h"
+#include "version.h"
 
 static const char usage[] =
-	"usage: triplexd --data-dir DIR [--listen-unix PATH] [--listen-tcp HOST:PORT]\n"
-	"                [--listen-http HOST:PORT] [--pid-file FILE]\n"
-	"                [--log-level error|warn|info|debug]\n"
-	"                [--max-connections N (NBD connections open at once, default 1024)]\n"
-	"                [--reply-timeout-ms MS (close a client that takes no reply, default 60000)]\n"
-	"       triplexd --data-dir DIR --create-volume NAME --size SIZE  (create, exit)\n"
-	"       cluster mode: --meta sqlite:FILE|etcd://HOST:PORT,...|https://HOST:PORT,...\n"
-	"                [--etcd-cacert FILE] [--etcd-cert FILE --etcd-key FILE]\n"
-	"                --node-id ID --zone ZONE [--rack RACK]\n"
-	"                --listen-repl HOST:PORT [--write-timeout-ms MS] [--io-timeout-ms MS]\n"
-	"                [--resync-rate BYTES_PER_S (default 256M, 0: no cap)]\n"
-	"                [--lease-ttl SECONDS (the node's lease, 2..60, default 5)]\n"
-	"                [--read-lease-ms MS (engines' read lease, 100..3000, default 2000)]\n";
+	"usage: triplexd --data-dir DIR (--listen-unix PATH | --listen-tcp HOST:PORT) [OPTIONS]\n"
+	"       triplexd --data-dir DIR --create-volume NAME --size SIZE\n"
+	"       triplexd --help | --version\n"
+	"\n"
+	"Serves the volumes of DIR over NBD; with --meta, joins a cluster as a\n"
+	"node and serves the replicas and engines the metadata store gives it.\n"
+	"\n"
+	"options:\n"
+	"  --data-dir DIR          the node's data directory (required)\n"
+	"  --listen-unix PATH      NBD on a Unix socket (created last: it appearing\n"
+	"                          means ready)\n"
+	"  --listen-tcp HOST:PORT  NBD over TCP (none by default)\n"
+	"  --listen-http HOST:PORT /healthz, /readyz, /metrics (none by default)\n"
+	"  --pid-file FILE         write the pid there once ready (none by default)\n"
+	"  --log-level LEVEL       error, warn, info or debug (default info), to stderr\n"
+	"  --max-connections N     NBD connections open at once; more are closed at\n"
+	"                          once (1..1000000, default 1024)\n"
+	"  --reply-timeout-ms MS   close an NBD client that takes no reply for MS\n"
+	"                          milliseconds (1..3600000, default 60000)\n"
+	"  --create-volume NAME    create a single-replica volume in DIR and exit\n"
+	"  --size SIZE             its size: bytes, or K/M/G/T/P (= KiB/MiB/... powers\n"
+	"                          of 1024) or KB/MB/GB/TB/PB (powers of 1000); rounded\n"
+	"                          up to a multiple of 4 KiB, with a note\n"
+	"\n"
+	"cluster mode:\n"
+	"  --meta URL              the metadata store: sqlite:FILE (created if missing),\n"
+	"                          etcd://HOST:PORT,... or https://HOST:PORT,...\n"
+	"  --etcd-cacert FILE      CA of the etcd members (https:// only)\n"
+	"  --etcd-cert FILE        client certificate for etcd, with --etcd-key FILE\n"
+	"  --node-id ID            this node's id (required with --meta)\n"
+	"  --zone ZONE             its failure domain (required with --meta)\n"
+	"  --rack RACK             its rack within the zone (default none)\n"
+	"  --listen-repl HOST:PORT the replication listener (required with --meta)\n"
+	"  --write-timeout-ms MS   a write waiting for enough replicas fails with EIO\n"
+	"                          after MS milliseconds (1..3600000, default 30000)\n"
+	"  --io-timeout-ms MS      a replica request unanswered after MS milliseconds\n"
+	"                          fails (1..3600000, default 5000)\n"
+	"  --resync-rate RATE      resync and rebuild cap in bytes per second, units as\n"
+	"                          for --size (default 256M, 0: no cap)\n"
+	"  --lease-ttl SECONDS     the node's lease in the store (2..60, default 5)\n"
+	"  --read-lease-ms MS      engines' read lease from their replicas\n"
+	"                          (100..3000, default 2000)\n"
+	"  -h, --help              this help;  --version  version and git revision\n"
+	"\n"
+	"example:\n"
+	"  triplexd --data-dir /var/lib/triplex --meta sqlite:/var/lib/triplex/meta.db \\\n"
+	"           --node-id n1 --zone zone-a --listen-repl 10.0.0.1:7100 \\\n"
+	"           --listen-tcp 10.0.0.1:10809 --listen-http 10.0.0.1:9100\n";
 
 /* Split "host:port", "[v6]:port" or ":port" into host (empty: any) and
  * *port (points into spec). Returns 0 or -EINVAL. */
@@ -110,6 +146,24 @@ static int parse_read_lease(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* --size: parse_block_size, with a note when it was rounded up. */
+static int parse_create_size(const char *s, uint64_t *out)
+{
+	uint64_t given;
+	int r = parse_block_size(s, out, &given);
+
+	if (r < 0) {
+		fprintf(stderr, "triplexd: --size wants a size such as 10G, 512MiB "
+			"or 2GB (see triplexd --help), got '%s'\n", s);
+		return -1;
+	}
+	if (r > 0)
+		fprintf(stderr, "triplexd: note: --size %s is %llu bytes, not a "
+			"multiple of 4 KiB: rounded up to %llu bytes\n", s,
+			(unsigned long long)given, (unsigned long long)*out);
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct daemon_opts *o)
 {
 	static const struct option longopts[] = {
@@ -137,12 +191,13 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		{ "etcd-cert", required_argument, NULL, 'c' },
 		{ "etcd-key", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c, lvl;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd': o->data_dir = optarg; break;
 		case 'u': o->listen_unix = optarg; break;
@@ -202,7 +257,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 			if (parse_size(optarg, &o->resync_rate_bps) < 0 &&
 			    strcmp(optarg, "0") != 0) {
 				fprintf(stderr, "triplexd: --resync-rate wants bytes per "
-					"second (e.g. 200M, 0 for no cap), got '%s'\n", optarg);
+					"second (e.g. 200M, 100MB, 0 for no cap), got '%s'\n", optarg);
 				return -1;
 			}
 			if (!strcmp(optarg, "0"))
@@ -210,15 +265,11 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 			break;
 		case 'C': o->create_volume = optarg; break;
 		case 'z':
-			if (parse_size(optarg, &o->create_size) < 0 ||
-			    o->create_size % 4096) {
-				fprintf(stderr, "triplexd: --size must be a positive "
-					"multiple of 4096 bytes (e.g. 1G, 512M), got '%s'\n",
-					optarg);
+			if (parse_create_size(optarg, &o->create_size) < 0)
 				return -1;
-			}
 			break;
-		case 'h': fputs(usage, stdout); exit(0);
+		case 'h': o->help = true; return 0;
+		case 'V': o->version = true; return 0;
 		default:
 			fprintf(stderr, "triplexd: unknown or incomplete option '%s' "
 				"(see triplexd --help)\n", argv[optind - 1]);
@@ -436,6 +487,13 @@ int main(int argc, char **argv)
 	d.opts.resync_rate_bps = 256u << 20;
 	if (parse_args(argc, argv, &d.opts) < 0)
 		return 2;
+	if (d.opts.help || d.opts.version) {
+		if (d.opts.help)
+			fputs(usage, stdout);
+		else
+			tpx_print_version(stdout, "triplexd");
+		return 0;
+	}
 	if (d.opts.create_volume)
 		return daemon_create_volume(d.opts.data_dir, d.opts.create_volume,
 					    d.opts.create_size);

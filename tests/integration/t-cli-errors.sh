@@ -63,6 +63,32 @@ expect_reject "extra argument" "$TPXCTL" volume create x y --size 1M --data-dir 
 snapshot >"$T/after"
 diff -u "$T/before" "$T/after" >&2 || fail "rejected commands changed the data dir"
 
+# A mistyped metadata path is an error, never a new empty store; an
+# unreachable etcd too. ($TRIPLEX_META is not set here.)
+M=$T/no-such-dir-or-file.db
+for cmd in "volume list" "volume show demo" "volume create v --size 1G" \
+	"volume attach demo --node n1" "volume detach demo" "volume delete demo" \
+	"volume resize demo --size 2G" "volume scrub demo" "volume replace demo --from n1" \
+	"node list" "status" "health detail"; do
+	# shellcheck disable=SC2086 # words, by design
+	expect_reject "missing store: $cmd" "$TPXCTL" $cmd --meta "sqlite:$M"
+	grep -q 'mistyped path' "$T/err.lines" || fail "missing store: $cmd: unclear error: $(<"$T/err.lines")"
+	[[ ! -e $M ]] || fail "triplexctl $cmd created the store $M"
+	# shellcheck disable=SC2086
+	expect_reject "missing store via TRIPLEX_META: $cmd" env TRIPLEX_META="sqlite:$T/nodir/meta.db" "$TPXCTL" $cmd
+	[[ ! -e $T/nodir ]] || fail "triplexctl $cmd created $T/nodir"
+done
+expect_reject "no store at all" env -u TRIPLEX_META "$TPXCTL" volume list
+expect_reject "etcd unreachable" "$TPXCTL" volume list --meta "etcd://127.0.0.1:$(free_port)"
+grep -q 'cannot open metadata store' "$T/err.lines" || fail "etcd unreachable: unclear error"
+# status says HEALTH_ERR on stdout too.
+"$TPXCTL" status --meta "sqlite:$M" >"$T/st" 2>/dev/null && fail "status of a missing store exited 0"
+grep -q 'HEALTH_ERR' "$T/st" && grep -q 'UNREACHABLE' "$T/st" || fail "status of a missing store: $(<"$T/st")"
+# An existing (empty) store: scrub of an unknown volume fails at once.
+: >"$T/empty.db"
+expect_reject "scrub of an unknown volume" "$TPXCTL" volume scrub nosuch --meta "sqlite:$T/empty.db"
+grep -q "no volume named 'nosuch'" "$T/err.lines" || fail "scrub nosuch: unclear error"
+
 # triplexd.
 expect_reject "daemon: unknown option" "$TPXD" --data-dir "$D" --listen-unix "$T/s1" --bogus
 expect_reject "daemon: missing data dir" "$TPXD" --data-dir "$T/does-not-exist" --listen-unix "$T/s2"

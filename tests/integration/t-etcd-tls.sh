@@ -59,7 +59,7 @@ repl=$(free_port)
 	--listen-repl "127.0.0.1:$repl" --listen-unix "$T/n1.sock" >"$T/n1.log" 2>&1 &
 N1=$!
 on_exit "kill $N1"
-_registered() { ctl node list --meta "$URL" "${TLS[@]}" 2>/dev/null | grep -q '^n1 '; }
+_registered() { ctl node list --meta "$URL" "${TLS[@]}" 2>/dev/null | grep -Eq '^n1 +up '; }
 wait_for "n1 registered over TLS" 30 _registered
 ctl node list --meta "$URL" --etcd-cacert="$P/ca.crt" --etcd-cert="$P/client.crt" \
 	--etcd-key="$P/client.key" | grep -q zone-a || fail "the =FILE form of the options does not work"

@@ -47,7 +47,7 @@ refused() {
 	log "refused $4: $(grep -E "$5" "$3" | tail -n 1)"
 }
 repl_addr() { ctl node list --json | /usr/bin/python3 -c 'import json,sys; print([n["addresses"]["repl"] for n in json.load(sys.stdin) if n["id"]=="n1"][0])'; }
-_n1_listed() { ctl node list 2>/dev/null | grep -q '^n1 '; }
+_n1_listed() { ctl node list 2>/dev/null | grep -Eq '^n1 +up '; }
 _served() { nbdinfo --size "nbd+unix:///vol?socket=$T/A/nbd.sock" >/dev/null 2>&1; }
 
 node "$T/A" n1 "$T/n1.log"

@@ -20,7 +20,7 @@ mkdir -p "$D/n4"
 	>"$D/n4/triplexd.log" 2>&1 &
 N4=$!
 on_exit "kill -TERM $N4"
-n4_up() { ctl node list | grep -q '^n4 '; }
+n4_up() { ctl node list | grep -Eq '^n4 +up '; }
 wait_for "n4 to register" 20 n4_up
 
 ctl volume replace demo --from n3 --to n4 --json >"$T/replace.json" || fail "replace failed"

@@ -14,7 +14,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -941,6 +943,30 @@ static void test_reopen_persists(void **state)
 	assert_true(r2 > r1);
 }
 
+/* meta_open_existing (the CLI's): a missing file is -ENOENT and stays
+ * missing; an existing store opens. */
+static void test_open_existing(void **state)
+{
+	struct fx *f = *state;
+	struct meta *m = NULL;
+	char err[256], url[PATH_MAX + 16], path[PATH_MAX];
+	struct stat st;
+
+	snprintf(path, sizeof path, "%s/typo.db", f->dir);
+	snprintf(url, sizeof url, "sqlite:%s", path);
+	assert_int_equal(meta_open_existing(url, &m, err, sizeof err), -ENOENT);
+	assert_null(m);
+	assert_non_null(strstr(err, "mistyped path"));
+	assert_int_equal(stat(path, &st), -1);
+	snprintf(url, sizeof url, "sqlite:%s/no/dir.db", f->dir);
+	assert_int_equal(meta_open_existing(url, &m, err, sizeof err), -ENOENT);
+	snprintf(url, sizeof url, "sqlite:%s", f->dir);
+	assert_int_equal(meta_open_existing(url, &m, err, sizeof err), -EINVAL);
+	assert_int_equal(meta_open_existing(f->url, &m, err, sizeof err), 0);
+	assert_int_equal(put_s(m, "/e", "x", -1, 0, NULL), 0);
+	meta_close(m);
+}
+
 static void test_file_settings(void **state)
 {
 	struct fx *f = *state;
@@ -1080,6 +1106,7 @@ int main(int argc, char **argv)
 		T(test_race_fork),
 		T(test_fork_inherited_handle),
 		T(test_race_exec),
+		T(test_open_existing),
 		T(test_reopen_persists),
 		T(test_file_settings),
 		T(test_corrupt_file),

@@ -2,6 +2,11 @@
 #ifndef TRIPLEX_CTL_H
 #define TRIPLEX_CTL_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cluster.h"
 #include "meta.h"
 
 struct ctl_cmd {
@@ -13,13 +18,124 @@ struct ctl_cmd {
 int volume_main(int argc, char **argv);
 int node_main(int argc, char **argv);
 int dev_main(int argc, char **argv);
+int status_main(int argc, char **argv);
+int health_main(int argc, char **argv);
+
+/* help.c: whether arg is -h or --help; whether argv (a whole command
+ * line) asks for help (-h/--help anywhere before "--", or `help ...`);
+ * print the help of the command argv names to stdout (0), or fail (1)
+ * for a command that does not exist. */
+bool ctl_is_help(const char *arg);
+bool ctl_wants_help(int argc, char **argv);
+int ctl_help(int argc, char **argv);
+/* Print "triplexctl VERSION (git REV)" to stdout; returns 0. */
+int ctl_version(void);
+
+/* size.c: the volume size arg of option opt (parse_block_size), rounded
+ * up to 4 KiB with a note on stderr; 0, or 1 after printing why not. */
+int ctl_parse_size(const char *opt, const char *arg, uint64_t *out);
+
+#define CTL_PROBLEM_TEXT 384  /* a problem's what and todo lines */
+
+/* view.c: the cluster as the CLI shows it. */
+struct ctl_down_node {
+	char id[CLUSTER_NAME_MAX];
+	char zone[CLUSTER_DOMAIN_MAX];  /* where its replicas were placed */
+	int replicas;                   /* replicas placed on it */
+};
+
+/* A volume record in the store that does not decode. */
+struct ctl_broken_record {
+	char name[CLUSTER_NAME_MAX + 64];  /* its key after the prefix */
+	char why[192];
+};
+
+struct ctl_view {
+	struct cluster_node *nodes;     /* up: registered, lease running */
+	size_t nnodes;
+	struct cluster_volume *vols;
+	size_t nvols;
+	struct ctl_down_node *down;     /* named by volumes, not registered */
+	size_t ndown;
+	struct ctl_broken_record *broken;
+	size_t nbroken;
+};
+
+enum ctl_vol_state {
+	CTL_VOL_HEALTHY,     /* attached, every replica in sync on a live node */
+	CTL_VOL_DEGRADED,    /* a replica missing, or on a node that is down */
+	CTL_VOL_REBUILDING,  /* a live replica catching up or being rebuilt */
+	CTL_VOL_FAULTED,     /* < min_replicas in sync on live nodes, or its
+				engine's node is down: not served */
+	CTL_VOL_DETACHED,    /* healthy, but attached nowhere */
+	CTL_VOL_NSTATES,
+};
+
+/* Load every node and volume record: 0 or -errno (v is then empty).
+ * ctl_view_free(v) frees what it holds; v itself is the caller's. */
+int ctl_view_load(struct meta *m, struct ctl_view *v);
+void ctl_view_free(struct ctl_view *v);
+/* The record of node id if it is up, else NULL. */
+const struct cluster_node *ctl_view_node(const struct ctl_view *v,
+					 const char *id);
+bool ctl_view_node_up(const struct ctl_view *v, const char *id);
+/* The replicas of vol in sync on nodes that are up. */
+int ctl_in_sync_up(const struct ctl_view *v, const struct cluster_volume *vol);
+enum ctl_vol_state ctl_volume_state(const struct ctl_view *v,
+				    const struct cluster_volume *vol);
+const char *ctl_vol_state_name(enum ctl_vol_state s);
+/* "in sync", "out of sync, catching up", "rebuilding 42%, node down". */
+void ctl_replica_words(const struct ctl_view *v,
+		       const struct cluster_volume *vol,
+		       const struct cluster_replica *r, char *buf, size_t len);
+
+/* health.c: the problems of a view. */
+enum ctl_health { CTL_HEALTH_OK, CTL_HEALTH_WARN, CTL_HEALTH_ERR };
+
+struct ctl_problem {
+	enum ctl_health severity;
+	const char *code;                /* "NODE_DOWN", static */
+	char volume[CLUSTER_NAME_MAX];   /* "" if none */
+	char node[CLUSTER_NAME_MAX];     /* "" if none */
+	char what[CTL_PROBLEM_TEXT];     /* one line: what is wrong */
+	char todo[CTL_PROBLEM_TEXT];     /* one line: what to do */
+};
+
+struct ctl_health_report {
+	enum ctl_health health;          /* the worst problem's */
+	struct ctl_problem *problems;
+	size_t n;
+};
+
+/* Every problem of v into h (0 or -ENOMEM); ctl_health_free(h) after. */
+int ctl_health_check(const struct ctl_view *v, struct ctl_health_report *h);
+/* h holds only "the store at url cannot be read: err". */
+int ctl_health_meta_down(struct ctl_health_report *h, const char *url,
+			 const char *err);
+void ctl_health_free(struct ctl_health_report *h);
+const char *ctl_health_name(enum ctl_health h);
+/* The words of a problem code for a summary line, "node(s) down". */
+const char *ctl_problem_label(const char *code);
+
+/* volume_show.c: the human tables of volume list, volume show and node
+ * list (the down nodes included). */
+void ctl_print_volume_table(const struct ctl_view *v);
+void ctl_print_volume(const struct ctl_view *v, const struct cluster_volume *vol);
+void ctl_print_node_table(const struct ctl_view *v);
 
 /* Print "triplexctl: <msg>" to stderr; returns 1 (the exit code). */
 int ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Open the metadata store named by url, or by $TRIPLEX_META if url is
- * NULL. Returns 0, or 1 after printing why not. */
+ * NULL: one that exists (a sqlite file that does not is an error, never
+ * a new empty store). Returns 0, or 1 after printing why not. */
 int ctl_meta_open(const char *url, struct meta **out);
+/* The same, creating a sqlite file that does not exist (dev up). */
+int ctl_meta_create(const char *url, struct meta **out);
+/* The same without printing: 0, or -1 with the reason in err. *used is
+ * the URL it tried (NULL if none was given). */
+int ctl_meta_try_open(const char *url, struct meta **out, const char **used,
+		      char *err, size_t errlen);
 
 /* Take --etcd-cacert/--etcd-cert/--etcd-key out of argv (anywhere after
  * the program name); 0, or 1 after printing why not. */

@@ -26,7 +26,6 @@
 
 #include "cluster.h"
 #include "ctl.h"
-#include "parse.h"
 
 #define NODES 3
 #define WAIT_MS 20000
@@ -344,7 +343,7 @@ static int dev_up(const char *dir, uint64_t size, bool with_etcd)
 		printf("started etcd e1 e2 e3 (%s)\n", meta_url);
 	} else {
 		snprintf(meta_url, sizeof meta_url, "sqlite:%s/meta.db", dir);
-		if (ctl_meta_open(meta_url, &m))
+		if (ctl_meta_create(meta_url, &m))
 			return 1;
 	}
 	for (i = 0; i < NODES; i++) {
@@ -463,7 +462,8 @@ int dev_main(int argc, char **argv)
 	int c;
 
 	if (argc < 2 || (strcmp(argv[1], "up") && strcmp(argv[1], "down")))
-		return ctl_fail("usage: triplexctl dev up|down --dir DIR [--size SIZE] [--etcd]");
+		return ctl_fail("usage: triplexctl dev up|down --dir DIR [--size SIZE] "
+				"[--etcd] (see triplexctl dev --help)");
 	opterr = 0;
 	optind = 2;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -474,14 +474,15 @@ int dev_main(int argc, char **argv)
 		else if (c == 'e')
 			with_etcd = true;
 		else
-			return ctl_fail("dev: unknown or incomplete option '%s'", argv[optind - 1]);
+			return ctl_fail("dev %s: unknown or incomplete option '%s' "
+					"(see triplexctl dev %s --help)", argv[1],
+					argv[optind - 1], argv[1]);
 	}
 	if (!dir)
 		return ctl_fail("dev %s: --dir DIR is required", argv[1]);
 	if (!strcmp(argv[1], "down"))
 		return dev_down(dir);
-	if (parse_size(size_arg, &size) < 0 || size % 4096)
-		return ctl_fail("--size must be a positive multiple of 4096 bytes, got '%s'",
-				size_arg);
+	if (ctl_parse_size("--size", size_arg, &size))
+		return 1;
 	return dev_up(dir, size, with_etcd);
 }

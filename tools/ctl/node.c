@@ -1,12 +1,33 @@
-/* triplexctl node list [--json] [--meta URL] */
+/* triplexctl node list [--json] [--meta URL]: up nodes and down ones. */
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cluster.h"
 #include "ctl.h"
+
+/* The records of the nodes that are up, as stored (scripts read them). */
+static int print_json(struct meta *m)
+{
+	struct cluster_node *nodes = NULL;
+	size_t n = 0;
+
+	if (cluster_node_list(m, &nodes, &n) < 0)
+		return ctl_fail("cannot list nodes");
+	fputs("[", stdout);
+	for (size_t i = 0; i < n; i++) {
+		char *text = cluster_node_to_json(&nodes[i], 0);
+
+		printf("%s%s", i ? "," : "", text ? text : "null");
+		free(text);
+	}
+	puts("]");
+	free(nodes);
+	return 0;
+}
 
 static int node_list(int argc, char **argv)
 {
@@ -17,10 +38,9 @@ static int node_list(int argc, char **argv)
 	};
 	const char *url = NULL;
 	bool json = false;
-	struct cluster_node *nodes = NULL;
+	struct ctl_view view;
 	struct meta *m = NULL;
-	size_t n = 0;
-	int c, ret = 1;
+	int c, ret;
 
 	opterr = 0;
 	optind = 1;
@@ -30,42 +50,30 @@ static int node_list(int argc, char **argv)
 		else if (c == 'm')
 			url = optarg;
 		else
-			return ctl_fail("node list: unknown option '%s'", argv[optind - 1]);
+			return ctl_fail("node list: unknown or incomplete option "
+					"'%s' (see triplexctl node list --help)",
+					argv[optind - 1]);
 	}
 	if (ctl_meta_open(url, &m))
 		return 1;
-	if (cluster_node_list(m, &nodes, &n) < 0) {
-		ctl_fail("cannot list nodes");
-		goto out;
+	if (json) {
+		ret = print_json(m);
+		meta_close(m);
+		return ret;
 	}
-	if (json)
-		fputs("[", stdout);
-	else
-		printf("%s\n", cluster_node_table_header());
-	for (size_t i = 0; i < n; i++) {
-		char row[1024];
-
-		if (json) {
-			char *text = cluster_node_to_json(&nodes[i], 0);
-
-			printf("%s%s", i ? "," : "", text ? text : "null");
-			free(text);
-		} else if (cluster_node_table_row(&nodes[i], row, sizeof row) >= 0) {
-			printf("%s\n", row);
-		}
-	}
-	if (json)
-		puts("]");
-	ret = 0;
-out:
-	free(nodes);
+	c = ctl_view_load(m, &view);
 	meta_close(m);
-	return ret;
+	if (c < 0)
+		return ctl_fail("cannot list nodes: %s", strerror(-c));
+	ctl_print_node_table(&view);
+	ctl_view_free(&view);
+	return 0;
 }
 
 int node_main(int argc, char **argv)
 {
 	if (argc >= 2 && !strcmp(argv[1], "list"))
 		return node_list(argc - 1, argv + 1);
-	return ctl_fail("usage: triplexctl node list [--json] [--meta URL]");
+	return ctl_fail("usage: triplexctl node list [--json] [--meta URL] "
+			"(see triplexctl node --help)");
 }

@@ -97,8 +97,9 @@ static int parse_vol_args(int argc, char **argv, struct vol_args *a, bool need_n
 				return ctl_fail("--min-replicas wants a number, got '%s'", optarg);
 			break;
 		default:
-			return ctl_fail("volume %s: unknown or incomplete option '%s'",
-					argv[0], argv[optind - 1]);
+			return ctl_fail("volume %s: unknown or incomplete option '%s' "
+					"(see triplexctl volume %s --help)",
+					argv[0], argv[optind - 1], argv[0]);
 		}
 	}
 	if (need_name) {
@@ -116,10 +117,7 @@ static int parse_vol_args(int argc, char **argv, struct vol_args *a, bool need_n
 
 static int parse_volume_size(const char *arg, uint64_t *size)
 {
-	if (!arg || parse_size(arg, size) < 0 || *size % 4096)
-		return ctl_fail("--size must be a positive multiple of 4096 bytes "
-				"(e.g. 1G, 512M), got '%s'", arg ? arg : "");
-	return 0;
+	return ctl_parse_size("--size", arg, size);
 }
 
 /* A single-replica volume in a data directory: triplexd makes it, so that
@@ -213,39 +211,51 @@ static int volume_create(int argc, char **argv)
 	return create_cluster(&a, size);
 }
 
+static void print_volumes_json(const struct ctl_view *v)
+{
+	fputs("[", stdout);
+	for (size_t i = 0; i < v->nvols; i++) {
+		char *text = cluster_volume_to_json(&v->vols[i], 0);
+
+		printf("%s%s", i ? "," : "", text ? text : "null");
+		free(text);
+	}
+	puts("]");
+}
+
 static int volume_list(int argc, char **argv)
 {
 	struct vol_args a = { 0 };
-	struct cluster_volume *vols = NULL;
+	struct ctl_view view;
 	struct meta *m;
-	size_t n = 0;
+	int r;
 
 	if (parse_vol_args(argc, argv, &a, false) || ctl_meta_open(a.meta, &m))
 		return 1;
-	if (cluster_volume_list(m, &vols, &n) < 0) {
-		meta_close(m);
-		return ctl_fail("cannot list volumes");
-	}
+	r = ctl_view_load(m, &view);
 	meta_close(m);
+	if (r < 0)
+		return ctl_fail("cannot list volumes: %s", strerror(-r));
 	if (a.json)
-		fputs("[", stdout);
+		print_volumes_json(&view);
 	else
-		printf("%s\n", cluster_volume_table_header());
-	for (size_t i = 0; i < n; i++) {
-		char row[1024];
+		ctl_print_volume_table(&view);
+	ctl_view_free(&view);
+	return 0;
+}
 
-		if (a.json) {
-			char *text = cluster_volume_to_json(&vols[i], 0);
+/* The human form: the record with the nodes' states. */
+static int show_human(struct meta *m, const char *name)
+{
+	struct ctl_view view;
+	int r = ctl_view_load(m, &view);
 
-			printf("%s%s", i ? "," : "", text ? text : "null");
-			free(text);
-		} else if (cluster_volume_table_row(&vols[i], row, sizeof row) >= 0) {
-			printf("%s\n", row);
-		}
-	}
-	if (a.json)
-		puts("]");
-	free(vols);
+	if (r < 0)
+		return ctl_fail("cannot read the cluster's records: %s", strerror(-r));
+	for (size_t i = 0; i < view.nvols; i++)
+		if (!strcmp(view.vols[i].name, name))
+			ctl_print_volume(&view, &view.vols[i]);
+	ctl_view_free(&view);
 	return 0;
 }
 
@@ -259,11 +269,15 @@ static int volume_show(int argc, char **argv)
 	if (parse_vol_args(argc, argv, &a, true) || ctl_meta_open(a.meta, &m))
 		return 1;
 	ret = cluster_volume_get(m, a.name, &v);
-	if (ret == 0)
-		print_volume_served(m, &v, a.json);
+	if (ret == 0 && a.json)
+		print_volume_served(m, &v, true);
+	else if (ret == 0)
+		ret = show_human(m, a.name) ? -EIO : 0;
 	meta_close(m);
 	if (ret == -ENOENT)
 		return ctl_fail("no volume named '%s'", a.name);
+	if (ret == -EIO)
+		return 1;
 	if (ret < 0)
 		return ctl_fail("cannot read volume '%s': %s", a.name, strerror(-ret));
 	return 0;
@@ -532,6 +546,26 @@ static double mono_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Only a volume that exists and is attached has an engine to scrub it:
+ * anything else fails at once, not after the 10 minute wait. 0, or 1
+ * after printing why not. */
+static int scrub_check(struct meta *m, const char *name)
+{
+	struct cluster_volume v;
+	int r = cluster_volume_get(m, name, &v);
+
+	if (r == -ENOENT)
+		return ctl_fail("no volume named '%s' (see triplexctl volume list)",
+				name);
+	if (r < 0)
+		return ctl_fail("cannot read volume '%s': %s", name, strerror(-r));
+	if (!v.attached[0])
+		return ctl_fail("volume '%s' is not attached, so no engine can "
+				"scrub it: attach it first (triplexctl volume "
+				"attach %s --node ID)", name, name);
+	return 0;
+}
+
 /* Ask the volume's engine to scrub it and wait for the report. */
 static int volume_scrub(int argc, char **argv)
 {
@@ -543,6 +577,10 @@ static int volume_scrub(int argc, char **argv)
 
 	if (parse_vol_args(argc, argv, &a, true) || ctl_meta_open(a.meta, &m))
 		return 1;
+	if (scrub_check(m, a.name)) {
+		meta_close(m);
+		return 1;
+	}
 	snprintf(key, sizeof key, "/triplex/scrub/%s", a.name);
 	if (meta_put(m, key, req, sizeof req - 1, -1, 0, NULL) < 0) {
 		meta_close(m);
@@ -591,6 +629,7 @@ int volume_main(int argc, char **argv)
 		if (!strcmp(argv[1], subcommands[i].name))
 			return subcommands[i].fn(argc - 1, argv + 1);
 	return ctl_fail("%s volume command%s%s (one of: create, list, show, "
-			"attach, detach, replace, delete, resize, scrub)", argc >= 2 ? "unknown" : "missing",
+			"attach, detach, replace, delete, resize, scrub; see "
+			"triplexctl volume --help)", argc >= 2 ? "unknown" : "missing",
 			argc >= 2 ? " " : "", argc >= 2 ? argv[1] : "");
 }

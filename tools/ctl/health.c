@@ -1,0 +1,200 @@
+/* The cluster's problems, each with its severity, the volume, replica and
+ * node concerned and what to do: what `triplexctl status` sums up and
+ * `triplexctl health detail` lists. One function a check. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+
+const char *ctl_health_name(enum ctl_health h)
+{
+	return h == CTL_HEALTH_ERR ? "HEALTH_ERR" :
+	       h == CTL_HEALTH_WARN ? "HEALTH_WARN" : "HEALTH_OK";
+}
+
+static const struct {
+	const char *code, *label;
+} labels[] = {
+	{ "META_UNREACHABLE", "metadata store unreachable" },
+	{ "VOLUME_RECORD_BROKEN", "volume record(s) that cannot be read" },
+	{ "NODE_DOWN", "node(s) down" },
+	{ "ENGINE_DOWN", "volume(s) not served: the engine's node is down" },
+	{ "BELOW_MIN_REPLICAS", "volume(s) below min_replicas: writes blocked" },
+	{ "REPLICA_OUT_OF_SYNC", "replica(s) out of sync" },
+	{ "REPLICA_REBUILDING", "replica(s) rebuilding" },
+	{ "REPLICA_UNAVAILABLE", "in-sync replica(s) on a node that is down" },
+};
+
+const char *ctl_problem_label(const char *code)
+{
+	for (size_t i = 0; i < sizeof labels / sizeof labels[0]; i++)
+		if (!strcmp(labels[i].code, code))
+			return labels[i].label;
+	return code;
+}
+
+/* Append one problem. */
+static int add(struct ctl_health_report *h, enum ctl_health sev,
+	       const char *code, const char *volume, const char *node,
+	       const char *what, const char *todo)
+{
+	struct ctl_problem *p, *grown;
+
+	grown = realloc(h->problems, (h->n + 1) * sizeof *h->problems);
+	if (!grown)
+		return -ENOMEM;
+	h->problems = grown;
+	p = &h->problems[h->n++];
+	memset(p, 0, sizeof *p);
+	p->severity = sev;
+	p->code = code;
+	snprintf(p->volume, sizeof p->volume, "%s", volume ? volume : "");
+	snprintf(p->node, sizeof p->node, "%s", node ? node : "");
+	snprintf(p->what, sizeof p->what, "%s", what);
+	snprintf(p->todo, sizeof p->todo, "%s", todo);
+	if (sev > h->health)
+		h->health = sev;
+	return 0;
+}
+
+static int check_down_node(struct ctl_health_report *h,
+			   const struct ctl_down_node *d)
+{
+	char what[CTL_PROBLEM_TEXT], todo[CTL_PROBLEM_TEXT];
+
+	snprintf(what, sizeof what, "node %s (%s) is down: its lease in the "
+		 "store expired; it holds %d replica(s)", d->id,
+		 d->zone[0] ? d->zone : "zone unknown", d->replicas);
+	snprintf(todo, sizeof todo, "start triplexd on %s again (its replicas "
+		 "catch up on their own), or move its replicas: triplexctl "
+		 "volume replace VOLUME --from %s", d->id, d->id);
+	return add(h, CTL_HEALTH_WARN, "NODE_DOWN", NULL, d->id, what, todo);
+}
+
+/* An engine on a node that is down serves nothing. */
+static int check_engine(struct ctl_health_report *h, const struct ctl_view *v,
+			const struct cluster_volume *vol)
+{
+	char what[CTL_PROBLEM_TEXT], todo[CTL_PROBLEM_TEXT];
+
+	if (!vol->attached[0] || ctl_view_node_up(v, vol->attached))
+		return 0;
+	snprintf(what, sizeof what, "volume %s is attached to %s, which is "
+		 "down: it is not served", vol->name, vol->attached);
+	snprintf(todo, sizeof todo, "%s; or attach it to a live node holding "
+		 "an in-sync replica: triplexctl volume attach %s --node ID",
+		 vol->failover_manual ? "its failover is manual" :
+		 "automatic failover moves it within a few leases",
+		 vol->name);
+	return add(h, CTL_HEALTH_ERR, "ENGINE_DOWN", vol->name, vol->attached,
+		   what, todo);
+}
+
+static int check_min_replicas(struct ctl_health_report *h,
+			      const struct ctl_view *v,
+			      const struct cluster_volume *vol)
+{
+	char what[CTL_PROBLEM_TEXT], todo[CTL_PROBLEM_TEXT];
+	int n = ctl_in_sync_up(v, vol);
+
+	if (n >= vol->min_replicas)
+		return 0;
+	snprintf(what, sizeof what, "volume %s has %d in-sync replica(s) on "
+		 "live nodes, below its min_replicas %d: writes wait and fail "
+		 "with EIO", vol->name, n, vol->min_replicas);
+	snprintf(todo, sizeof todo, "bring back the nodes holding its in-sync "
+		 "replicas (see triplexctl volume show %s)", vol->name);
+	return add(h, CTL_HEALTH_ERR, "BELOW_MIN_REPLICAS", vol->name, NULL,
+		   what, todo);
+}
+
+static int check_replica(struct ctl_health_report *h, const struct ctl_view *v,
+			 const struct cluster_volume *vol,
+			 const struct cluster_replica *r)
+{
+	char what[CTL_PROBLEM_TEXT], todo[CTL_PROBLEM_TEXT], words[64];
+	bool up = ctl_view_node_up(v, r->node);
+	const char *code;
+
+	if (r->state == CLUSTER_REPLICA_IN_SYNC && up)
+		return 0;
+	ctl_replica_words(v, vol, r, words, sizeof words);
+	snprintf(what, sizeof what, "replica of %s on %s (%s): %s", vol->name,
+		 r->node, r->domain, words);
+	if (!up)
+		snprintf(todo, sizeof todo, "start %s again: the replica catches "
+			 "up; or triplexctl volume replace %s --from %s", r->node,
+			 vol->name, r->node);
+	else
+		snprintf(todo, sizeof todo, "nothing: it %s while the volume "
+			 "serves (triplexctl volume show %s for progress)",
+			 r->state == CLUSTER_REPLICA_REBUILDING ? "is rebuilt" :
+			 "catches up", vol->name);
+	code = r->state == CLUSTER_REPLICA_REBUILDING ? "REPLICA_REBUILDING" :
+	       r->state == CLUSTER_REPLICA_OUT_OF_SYNC ? "REPLICA_OUT_OF_SYNC" :
+	       "REPLICA_UNAVAILABLE";
+	return add(h, CTL_HEALTH_WARN, code, vol->name, r->node, what, todo);
+}
+
+static int check_volume(struct ctl_health_report *h, const struct ctl_view *v,
+			const struct cluster_volume *vol)
+{
+	int r = check_engine(h, v, vol);
+
+	if (r == 0)
+		r = check_min_replicas(h, v, vol);
+	for (int k = 0; r == 0 && k < vol->nplacement; k++)
+		r = check_replica(h, v, vol, &vol->placement[k]);
+	return r;
+}
+
+static int check_broken(struct ctl_health_report *h,
+			const struct ctl_broken_record *b)
+{
+	char what[CTL_PROBLEM_TEXT], todo[CTL_PROBLEM_TEXT];
+
+	snprintf(what, sizeof what, "volume record %s%s cannot be read: %s",
+		 CLUSTER_VOLUMES_PREFIX, b->name, b->why);
+	snprintf(todo, sizeof todo, "no node serves it while it is broken: "
+		 "restore the record from a backup, or delete the key");
+	return add(h, CTL_HEALTH_ERR, "VOLUME_RECORD_BROKEN", b->name, NULL,
+		   what, todo);
+}
+
+int ctl_health_check(const struct ctl_view *v, struct ctl_health_report *h)
+{
+	int r = 0;
+
+	memset(h, 0, sizeof *h);
+	for (size_t i = 0; r == 0 && i < v->nbroken; i++)
+		r = check_broken(h, &v->broken[i]);
+	for (size_t i = 0; r == 0 && i < v->ndown; i++)
+		r = check_down_node(h, &v->down[i]);
+	for (size_t i = 0; r == 0 && i < v->nvols; i++)
+		r = check_volume(h, v, &v->vols[i]);
+	return r;
+}
+
+int ctl_health_meta_down(struct ctl_health_report *h, const char *url,
+			 const char *err)
+{
+	char what[CTL_PROBLEM_TEXT], todo[CTL_PROBLEM_TEXT];
+
+	memset(h, 0, sizeof *h);
+	snprintf(what, sizeof what, "metadata store %s unreachable: %s",
+		 url ? url : "(none given)", err);
+	snprintf(todo, sizeof todo, "check --meta / $TRIPLEX_META (a sqlite "
+		 "file that exists, or reachable etcd members) and the store "
+		 "itself");
+	return add(h, CTL_HEALTH_ERR, "META_UNREACHABLE", NULL, NULL, what, todo);
+}
+
+void ctl_health_free(struct ctl_health_report *h)
+{
+	if (!h)
+		return;
+	free(h->problems);
+	memset(h, 0, sizeof *h);
+}
