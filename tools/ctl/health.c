@@ -50,8 +50,11 @@ static int add(struct ctl_health_report *h, enum ctl_health sev,
 	memset(p, 0, sizeof *p);
 	p->severity = sev;
 	p->code = code;
-	snprintf(p->volume, sizeof p->volume, "%s", volume ? volume : "");
-	snprintf(p->node, sizeof p->node, "%s", node ? node : "");
+	/* Names fit: the precision says so to the compiler. */
+	snprintf(p->volume, sizeof p->volume, "%.*s", (int)sizeof p->volume - 1,
+		 volume ? volume : "");
+	snprintf(p->node, sizeof p->node, "%.*s", (int)sizeof p->node - 1,
+		 node ? node : "");
 	snprintf(p->what, sizeof p->what, "%s", what);
 	snprintf(p->todo, sizeof p->todo, "%s", todo);
 	if (sev > h->health)
