@@ -3,9 +3,11 @@
 #include <string.h>
 
 #include "csi.h"
+#include "node_int.h"
 
 #define ID CSI_MODE_ALL
 #define CTL CSI_MODE_CONTROLLER
+#define NODE CSI_MODE_NODE
 #define RPC(svc, name, msg, fn, mode) \
 	{ "/csi.v1." svc "/" name, &csi__v1__##msg##__descriptor, fn, mode }
 
@@ -39,6 +41,21 @@ static const struct csi_rpc rpcs[] = {
 	    controller_expand_volume_request, controller_expand_volume, CTL),
 	RPC("Controller", "ControllerGetVolume", controller_get_volume_request,
 	    controller_get_volume, CTL),
+	RPC("Node", "NodeStageVolume", node_stage_volume_request,
+	    node_stage_volume, NODE),
+	RPC("Node", "NodeUnstageVolume", node_unstage_volume_request,
+	    node_unstage_volume, NODE),
+	RPC("Node", "NodePublishVolume", node_publish_volume_request,
+	    node_publish_volume, NODE),
+	RPC("Node", "NodeUnpublishVolume", node_unpublish_volume_request,
+	    node_unpublish_volume, NODE),
+	RPC("Node", "NodeGetVolumeStats", node_get_volume_stats_request,
+	    node_get_volume_stats, NODE),
+	RPC("Node", "NodeExpandVolume", node_expand_volume_request,
+	    node_expand_volume, NODE),
+	RPC("Node", "NodeGetCapabilities", node_get_capabilities_request,
+	    node_get_capabilities, NODE),
+	RPC("Node", "NodeGetInfo", node_get_info_request, node_get_info, NODE),
 };
 
 const struct csi_rpc *csi_rpc_find(const char *path, size_t len)

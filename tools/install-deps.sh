@@ -22,7 +22,7 @@ PACKAGES=(
 	# The CSI plugin (gRPC core C API, protobuf-c and its compiler) and
 	# its tests' client (python grpcio, stubs generated at test time).
 	libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
-	python3-grpcio python3-grpc-tools
+	python3-grpcio python3-grpc-tools xfsprogs
 	# For promtool (metrics format check in the tests). On a systemd host
 	# this also enables prometheus.service on :9090; stop it if unwanted.
 	prometheus

@@ -11,7 +11,7 @@
 #
 # Every plugin's log is $T/NAME.log; stopped by pid, never by name.
 
-TPX_CSI=$TPX_BUILD/triplex-csi
+TPX_CSI=${TPX_CSI:-$TPX_BUILD/triplex-csi}
 CSI_DIR=$TPX_SRC/tests/csi
 declare -A CSI_PID=()
 
@@ -69,4 +69,25 @@ csi_py() {
 	PYTHONPATH=$CSI_DIR /usr/bin/python3 "$CSI_DIR/$script" \
 		--endpoint "unix://$T/$name.sock" --proto "$TPX_SRC/csi-shim/csi.proto" \
 		--stubs "$T/stubs" "$@"
+}
+
+# csi_node_cleanup DIR: from the exit trap, after a failure: unmount
+# everything under DIR (deepest first), detach the loop devices on its
+# nbdfuse files, unmount nbdfuse (which then exits).
+csi_node_cleanup() {
+	local dir=$1 m f
+	for m in $(findmnt -rn -o TARGET | grep -F "$dir" | sort -r); do
+		[[ $m == */fuse/* ]] && continue
+		umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null
+	done
+	for f in "$dir"/state/fuse/*/disk; do
+		[[ -e $f ]] || continue
+		for m in $(losetup -j "$f" -O NAME -n 2>/dev/null); do
+			losetup -d "$m" 2>/dev/null
+		done
+	done
+	for m in $(findmnt -rn -o TARGET | grep -F "$dir" | sort -r); do
+		fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null
+	done
+	return 0
 }
