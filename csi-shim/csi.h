@@ -58,8 +58,10 @@ struct csi_rpc {
 	enum csi_mode mode;                        /* served in these modes */
 };
 
-/* rpc_table.c: the RPC of a method path, or NULL. */
+/* rpc_table.c: the RPC of a method path, or NULL; the i-th RPC of the
+ * table, or NULL past its end (fuzzing). */
 const struct csi_rpc *csi_rpc_find(const char *path, size_t len);
+const struct csi_rpc *csi_rpc_at(size_t i);
 
 /* reply.c: set an error status with a printf-style reason. */
 void csi_fail(struct csi_reply *r, grpc_status_code code, const char *fmt, ...)

@@ -90,7 +90,7 @@ static int parse_args(int argc, char **argv, struct csi_plugin *p,
 
 static int check_args(struct csi_plugin *p, const struct opts *o)
 {
-	int lvl;
+	int lvl = o->level ? log_level_parse(o->level) : (int)log_threshold;
 
 	if (parse_mode(o->mode, &p->mode) < 0)
 		return bad("--mode wants controller, node or all, got '%s'",
@@ -103,11 +103,10 @@ static int check_args(struct csi_plugin *p, const struct opts *o)
 	    (!p->node_id || parse_volume_name(p->node_id) < 0))
 		return bad("--node-id wants this node's triplexd id, got '%s'",
 			   p->node_id ? p->node_id : "");
-	if (o->level && (lvl = log_level_parse(o->level)) < 0)
+	if (lvl < 0)
 		return bad("--log-level wants error, warn, info or debug, got '%s'",
 			   o->level);
-	if (o->level)
-		log_threshold = (enum log_level)lvl;
+	log_threshold = (enum log_level)lvl;
 	return 0;
 }
 

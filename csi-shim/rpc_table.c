@@ -66,3 +66,8 @@ const struct csi_rpc *csi_rpc_find(const char *path, size_t len)
 			return &rpcs[i];
 	return NULL;
 }
+
+const struct csi_rpc *csi_rpc_at(size_t i)
+{
+	return i < sizeof rpcs / sizeof rpcs[0] ? &rpcs[i] : NULL;
+}

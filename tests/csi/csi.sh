@@ -7,7 +7,7 @@
 #   csi_dev_up                        # triplexctl dev up in $T/dev (SQLite)
 #   csi_start NAME ARGS...            # triplex-csi on $T/NAME.sock, CSI_PID[NAME]
 #   csi_py SCRIPT ARGS...             # a tests/csi script, --endpoint etc. added
-#   csi_stop NAME                     # SIGTERM, must exit 0 within 10 s
+#   csi_stop NAME                     # SIGTERM: exit 0 within 10 s, no sanitizer report
 #
 # Every plugin's log is $T/NAME.log; stopped by pid, never by name.
 
@@ -59,6 +59,9 @@ csi_stop() {
 	kill -0 "$pid" 2>/dev/null && fail "triplex-csi $name ignored SIGTERM for 10 s"
 	wait "$pid" || rc=$?
 	((rc == 0)) || fail "triplex-csi $name exited $rc after SIGTERM: $(tail -5 "$T/$name.log")"
+	if grep -qE 'ERROR: (Address|Leak|Thread|Memory)Sanitizer|runtime error:' "$T/$name.log"; then
+		fail "sanitizer report in $T/$name.log"
+	fi
 }
 
 # csi_py SCRIPT NAME ARGS...: run tests/csi/SCRIPT against plugin NAME.

@@ -98,13 +98,13 @@ def refused(c, ctx, work):
     c.ok(not is_mount(st) and not os.path.exists(tg), "a refused call left a mount")
 
 
-def stage(c, vol, ctx, work, block=False):
+def stage(c, vol, ctx, work, block=False, fs="ext4"):
     pb = c.pb
     st = paths(work, vol)[0]
     os.makedirs(st, exist_ok=True)
     req = pb.NodeStageVolumeRequest(volume_id=vol, staging_target_path=st,
                                     publish_context=ctx,
-                                    volume_capability=c.cap(block=block))
+                                    volume_capability=c.cap(block=block, fs=fs))
     c.node.NodeStageVolume(req, timeout=120)
     c.node.NodeStageVolume(req, timeout=120)     # again: nothing changes
     c.ok(block or is_mount(st), "%s not mounted after NodeStage" % st)
@@ -112,14 +112,14 @@ def stage(c, vol, ctx, work, block=False):
     c.expect_code("ALREADY_EXISTS", c.node.NodeStageVolume, req, "other path")
 
 
-def publish(c, vol, work, ro=False, block=False):
+def publish(c, vol, work, ro=False, block=False, fs="ext4"):
     pb = c.pb
     st, tg, tro = paths(work, vol)
     target = tro if ro else tg
     os.makedirs(os.path.dirname(target), exist_ok=True)
     req = pb.NodePublishVolumeRequest(volume_id=vol, staging_target_path=st,
                                       target_path=target, readonly=ro,
-                                      volume_capability=c.cap(block=block))
+                                      volume_capability=c.cap(block=block, fs=fs))
     c.node.NodePublishVolume(req)
     c.node.NodePublishVolume(req)
     c.ok(is_mount(target), "%s not mounted after NodePublish" % target)
@@ -236,6 +236,27 @@ def take_down(c, vol, work, block=False):
     c.ok(vol not in fuse, "nbdfuse still mounted for %s: %s" % (vol, fuse))
 
 
+def xfs_round(c, ctl, work):
+    """xfs (if mkfs.xfs is there): made, written, restaged, still there."""
+    import shutil
+    if not shutil.which("mkfs.xfs"):
+        print("note: no mkfs.xfs, xfs not checked", file=sys.stderr)
+        return
+    ctx = setup(c, ctl, "pvc-xfs", 320 * MiB, False)
+    stage(c, "pvc-xfs", ctx, work, fs="xfs")
+    tg = publish(c, "pvc-xfs", work, fs="xfs")
+    c.ok(subprocess.run(["findmnt", "-n", "-o", "FSTYPE", tg], capture_output=True,
+                        text=True).stdout.strip() == "xfs", "not xfs")
+    sums = write_files(c, tg, work)
+    take_down(c, "pvc-xfs", work)
+    stage(c, "pvc-xfs", ctx, work, fs="xfs")
+    check_files(c, publish(c, "pvc-xfs", work, fs="xfs"), sums)
+    take_down(c, "pvc-xfs", work)
+    c.ctl.ControllerUnpublishVolume(c.pb.ControllerUnpublishVolumeRequest(
+        volume_id="pvc-xfs", node_id="n1"))
+    c.ctl.DeleteVolume(c.pb.DeleteVolumeRequest(volume_id="pvc-xfs"))
+
+
 def phase_after(c, ctl, work):
     pb = c.pb
     saved = json.load(open(work + "/state.json"))
@@ -277,6 +298,7 @@ def phase_after(c, ctl, work):
         c.ctl.ControllerUnpublishVolume(pb.ControllerUnpublishVolumeRequest(
             volume_id=vol, node_id="n1"))
         c.ctl.DeleteVolume(pb.DeleteVolumeRequest(volume_id=vol))
+    xfs_round(c, ctl, work)
 
 
 def main():

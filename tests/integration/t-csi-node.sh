@@ -4,7 +4,8 @@
 # and capabilities, NodeStage through nbdfuse + a loop device (ext4 made on
 # the blank volume), NodePublish as bind mounts (one read-only), files
 # written, a raw block volume as a device file, stats, every call
-# repeated, refused calls; then the plugin is killed (-9) and restarted
+# repeated, refused calls; Probe is ready only beside a registered
+# triplexd; then the plugin is killed (-9) and restarted
 # while all of it is staged and published, and the restarted plugin finds
 # it, unpublishes and unstages it, stages it again (the files are there:
 # no second mkfs), and grows the filesystem after ControllerExpandVolume.
@@ -22,7 +23,13 @@ W=$T/work
 mkdir -p "$W"
 on_exit csi_node_cleanup "$T"
 
+# A node plugin whose triplexd is not registered is not ready.
+csi_start n9 --mode node --meta "$TRIPLEX_META" --node-id n9 --state-dir "$T/state9"
+csi_py probe_check.py n9 --want FAILED_PRECONDITION || fail "Probe of node n9 (no triplexd) did not fail"
+csi_stop n9
+
 csi_start all --mode all --meta "$TRIPLEX_META" --node-id n1 --state-dir "$T/state"
+csi_py probe_check.py all --want READY || fail "Probe of node n1 is not ready"
 csi_py test_node.py all --ctl "$TPXCTL" --meta "$TRIPLEX_META" --work "$W" \
 	--phase before || fail "test_node.py before the restart failed (log: $T/all.log)"
 
