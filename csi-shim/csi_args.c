@@ -94,6 +94,8 @@ static int param_one(const struct csi_kv *kv, struct csi_params *p,
 {
 	const char *k = kv->key, *v = kv->value;
 
+	if (!strncmp(k, "csi.storage.k8s.io/", 19))
+		return 0;   /* the sidecars' own (fstype, pvc name, ...) */
 	if (!strcmp(k, "replicas") &&
 	    param_int(v, 1, CLUSTER_MAX_REPLICAS, &p->replicas) == 0)
 		return 0;

@@ -45,7 +45,8 @@ int csi_caps_check(Csi__V1__VolumeCapability *const *caps, size_t n,
 		   char *why, size_t len);
 
 /* Parse parameters (map entries); fails r with INVALID_ARGUMENT and
- * returns -1 for an unknown key or a bad value. */
+ * returns -1 for an unknown key or a bad value. Keys under
+ * csi.storage.k8s.io/ (the Kubernetes sidecars') are let through. */
 int csi_params_parse(void *const *entries, size_t n, struct csi_params *out,
 		     struct csi_reply *r);
 

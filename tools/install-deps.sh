@@ -23,6 +23,10 @@ PACKAGES=(
 	# its tests' client (python grpcio, stubs generated at test time).
 	libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
 	python3-grpcio python3-grpc-tools xfsprogs
+	# Offline checks of csi-shim/deploy/ (t-csi-deploy): YAML to JSON
+	# here; Node.js and npm's kubernetes-models are installed by hand
+	# (README, Kubernetes (CSI)), the test skips without them.
+	python3-yaml
 	# For promtool (metrics format check in the tests). On a systemd host
 	# this also enables prometheus.service on :9090; stop it if unwanted.
 	prometheus

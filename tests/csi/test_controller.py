@@ -145,6 +145,7 @@ def create(c, ctl):
     # No capacity_range: a limit alone picks the limit (under 1 GiB).
     v = c.ctl.CreateVolume(pb.CreateVolumeRequest(
         name="pvc-lim", volume_capabilities=[c.cap(block=True)],
+        parameters={"csi.storage.k8s.io/pvc/name": "data-db-0"},
         capacity_range=pb.CapacityRange(limit_bytes=4 * MiB + 100))).volume
     c.ok(v.capacity_bytes == 4 * MiB, "limit only: %s" % v)
 

@@ -40,5 +40,5 @@ csi_start all --mode all --meta "$TRIPLEX_META" --node-id n1 --state-dir "$T/sta
 csi_py test_node.py all --ctl "$TPXCTL" --meta "$TRIPLEX_META" --work "$W" \
 	--phase after || fail "test_node.py after the restart failed (log: $T/all.log)"
 csi_stop all
-[[ -z $(findmnt -rn -o TARGET | grep -F "$T") ]] || fail "mounts left under $T"
+findmnt -rn -o TARGET | grep -qF "$T" && fail "mounts left under $T"
 log PASS
