@@ -4,7 +4,8 @@
 # against a three-node SQLite cluster (triplexctl dev up): every RPC, the
 # status codes for missing fields, unknown ids, unsupported capabilities
 # and conflicts, idempotent repeats, topology, paging through many
-# volumes, undecodable requests; then Probe fails with FAILED_PRECONDITION
+# volumes, undecodable requests; two plugins racing on one volume (one
+# wins, the other gets FAILED_PRECONDITION or ABORTED); then Probe fails with FAILED_PRECONDITION
 # for a plugin whose metadata store is unreachable; SIGTERM exits 0.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -16,6 +17,13 @@ csi_dev_up
 csi_start ctl --mode controller --meta "$TRIPLEX_META"
 csi_py test_controller.py ctl --ctl "$TPXCTL" --meta "$TRIPLEX_META" ||
 	fail "test_controller.py failed (plugin log: $T/ctl.log)"
+
+# Two controller plugins race publishes (and an unpublish against a
+# publish) of one volume to two nodes: one wins, the epoch rises once.
+csi_start ctl2 --mode controller --meta "$TRIPLEX_META"
+csi_py test_race.py ctl --endpoint2 "unix://$T/ctl2.sock" --ctl "$TPXCTL" \
+	--meta "$TRIPLEX_META" || fail "test_race.py failed"
+csi_stop ctl2
 csi_stop ctl
 
 # A store that does not answer: the plugin starts, Probe says why.

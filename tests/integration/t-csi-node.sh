@@ -40,5 +40,7 @@ csi_start all --mode all --meta "$TRIPLEX_META" --node-id n1 --state-dir "$T/sta
 csi_py test_node.py all --ctl "$TPXCTL" --meta "$TRIPLEX_META" --work "$W" \
 	--phase after || fail "test_node.py after the restart failed (log: $T/all.log)"
 csi_stop all
-findmnt -rn -o TARGET | grep -qF "$T" && fail "mounts left under $T"
+if findmnt -rn -o TARGET | grep -F "$T" >&2; then
+	fail "mounts left under $T"
+fi
 log PASS
