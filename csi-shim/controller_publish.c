@@ -83,7 +83,7 @@ void controller_publish_volume(struct csi_plugin *p,
 	    publish_check(req, r) < 0)
 		return;
 	ret = parse_volume_name(req->node_id) < 0 ? -ENOENT :
-	      cluster_node_get(p->meta, req->node_id, &n);
+	      cluster_node_get(csi_meta(p, r), req->node_id, &n);
 	if (ret < 0) {
 		csi_fail(r, ret == -ENOENT ? GRPC_STATUS_NOT_FOUND :
 			 GRPC_STATUS_UNAVAILABLE, "node %.64s is not "
@@ -99,7 +99,7 @@ void controller_publish_volume(struct csi_plugin *p,
 	if (!v.attached[0]) {
 		v.epoch++;
 		snprintf(v.attached, sizeof v.attached, "%s", req->node_id);
-		if (volume_cas(p->meta, &v, r) < 0)
+		if (volume_cas(csi_meta(p, r), &v, r) < 0)
 			return;
 	}
 	publish_answer(&v, &n, r);
@@ -124,7 +124,7 @@ void controller_unpublish_volume(struct csi_plugin *p,
 			      !strcmp(v.attached, req->node_id))) {
 		v.epoch++;
 		v.attached[0] = '\0';
-		if (volume_cas(p->meta, &v, r) < 0)
+		if (volume_cas(csi_meta(p, r), &v, r) < 0)
 			return;
 	}
 	csi_ok(r, &resp.base);
@@ -162,7 +162,7 @@ void controller_expand_volume(struct csi_plugin *p, const ProtobufCMessage *msg,
 	}
 	if (csi_capacity(req->capacity_range, &size, r) < 0)
 		return;
-	ret = cluster_volume_resize(p->meta, v.name, size, &out);
+	ret = cluster_volume_resize(csi_meta(p, r), v.name, size, &out);
 	if (ret == -ERANGE || ret == -EALREADY)
 		ret = 0;   /* already that big, or bigger */
 	if (ret < 0) {

@@ -36,7 +36,6 @@ struct csi_plugin {
 	const char *node_id;       /* the triplexd node this plugin runs on */
 	const char *zone;          /* --zone, or "" (from the node record) */
 	const char *state_dir;     /* staging records (node service) */
-	struct meta *meta;         /* opened on first use, NULL until then */
 };
 
 /* What a handler answers: code GRPC_STATUS_OK with the packed response in
@@ -71,16 +70,23 @@ void csi_ok(struct csi_reply *r, const ProtobufCMessage *msg);
 /* Map a control-library -errno to a status, with what for the reason. */
 void csi_fail_errno(struct csi_reply *r, int err, const char *what);
 
-/* meta.c: the metadata store, opened on first use and kept. NULL (and r
- * failed with UNAVAILABLE, or FAILED_PRECONDITION for Probe's sake) when
- * it cannot be opened. */
+/* meta.c: the calling thread's metadata store handle, opened on first
+ * use and kept. NULL (and r failed with UNAVAILABLE) when it cannot be
+ * opened. */
 struct meta *csi_meta(struct csi_plugin *p, struct csi_reply *r);
-/* Close the store after an error that may mean a dead connection, so
- * the next call opens it anew. */
+/* Close the thread's handle (after an error that may mean a dead
+ * connection, or when the thread ends): the next call opens it anew. */
 void csi_meta_reset(struct csi_plugin *p);
 
-/* grpc_server.c: serve on p->endpoint until SIGTERM or SIGINT. 0, or -1
- * after logging why not. */
+/* volume_busy.c: claim volume id for one call; -EBUSY if another call
+ * holds it (the CSI answer is ABORTED: an operation is pending). "" is
+ * never claimed. Release with csi_volume_release. */
+int csi_volume_claim(const char *id);
+void csi_volume_release(const char *id);
+
+/* grpc_server.c: serve on p->endpoint with CSI_THREADS threads until
+ * SIGTERM or SIGINT. 0, or -1 after logging why not. */
+#define CSI_THREADS 4
 int csi_serve(struct csi_plugin *p);
 
 /* Handlers. */

@@ -1,6 +1,7 @@
 /*
  * The gRPC side of triplex-csi, on gRPC's core C API: one completion
- * queue, one thread. Every method is taken as an unregistered call
+ * queue, CSI_THREADS threads taking its events. Every method is taken as
+ * an unregistered call
  * (grpc_server_request_call) and dispatched by its path. A call goes
  * through three states, each ended by one batch on the queue:
  *
@@ -10,11 +11,14 @@
  *              with the status (call_answer)
  *   CALL_DONE  sent and closed; the call is freed (call_free)
  *
- * Handlers run on this thread, one at a time: no RPC races another inside
- * the plugin (racing calls from two plugins are the control library's
- * compare-and-swap's to settle).
+ * Handlers run on the thread that took the event, so a slow NodeStage
+ * (mkfs) does not hold up a Probe. Two calls on one volume at once: the
+ * second is ABORTED (volume_busy.c). Racing calls from two plugins are the
+ * control library's compare-and-swap's to settle.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/grpc.h>
@@ -49,8 +53,8 @@ struct server {
 	struct csi_plugin *p;
 	grpc_server *srv;
 	grpc_completion_queue *cq;
-	bool stopping;       /* shutdown_and_notify called */
-	bool stopped;        /* its tag came back */
+	atomic_bool stopping;   /* shutdown_and_notify called */
+	atomic_bool stopped;    /* its tag came back */
 };
 
 static volatile sig_atomic_t stop_signal;
@@ -137,12 +141,31 @@ static ProtobufCMessage *request_decode(struct call *c,
 	return msg;
 }
 
+/* The volume a request is about: its volume_id (CreateVolume's: its
+ * name), or "". */
+static const char *request_volume(const ProtobufCMessage *req)
+{
+	const ProtobufCMessageDescriptor *d = req->descriptor;
+	const ProtobufCFieldDescriptor *f =
+		protobuf_c_message_descriptor_get_field_by_name(d, "volume_id");
+	const char *id;
+
+	if (!f && d == &csi__v1__create_volume_request__descriptor)
+		f = protobuf_c_message_descriptor_get_field_by_name(d, "name");
+	if (!f || f->type != PROTOBUF_C_TYPE_STRING ||
+	    f->label == PROTOBUF_C_LABEL_REPEATED)
+		return "";
+	id = *(char *const *)((const char *)req + f->offset);
+	return id ? id : "";
+}
+
 static void dispatch(struct server *s, struct call *c, struct csi_reply *r)
 {
 	const char *path = (const char *)GRPC_SLICE_START_PTR(c->details.method);
 	size_t len = GRPC_SLICE_LENGTH(c->details.method);
 	const struct csi_rpc *rpc = csi_rpc_find(path, len);
 	ProtobufCMessage *req;
+	const char *vol;
 
 	if (!rpc || !(rpc->mode & s->p->mode)) {
 		csi_fail(r, GRPC_STATUS_UNIMPLEMENTED, "%.*s is not served%s",
@@ -152,7 +175,14 @@ static void dispatch(struct server *s, struct call *c, struct csi_reply *r)
 	}
 	if (!(req = request_decode(c, rpc, r)))
 		return;
-	rpc->fn(s->p, req, r);
+	vol = request_volume(req);
+	if (csi_volume_claim(vol) < 0) {
+		csi_fail(r, GRPC_STATUS_ABORTED, "an operation on volume %.64s "
+			 "is in progress", vol);
+	} else {
+		rpc->fn(s->p, req, r);
+		csi_volume_release(vol);
+	}
 	protobuf_c_message_free_unpacked(req, NULL);
 	if (r->code != GRPC_STATUS_OK)
 		log_info("csi: %s: %s (status %d)", rpc->path, r->msg, r->code);
@@ -205,7 +235,7 @@ static void on_event(struct server *s, grpc_event ev)
 	}
 	switch (c->state) {
 	case CALL_NEW:
-		if (!s->stopping && call_new(s) < 0)
+		if (!atomic_load(&s->stopping) && call_new(s) < 0)
 			log_error("csi: cannot take further calls");
 		call_recv(c);
 		break;
@@ -263,31 +293,59 @@ static int server_bind(struct server *s)
 	return 0;
 }
 
-static void server_loop(struct server *s)
+/* The first thread to see the signal shuts the server down. */
+static void stop_on_signal(struct server *s)
 {
-	for (;;) {
+	bool no = false;
+
+	if (!stop_signal || !atomic_compare_exchange_strong(&s->stopping, &no,
+							      true))
+		return;
+	log_info("csi: signal %d, stopping", (int)stop_signal);
+	grpc_server_shutdown_and_notify(s->srv, s->cq, &shutdown_tag);
+	grpc_server_cancel_all_calls(s->srv);
+}
+
+/* One serving thread: until the shutdown's tag came back (to any). */
+static void *server_loop(void *arg)
+{
+	struct server *s = arg;
+
+	while (!atomic_load(&s->stopped)) {
 		gpr_timespec t = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
 					      gpr_time_from_millis(200,
 								   GPR_TIMESPAN));
 		grpc_event ev = grpc_completion_queue_next(s->cq, t, NULL);
 
-		if (stop_signal && !s->stopping) {
-			log_info("csi: signal %d, stopping", (int)stop_signal);
-			s->stopping = true;
-			grpc_server_shutdown_and_notify(s->srv, s->cq,
-							&shutdown_tag);
-			grpc_server_cancel_all_calls(s->srv);
-		}
+		stop_on_signal(s);
 		if (ev.type == GRPC_QUEUE_TIMEOUT)
 			continue;
 		if (ev.type != GRPC_OP_COMPLETE)
 			break;
-		if (ev.tag == &shutdown_tag) {
-			s->stopped = true;
-			break;
-		}
-		on_event(s, ev);
+		if (ev.tag == &shutdown_tag)
+			atomic_store(&s->stopped, true);
+		else
+			on_event(s, ev);
 	}
+	csi_meta_reset(s->p);
+	return NULL;
+}
+
+/* Serve on CSI_THREADS threads (this one and others) until stopped. */
+static int server_run(struct server *s)
+{
+	pthread_t th[CSI_THREADS - 1];
+	int n = 0;
+
+	for (; n < CSI_THREADS - 1; n++)
+		if (pthread_create(&th[n], NULL, server_loop, s) != 0)
+			break;
+	if (n < CSI_THREADS - 1)
+		log_warn("csi: serving on %d threads, not %d", n + 1, CSI_THREADS);
+	server_loop(s);
+	for (int i = 0; i < n; i++)
+		pthread_join(th[i], NULL);
+	return 0;
 }
 
 /* Shut the server down (if the loop did not) and wait for it, then
@@ -296,20 +354,20 @@ static void server_stop(struct server *s)
 {
 	grpc_event ev;
 
-	if (!s->stopping)
+	if (!atomic_exchange(&s->stopping, true))
 		grpc_server_shutdown_and_notify(s->srv, s->cq, &shutdown_tag);
-	s->stopping = true;
 	grpc_server_cancel_all_calls(s->srv);
-	while (!s->stopped) {
+	while (!atomic_load(&s->stopped)) {
 		ev = grpc_completion_queue_next(
 			s->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 		if (ev.type != GRPC_OP_COMPLETE)
 			break;
 		if (ev.tag == &shutdown_tag)
-			s->stopped = true;
+			atomic_store(&s->stopped, true);
 		else
 			on_event(s, ev);
 	}
+	csi_meta_reset(s->p);
 	grpc_server_destroy(s->srv);
 	grpc_completion_queue_shutdown(s->cq);
 	do {
@@ -344,8 +402,7 @@ int csi_serve(struct csi_plugin *p)
 	if (server_bind(&s) == 0) {
 		grpc_server_start(s.srv);
 		if (call_new(&s) == 0) {
-			server_loop(&s);
-			ret = 0;
+			ret = server_run(&s);
 		} else {
 			log_error("csi: cannot take calls");
 		}

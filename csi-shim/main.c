@@ -125,7 +125,6 @@ int main(int argc, char **argv)
 		return bad("%s", "out of memory");
 	p.meta_url = url;
 	ret = csi_serve(&p) < 0 ? 1 : 0;
-	meta_close(p.meta);
 	free(url);
 	return ret;
 }

@@ -157,7 +157,40 @@ static int loop_stop(struct node_state *s, char *why, size_t len)
 	return 0;
 }
 
-/* Unmount nbdfuse's FUSE mount (it then exits) and wait for it. */
+/* Whether pid is the nbdfuse serving s (its command line names s's
+ * file): the pid may be another process's by now (a reboot). */
+static bool is_our_fuse(const struct node_state *s, pid_t pid)
+{
+	char path[64], cmd[2 * NODE_PATH_MAX], file[NODE_PATH_MAX + 8];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return false;
+	n = read(fd, cmd, sizeof cmd - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	cmd[n] = '\0';
+	snprintf(file, sizeof file, "%s/disk", s->fuse_dir);
+	if (strcmp(cmd, "nbdfuse"))
+		return false;
+	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(cmd + i) + 1)
+		if (!strcmp(cmd + i, file))
+			return true;
+	return false;
+}
+
+static void wait_gone(pid_t pid, int ms)
+{
+	for (int t = 0; t < ms && !pid_gone(pid); t += 20)
+		sleep_ms(20);
+}
+
+/* Unmount nbdfuse's FUSE mount and wait for it to exit. One whose server
+ * went away does not exit by itself: it is stopped (SIGTERM, then
+ * SIGKILL) once its command line shows it is ours. */
 static int fuse_stop(struct node_state *s, char *why, size_t len)
 {
 	const char *u[] = { "fusermount3", "-u", s->fuse_dir, NULL };
@@ -169,11 +202,19 @@ static int fuse_stop(struct node_state *s, char *why, size_t len)
 		snprintf(why, len, "cannot unmount %s", s->fuse_dir);
 		return -1;
 	}
-	for (int t = 0; t < 10000 && !pid_gone(s->fuse_pid); t += 20)
-		sleep_ms(20);
+	wait_gone(s->fuse_pid, 2000);
+	if (!pid_gone(s->fuse_pid) && is_our_fuse(s, s->fuse_pid)) {
+		log_info("csi: nbdfuse (pid %d) of %s still runs after its "
+			 "unmount: stopping it", (int)s->fuse_pid, s->volume);
+		kill(s->fuse_pid, SIGTERM);
+		wait_gone(s->fuse_pid, 5000);
+		if (!pid_gone(s->fuse_pid))
+			kill(s->fuse_pid, SIGKILL);
+		wait_gone(s->fuse_pid, 5000);
+	}
 	if (!pid_gone(s->fuse_pid))
-		log_warn("csi: nbdfuse (pid %d) of %s still runs after its "
-			 "unmount", (int)s->fuse_pid, s->volume);
+		log_warn("csi: nbdfuse (pid %d) of %s still runs", (int)s->fuse_pid,
+			 s->volume);
 	return 0;
 }
 

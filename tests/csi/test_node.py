@@ -192,8 +192,54 @@ def block_read(target):
     return hashlib.sha256(data).hexdigest()
 
 
+def busy(c, work):
+    """A NodeStage that hangs (its NBD server accepts and never speaks)
+    holds its volume: a second call on it is ABORTED, other calls are
+    answered meanwhile; when the server goes, the stage fails and leaves
+    nothing behind."""
+    import socket
+    import threading
+    import time
+    pb = c.pb
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    conns = []
+    threading.Thread(target=lambda: conns.append(srv.accept()[0]), daemon=True).start()
+    st = paths(work, "pvc-busy")[0]
+    os.makedirs(st, exist_ok=True)
+    req = pb.NodeStageVolumeRequest(
+        volume_id="pvc-busy", staging_target_path=st, volume_capability=c.cap(),
+        publish_context={"nbdUri": "nbd://127.0.0.1:%d/pvc-busy" % srv.getsockname()[1]})
+    slow = c.node.NodeStageVolume.future(req, timeout=120)
+    wait_until("nbdfuse to connect to the silent server", 20, lambda: conns)
+    time.sleep(0.5)
+    c.expect_code("ABORTED", c.node.NodeStageVolume, req, "second stage while one runs")
+    c.expect_code("ABORTED", c.node.NodeUnstageVolume, pb.NodeUnstageVolumeRequest(
+        volume_id="pvc-busy", staging_target_path=st), "unstage while staging")
+    t0 = time.monotonic()
+    pr = c.identity.Probe(pb.ProbeRequest(), timeout=10)
+    c.node.NodeGetInfo(pb.NodeGetInfoRequest(), timeout=10)
+    c.ok(pr.ready.value and time.monotonic() - t0 < 3, "Probe waited for the stage")
+    c.ok(not slow.done(), "the stage did not wait for its server")
+    for conn in conns:
+        conn.close()
+    srv.close()
+    try:
+        slow.result()
+        raise Failed("a stage with no NBD server succeeded")
+    except csi_client.grpc.RpcError as e:
+        c.ok(e.code().name == "INTERNAL", "hung stage ended with %s" % e.code())
+    c.ok(not is_mount(st) and not os.path.exists(
+        os.path.join(work, "..", "state", "staged", "pvc-busy.json")),
+        "the failed stage left its mount or record")
+    c.node.NodeUnstageVolume(pb.NodeUnstageVolumeRequest(
+        volume_id="pvc-busy", staging_target_path=st), timeout=60)
+
+
 def phase_before(c, ctl, work):
     info(c)
+    busy(c, work)
     ctx = setup(c, ctl, "pvc-fs", 64 * MiB, False)
     refused(c, ctx, work)
     stage(c, "pvc-fs", ctx, work)

@@ -26,7 +26,7 @@ static char dir[64], url[128], db[128];
 
 static void cleanup(void)
 {
-	meta_close(plugin.meta);
+	csi_meta_reset(&plugin);
 	unlink(db);
 	rmdir(dir);
 }

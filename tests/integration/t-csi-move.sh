@@ -55,4 +55,8 @@ kill -TERM "$N1_NEW"
 if findmnt -rn -o TARGET | grep -F "$T" >&2; then
 	fail "mounts left under $T"
 fi
+# The dead node's nbdfuse (its server gone) was stopped by the unstage.
+if pgrep -f "nbdfuse .*$T/" >&2; then
+	fail "an nbdfuse of this test still runs"
+fi
 log PASS

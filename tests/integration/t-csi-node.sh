@@ -4,7 +4,8 @@
 # and capabilities, NodeStage through nbdfuse + a loop device (ext4 made on
 # the blank volume), NodePublish as bind mounts (one read-only), files
 # written, a raw block volume as a device file, stats, every call
-# repeated, refused calls; Probe is ready only beside a registered
+# repeated, refused calls; a stage that hangs holds its volume (a second
+# call on it is ABORTED) but not the plugin (Probe answers); Probe is ready only beside a registered
 # triplexd; then the plugin is killed (-9) and restarted
 # while all of it is staged and published, and the restarted plugin finds
 # it, unpublishes and unstages it, stages it again (the files are there:
@@ -42,5 +43,8 @@ csi_py test_node.py all --ctl "$TPXCTL" --meta "$TRIPLEX_META" --work "$W" \
 csi_stop all
 if findmnt -rn -o TARGET | grep -F "$T" >&2; then
 	fail "mounts left under $T"
+fi
+if pgrep -f "nbdfuse .*$T/" >&2; then
+	fail "an nbdfuse of this test still runs"
 fi
 log PASS
