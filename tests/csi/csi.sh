@@ -76,7 +76,7 @@ csi_py() {
 
 # csi_node_cleanup DIR: from the exit trap, after a failure: unmount
 # everything under DIR (deepest first), detach the loop devices on its
-# nbdfuse files, unmount nbdfuse (which then exits).
+# nbdfuse files, unmount nbdfuse and stop it.
 csi_node_cleanup() {
 	local dir=$1 m f
 	for m in $(findmnt -rn -o TARGET | grep -F "$dir" | sort -r); do
@@ -91,6 +91,11 @@ csi_node_cleanup() {
 	done
 	for m in $(findmnt -rn -o TARGET | grep -F "$dir" | sort -r); do
 		fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" 2>/dev/null
+	done
+	# An nbdfuse whose server died does not exit on its unmount: stop the
+	# ones this test's plugins started (their pid files).
+	for f in "$dir"/state*/fuse/*.pid; do
+		[[ -s $f ]] && kill -TERM "$(<"$f")" 2>/dev/null
 	done
 	return 0
 }

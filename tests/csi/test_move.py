@@ -121,6 +121,18 @@ def phase_b(c, ctl, work, nodes):
     c.ok(stale_write_fails(paths(work, "a")[1]),
          "a write through the dead node's mount was acknowledged")
     check(c, tg, saved["sums"])
+    # n1's replica missed writes: the volume is degraded, and says so.
+    wait_until("n1's replica out of sync", 60,
+               lambda: ctl.show(VOL)["placement"] and any(
+                   p["node"] == "n1" and p["state"] != "in_sync"
+                   for p in ctl.show(VOL)["placement"]))
+    st = nodes["b"].NodeGetVolumeStats(pb.NodeGetVolumeStatsRequest(
+        volume_id=VOL, volume_path=tg))
+    c.ok(st.volume_condition.abnormal and "2 of 3" in st.volume_condition.message,
+         "NodeGetVolumeStats condition %s" % st.volume_condition)
+    g = c.ctl.ControllerGetVolume(pb.ControllerGetVolumeRequest(volume_id=VOL))
+    c.ok(g.status.volume_condition.abnormal and
+         list(g.status.published_node_ids) == ["n2"], "ControllerGetVolume %s" % g)
     saved["ctx_b"] = ctx
     json.dump(saved, open(work + "/move.json", "w"))
 
@@ -140,8 +152,10 @@ def phase_c(c, ctl, work, nodes):
         volume_id=VOL, target_path=tg), timeout=60)
     nodes["a"].NodeUnstageVolume(pb.NodeUnstageVolumeRequest(
         volume_id=VOL, staging_target_path=st), timeout=120)
-    # Still whole on n2.
+    # Still whole on n2; n1's replica catches up, the condition clears.
     check(c, paths(work, "b")[1], saved["sums"])
+    wait_until("the volume's condition to clear", 90, lambda: not c.ctl.ControllerGetVolume(
+        pb.ControllerGetVolumeRequest(volume_id=VOL)).status.volume_condition.abnormal)
     st, tg = paths(work, "b")
     nodes["b"].NodeUnpublishVolume(pb.NodeUnpublishVolumeRequest(
         volume_id=VOL, target_path=tg), timeout=60)

@@ -102,12 +102,18 @@ def stage(c, vol, ctx, work, block=False, fs="ext4"):
     pb = c.pb
     st = paths(work, vol)[0]
     os.makedirs(st, exist_ok=True)
+    cap = c.cap(block=block, fs=fs)
+    if not block:
+        cap.mount.mount_flags.extend(["noatime", "nodiratime"])
     req = pb.NodeStageVolumeRequest(volume_id=vol, staging_target_path=st,
-                                    publish_context=ctx,
-                                    volume_capability=c.cap(block=block, fs=fs))
+                                    publish_context=ctx, volume_capability=cap)
     c.node.NodeStageVolume(req, timeout=120)
     c.node.NodeStageVolume(req, timeout=120)     # again: nothing changes
     c.ok(block or is_mount(st), "%s not mounted after NodeStage" % st)
+    if not block:
+        opts = subprocess.run(["findmnt", "-n", "-o", "OPTIONS", st],
+                              capture_output=True, text=True).stdout
+        c.ok("noatime" in opts.split(","), "mount flags not applied: %s" % opts)
     req.staging_target_path = st + "-other"
     c.expect_code("ALREADY_EXISTS", c.node.NodeStageVolume, req, "other path")
 
