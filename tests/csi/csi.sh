@@ -23,10 +23,16 @@ csi_require() {
 }
 
 # csi_dev_up: the three-node cluster of `triplexctl dev up` (zones zone-a,
-# zone-b, zone-c, SQLite store), stopped at exit; sets TRIPLEX_META.
+# zone-b, zone-c; SQLite store, or with TPX_META_KIND=etcd a three-member
+# etcd), stopped at exit; sets TRIPLEX_META.
 csi_dev_up() {
+	local up=()
+	if [[ ${TPX_META_KIND:-sqlite} == etcd ]]; then
+		require_tool etcd
+		up=(--etcd)
+	fi
 	on_exit "'$TPXCTL' dev down --dir '$T/dev'"
-	ctl dev up --dir "$T/dev" --size 16M >"$T/up.out" 2>&1 || {
+	ctl dev up --dir "$T/dev" --size 16M "${up[@]}" >"$T/up.out" 2>&1 || {
 		cat "$T/up.out" >&2
 		fail "dev up failed"
 	}

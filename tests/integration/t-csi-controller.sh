@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # triplex-csi's Identity and Controller services, driven over the plugin's
 # Unix socket by a Python gRPC client (tests/csi/test_controller.py)
-# against a three-node SQLite cluster (triplexctl dev up): every RPC, the
-# status codes for missing fields, unknown ids, unsupported capabilities
-# and conflicts, idempotent repeats, topology, paging through many
-# volumes, undecodable requests; two plugins racing on one volume (one
-# wins, the other gets FAILED_PRECONDITION or ABORTED); then Probe fails with FAILED_PRECONDITION
-# for a plugin whose metadata store is unreachable; SIGTERM exits 0.
+# against a three-node cluster (triplexctl dev up; SQLite, or etcd with
+# TPX_META_KIND=etcd): every RPC, the status codes for missing fields,
+# unknown ids, unsupported capabilities and conflicts, idempotent repeats,
+# topology, paging through many volumes, undecodable requests; two plugins
+# racing on one volume (one wins, the other gets FAILED_PRECONDITION or
+# ABORTED); then Probe fails with FAILED_PRECONDITION for a plugin whose
+# metadata store is unreachable; SIGTERM exits 0.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/csi/csi.sh

@@ -8,7 +8,8 @@
 # through n1's leftover mount is not acknowledged; n1's triplexd
 # restarted: it does not serve the volume and a write sent to it is not
 # acknowledged; a new plugin on n1 unpublishes and unstages what the dead
-# one had. On a dev-up SQLite cluster on loopback.
+# one had. On a dev-up cluster on loopback (SQLite; TPX_META_KIND=etcd:
+# a three-member etcd).
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
 # shellcheck source=tests/csi/csi.sh
