@@ -13,9 +13,12 @@ static const char usage[] =
 	"                   [--endpoint unix:///csi/csi.sock (default $CSI_ENDPOINT)]\n"
 	"                   [--node-id ID] [--zone ZONE] [--state-dir DIR]\n"
 	"                   [--etcd-cacert FILE] [--etcd-cert FILE --etcd-key FILE]\n"
-	"                   [--log-level error|warn|info|debug]\n"
+	"                   [--log-level error|warn|info|debug (default info)]\n"
+	"       triplex-csi -h|--help | --version\n"
 	"  --meta: sqlite:/path/meta.db, etcd://host:port,... or https://host:port,...\n"
-	"  --node-id: the triplexd node this plugin runs beside (node and all modes)\n";
+	"  --node-id: the triplexd node this plugin runs beside (node and all modes)\n"
+	"  --zone: the node's zone for NodeGetInfo (default: its triplexd's record)\n"
+	"  --state-dir: what the node service staged (default /var/lib/triplex-csi)\n";
 
 struct opts {
 	const char *mode, *meta, *cacert, *cert, *key, *level;
@@ -60,12 +63,13 @@ static int parse_args(int argc, char **argv, struct csi_plugin *p,
 		{ "etcd-key", required_argument, NULL, 'K' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'M': o->mode = optarg; break;
 		case 'e': p->endpoint = optarg; break;
@@ -78,6 +82,7 @@ static int parse_args(int argc, char **argv, struct csi_plugin *p,
 		case 'K': o->key = optarg; break;
 		case 'l': o->level = optarg; break;
 		case 'h': fputs(usage, stdout); exit(0);
+		case 'V': puts("triplex-csi " CSI_PLUGIN_VERSION); exit(0);
 		default:
 			return bad("unknown or incomplete option '%s' (try --help)",
 				   argv[optind - 1]);
