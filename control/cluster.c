@@ -484,8 +484,8 @@ static void replica_set(struct cluster_replica *rep,
 	rep->state = state;
 }
 
-static int volume_place(struct meta *m, struct cluster_volume *v, char *err,
-			size_t errlen)
+static int volume_place(struct meta *m, struct cluster_volume *v,
+			const char *prefer_zone, char *err, size_t errlen)
 {
 	struct cluster_view cv;
 	size_t idx[CLUSTER_MAX_REPLICAS];
@@ -502,6 +502,7 @@ static int volume_place(struct meta *m, struct cluster_volume *v, char *err,
 	in.domain = v->domain;
 	in.relaxed = v->relaxed;
 	in.count = v->replicas;
+	in.prefer_zone = prefer_zone;
 	r = placement_choose(&in, idx, err, errlen);
 	for (int i = 0; r == 0 && i < v->replicas; i++)
 		replica_set(&v->placement[i], &cv.nodes[idx[i]], v->domain,
@@ -531,7 +532,7 @@ int cluster_volume_create(struct meta *m,
 	v.domain = spec->domain;
 	v.relaxed = spec->relaxed;
 	v.failover_manual = spec->failover_manual;
-	if ((r = volume_place(m, &v, err, errlen)) < 0)
+	if ((r = volume_place(m, &v, spec->prefer_zone, err, errlen)) < 0)
 		return r;
 	if ((r = volume_id_alloc(&v.id)) < 0) {
 		seterr(err, errlen, "cannot allocate a volume id: %s",

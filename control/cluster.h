@@ -122,6 +122,8 @@ struct cluster_volume_spec {
 	enum cluster_domain domain;
 	bool relaxed;
 	bool failover_manual;
+	const char *prefer_zone;          /* a replica there if possible
+					     (placement.h), or NULL */
 };
 
 /* Defaults: 3 replicas, min 2, zone domain, not relaxed. */

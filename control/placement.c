@@ -121,18 +121,42 @@ static void explain(const struct placement_input *in, const struct cand *c,
 	free(names);
 }
 
-/* Pick candidates in order whose domain is new; returns how many. */
+/* The best candidate in in->prefer_zone whose domain is not taken yet, or
+ * nc if there is none. */
+static size_t preferred(const struct placement_input *in,
+			const struct cand *c, size_t nc)
+{
+	for (size_t i = 0; in->prefer_zone && i < nc; i++) {
+		bool used = false;
+
+		for (int t = 0; t < in->ntaken; t++)
+			used |= !strcmp(in->taken[t].domain, c[i].dom);
+		if (c[i].dom[0] && !used &&
+		    !strcmp(in->nodes[c[i].idx].zone, in->prefer_zone))
+			return i;
+	}
+	return nc;
+}
+
+/* Pick candidates in order whose domain is new, the preferred zone's
+ * first; returns how many. */
 static int pick_distinct(const struct placement_input *in, struct cand *c,
 			 size_t nc, size_t *out)
 {
 	const char **used = calloc((size_t)in->ntaken + (size_t)in->count + 1,
 				   sizeof *used);
+	size_t first = preferred(in, c, nc);
 	int nused = 0, got = 0;
 
 	if (!used)
 		return -ENOMEM;
 	for (int i = 0; i < in->ntaken; i++)
 		used[nused++] = in->taken[i].domain;
+	if (first < nc && in->count > 0) {
+		used[nused++] = c[first].dom;
+		c[first].chosen = true;
+		out[got++] = c[first].idx;
+	}
 	for (size_t i = 0; i < nc && got < in->count; i++) {
 		if (!c[i].dom[0] || dom_used(used, nused, c[i].dom))
 			continue;

@@ -22,12 +22,16 @@ struct placement_input {
 	const struct cluster_replica *taken;
 	int ntaken;
 	const char *exclude;                 /* node never chosen, or NULL */
+	/* A zone that gets the first replica if it has an eligible node
+	 * (CSI's preferred topology), or NULL. */
+	const char *prefer_zone;
 	int count;                           /* nodes to choose */
 };
 
-/* Choose in->count nodes: out[i] indexes in->nodes. Distinct domains not
- * already used first (ties: fewer replicas, then id); if relaxed, then any
- * other distinct node. -ENOSPC with a one-line reason in err. */
+/* Choose in->count nodes: out[i] indexes in->nodes. The best node of
+ * in->prefer_zone first (if any), then distinct domains not already used
+ * (ties: fewer replicas, then id); if relaxed, then any other distinct
+ * node. -ENOSPC with a one-line reason in err. */
 int placement_choose(const struct placement_input *in, size_t *out,
 		     char *err, size_t errlen);
 

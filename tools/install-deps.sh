@@ -19,6 +19,14 @@ PACKAGES=(
 	etcd-server etcd-client libcurl4-openssl-dev
 	# libfaketime: one node's wall clock an hour off (t-clock-skew).
 	faketime
+	# The CSI plugin (gRPC core C API, protobuf-c and its compiler) and
+	# its tests' client (python grpcio, stubs generated at test time).
+	libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
+	python3-grpcio python3-grpc-tools xfsprogs
+	# Offline checks of csi-shim/deploy/ (t-csi-deploy): YAML to JSON
+	# here; Node.js and npm's kubernetes-models are installed by hand
+	# (README, Kubernetes (CSI)), the test skips without them.
+	python3-yaml
 	# For promtool (metrics format check in the tests). On a systemd host
 	# this also enables prometheus.service on :9090; stop it if unwanted.
 	prometheus

@@ -244,6 +244,34 @@ static void test_create_distinct_zones(void **state)
 	assert_false(has_node(&v2, "n1"));
 }
 
+/* A preferred zone gets a replica even when its node is the most loaded
+ * (CSI's preferred topology); a zone without nodes changes nothing. */
+static void test_create_prefer_zone(void **state)
+{
+	struct fx *f = *state;
+	struct cluster_volume_spec s;
+	struct cluster_volume v;
+
+	add_node(f, "n1", "z1", NULL);
+	add_node(f, "n2", "z2", NULL);
+	add_node(f, "n3", "z3", NULL);
+	add_node(f, "n4", "z4", NULL);
+	assert_int_equal(create(f, "load", 3, CLUSTER_DOMAIN_ZONE, false, &v), 0);
+	assert_false(has_node(&v, "n4"));
+	cluster_volume_spec_init(&s, "pref", GiB);
+	s.prefer_zone = "z1";
+	assert_int_equal(cluster_volume_create(f->m, &s, &v, f->err,
+					       sizeof f->err), 0);
+	assert_string_equal(v.placement[0].node, "n1");
+	assert_true(has_node(&v, "n4"));
+	assert_distinct_domains(&v);
+	cluster_volume_spec_init(&s, "nowhere", GiB);
+	s.prefer_zone = "z9";
+	assert_int_equal(cluster_volume_create(f->m, &s, &v, f->err,
+					       sizeof f->err), 0);
+	assert_distinct_domains(&v);
+}
+
 static void test_create_refused(void **state)
 {
 	struct fx *f = *state;
@@ -878,6 +906,7 @@ int main(void)
 		T(test_node_identity),
 		T(test_node_lease),
 		T(test_create_distinct_zones),
+		T(test_create_prefer_zone),
 		T(test_create_refused),
 		T(test_create_racks),
 		T(test_create_validation),
