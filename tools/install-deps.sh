@@ -24,8 +24,7 @@ PACKAGES=(
 	libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
 	python3-grpcio python3-grpc-tools xfsprogs
 	# Offline checks of csi-shim/deploy/ (t-csi-deploy): YAML to JSON
-	# here; Node.js and npm's kubernetes-models are installed by hand
-	# (README, Kubernetes (CSI)), the test skips without them.
+	# here; npm's kubernetes-models below (install_npm_models).
 	python3-yaml
 	# For promtool (metrics format check in the tests). On a systemd host
 	# this also enables prometheus.service on :9090; stop it if unwanted.
@@ -43,9 +42,26 @@ missing_packages() {
 	done
 }
 
+# npm's kubernetes-models@4.5.1 (the 5.x line needs a newer Node) into
+# NPM_DIR, for t-csi-deploy. Node.js and npm come with the machine; where
+# npm is missing, Debian's.
+NPM_DIR=${TPX_NPM_DIR:-/var/cache/triplex/npm}
+install_npm_models() {
+	[[ -d $NPM_DIR/node_modules/kubernetes-models ]] && return 0
+	if ! command -v npm >/dev/null; then
+		apt-get update -qq >/dev/null
+		apt-get install -y -qq --no-install-recommends npm >/dev/null
+	fi
+	mkdir -p "$NPM_DIR"
+	echo "install-deps.sh: npm install kubernetes-models@4.5.1 into $NPM_DIR" >&2
+	npm install --silent --no-audit --no-fund --prefix "$NPM_DIR" \
+		kubernetes-models@4.5.1 >/dev/null
+}
+
 mapfile -t missing < <(missing_packages)
 
 if ((${#missing[@]} == 0)); then
+	install_npm_models
 	exit 0
 fi
 
@@ -64,3 +80,4 @@ if ((${#still[@]})); then
 	echo "install-deps.sh: not installed after apt-get: ${still[*]}" >&2
 	exit 1
 fi
+install_npm_models
