@@ -12,7 +12,7 @@
 #
 # Environment:
 #   STAGES="release asan fuzz"  which stages to run
-#   FUZZ_TIME=20                seconds per fuzzer
+#   FUZZ_TIME=15                seconds per fuzzer
 #   CTEST_JOBS=2                ctest -j
 #   SKIP_DEPS=1                 do not run install-deps.sh
 set -euo pipefail
@@ -22,7 +22,7 @@ cd "$SRC"
 # The pyenv python first on PATH lacks the libnbd bindings.
 export PATH=/usr/bin:/usr/sbin:/bin:/sbin:$PATH
 STAGES=${STAGES:-release asan fuzz}
-FUZZ_TIME=${FUZZ_TIME:-20}
+FUZZ_TIME=${FUZZ_TIME:-15}
 CTEST_JOBS=${CTEST_JOBS:-$(nproc)}
 JOBS=$(nproc)
 

@@ -72,7 +72,7 @@ static void test_capacity_fits(void **state)
 static int params(const char *const *kv, size_t n, struct csi_params *p,
 		  grpc_status_code *code)
 {
-	Csi__V1__CreateVolumeRequest__ParametersEntry e[8], *ep[8];
+	Csi__V1__CreateVolumeRequest__ParametersEntry e[8], *ep[8] = { NULL };
 	struct csi_reply r = { .code = GRPC_STATUS_OK };
 	int ret;
 
