@@ -101,48 +101,40 @@ static bool valid_host_port(const char *spec)
 	return split_host_port(spec, host, sizeof host, &port) == 0;
 }
 
-static int parse_ms(const char *s, uint64_t *out)
+/* A decimal number from lo to hi. 0 or -1. */
+static int parse_range(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 {
 	char *end;
 	unsigned long long v = strtoull(s, &end, 10);
 
-	if (*s < '0' || *s > '9' || *end || v == 0 || v > 3600000)
+	if (*s < '0' || *s > '9' || *end || v < lo || v > hi)
 		return -1;
 	*out = v;
 	return 0;
 }
 
+static int parse_ms(const char *s, uint64_t *out)
+{
+	return parse_range(s, 1, 3600000, out);
+}
+
 static int parse_lease_ttl(const char *s, int *out)
 {
-	char *end;
-	unsigned long v = strtoul(s, &end, 10);
+	uint64_t v;
 
-	if (*s < '0' || *s > '9' || *end || v < 2 || v > 60)
+	if (parse_range(s, 2, 60, &v) < 0)
 		return -1;
 	*out = (int)v;
 	return 0;
 }
 
-static int parse_count(const char *s, unsigned long lo, unsigned long hi,
-		       unsigned *out)
+static int parse_max_connections(const char *s, unsigned *out)
 {
-	char *end;
-	unsigned long v = strtoul(s, &end, 10);
+	uint64_t v;
 
-	if (*s < '0' || *s > '9' || *end || v < lo || v > hi)
+	if (parse_range(s, 1, 1000000, &v) < 0)
 		return -1;
 	*out = (unsigned)v;
-	return 0;
-}
-
-static int parse_read_lease(const char *s, uint64_t *out)
-{
-	char *end;
-	unsigned long v = strtoul(s, &end, 10);
-
-	if (*s < '0' || *s > '9' || *end || v < 100 || v > REPL_LEASE_MAX_MS)
-		return -1;
-	*out = v;
 	return 0;
 }
 
@@ -226,8 +218,11 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 			if (parse_ms(optarg, c == 'W' ? &o->write_timeout_ms :
 					     c == 'I' ? &o->io_timeout_ms :
 							&o->reply_timeout_ms) < 0) {
-				fprintf(stderr, "triplexd: %s wants milliseconds from 1 "
-					"to 3600000, got '%s'\n", argv[optind - 1], optarg);
+				fprintf(stderr, "triplexd: --%s wants milliseconds from 1 "
+					"to 3600000, got '%s'\n",
+					c == 'W' ? "write-timeout-ms" :
+					c == 'I' ? "io-timeout-ms" : "reply-timeout-ms",
+					optarg);
 				return -1;
 			}
 			break;
@@ -239,14 +234,14 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 			}
 			break;
 		case 'X':
-			if (parse_count(optarg, 1, 1000000, &o->max_connections) < 0) {
+			if (parse_max_connections(optarg, &o->max_connections) < 0) {
 				fprintf(stderr, "triplexd: --max-connections wants a "
 					"number from 1 to 1000000, got '%s'\n", optarg);
 				return -1;
 			}
 			break;
 		case 'L':
-			if (parse_read_lease(optarg, &o->read_lease_ms) < 0) {
+			if (parse_range(optarg, 100, REPL_LEASE_MAX_MS, &o->read_lease_ms) < 0) {
 				fprintf(stderr, "triplexd: --read-lease-ms wants "
 					"milliseconds from 100 to %d, got '%s'\n",
 					REPL_LEASE_MAX_MS, optarg);
