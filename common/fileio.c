@@ -1,6 +1,9 @@
 #include "fileio.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int pread_full(int fd, void *buf, size_t len, uint64_t off)
@@ -19,5 +22,39 @@ int pread_full(int fd, void *buf, size_t len, uint64_t off)
 			return -EIO;
 		done += (size_t)n;
 	}
+	return 0;
+}
+
+int read_small_file(const char *path, size_t max, char **text, size_t *len)
+{
+	struct stat st;
+	char *buf;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), r;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	if (st.st_size < 0 || (uint64_t)st.st_size > max) {
+		close(fd);
+		return -EFBIG;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		close(fd);
+		return -ENOMEM;
+	}
+	r = pread_full(fd, buf, (size_t)st.st_size, 0);
+	close(fd);
+	if (r < 0) {
+		free(buf);
+		return r;
+	}
+	buf[st.st_size] = '\0';
+	*text = buf;
+	*len = (size_t)st.st_size;
 	return 0;
 }

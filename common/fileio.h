@@ -9,4 +9,8 @@
  * Returns 0, -errno, or -EIO if the file ends first. */
 int pread_full(int fd, void *buf, size_t len, uint64_t off);
 
+/* Read a whole file of at most max bytes into a new NUL-terminated buffer
+ * (*text, *len without the NUL). Returns 0, -errno, or -EFBIG. */
+int read_small_file(const char *path, size_t max, char **text, size_t *len);
+
 #endif

@@ -11,6 +11,7 @@
 #include "loop.h"
 #include "server.h"
 #include "store_io.h"
+#include "tls.h"
 #include "volume.h"
 
 struct daemon_opts {
@@ -33,6 +34,11 @@ struct daemon_opts {
 	unsigned max_connections; /* --max-connections; 0: the NBD default */
 	uint64_t reply_timeout_ms; /* --reply-timeout-ms; 0: the NBD default */
 	uint64_t resync_rate_bps;
+	/* NBD TLS (--tls ...): mode NBD_TLS_*, -1 until given. */
+	int tls_mode;
+	struct tls_config tls;
+	const char *tls_allow[NBD_MAX_EXPORTS];  /* "EXPORT=ID,ID" */
+	size_t ntls_allow;
 	/* --create-volume NAME --size SIZE: create it and exit. */
 	const char *create_volume;
 	uint64_t create_size;
@@ -62,6 +68,7 @@ struct daemon {
 	enum daemon_state state;
 	struct http_server *http;
 	struct agent *cluster;   /* NULL unless --meta */
+	struct tls_ctx *tls;     /* NBD's credentials; NULL without TLS */
 	double start_time;           /* unix seconds, for metrics */
 };
 
@@ -69,7 +76,16 @@ struct daemon {
 int daemon_open_volumes(struct daemon *d);
 void daemon_close_volumes(struct daemon *d);
 
-/* Handle SIGTERM and SIGINT through the loop: a clean shutdown. */
+/* tls.c: load the NBD TLS credentials and give them to the server (0, or
+ * -1 logged); on SIGHUP, load them again and swap them in, keeping the
+ * old ones if the new ones do not load. */
+int daemon_tls_start(struct daemon *d);
+void daemon_tls_reload(struct daemon *d);
+/* Check the --tls options together; -1 with a message on stderr. */
+int daemon_tls_check_opts(struct daemon_opts *o);
+
+/* Handle SIGTERM and SIGINT through the loop: a clean shutdown; SIGHUP
+ * reloads the TLS credentials. */
 int daemon_watch_signals(struct daemon *d);
 
 /* Serve /healthz, /readyz and /metrics on host (NULL: any) and port.

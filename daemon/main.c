@@ -35,6 +35,16 @@ static const char usage[] =
 	"                          once (1..1000000, default 1024)\n"
 	"  --reply-timeout-ms MS   close an NBD client that takes no reply for MS\n"
 	"                          milliseconds (1..3600000, default 60000)\n"
+	"  --tls MODE              NBD STARTTLS: off, on (optional) or require (every\n"
+	"                          option before STARTTLS refused); default require\n"
+	"                          with credentials, off without\n"
+	"  --tls-cert FILE         server certificate (PEM chain), with --tls-key FILE\n"
+	"  --tls-psk FILE          pre-shared keys, lines of IDENTITY:HEXKEY\n"
+	"  --tls-ca FILE           CA that client certificates must chain to\n"
+	"  --tls-verify-peer       require a client certificate (needs --tls-ca)\n"
+	"  --tls-allow EXPORT=ID,..  only these TLS identities (PSK identity or\n"
+	"                          certificate common name) may use EXPORT; repeatable\n"
+	"                          (SIGHUP reloads the credential files)\n"
 	"  --create-volume NAME    create a single-replica volume in DIR and exit\n"
 	"  --size SIZE             its size: bytes, or K/M/G/T/P (= KiB/MiB/... powers\n"
 	"                          of 1024) or KB/MB/GB/TB/PB (powers of 1000); rounded\n"
@@ -156,6 +166,48 @@ static int parse_create_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* Long options without a letter. */
+enum {
+	OPT_TLS = 256, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA, OPT_TLS_PSK,
+	OPT_TLS_VERIFY, OPT_TLS_ALLOW,
+};
+
+static int parse_tls_mode(const char *s)
+{
+	if (!strcmp(s, "off"))
+		return NBD_TLS_OFF;
+	if (!strcmp(s, "on"))
+		return NBD_TLS_ON;
+	if (!strcmp(s, "require"))
+		return NBD_TLS_REQUIRE;
+	fprintf(stderr, "triplexd: --tls wants off, on or require, got '%s'\n", s);
+	return -1;
+}
+
+/* The --tls options; 1 if c was one, 0 if not, -1 on a bad value. */
+static int parse_tls_arg(int c, const char *arg, struct daemon_opts *o)
+{
+	switch (c) {
+	case OPT_TLS:
+		o->tls_mode = parse_tls_mode(arg);
+		return o->tls_mode < 0 ? -1 : 1;
+	case OPT_TLS_CERT: o->tls.cert_file = arg; return 1;
+	case OPT_TLS_KEY: o->tls.key_file = arg; return 1;
+	case OPT_TLS_CA: o->tls.ca_file = arg; return 1;
+	case OPT_TLS_PSK: o->tls.psk_file = arg; return 1;
+	case OPT_TLS_VERIFY: o->tls.verify_peer = true; return 1;
+	case OPT_TLS_ALLOW:
+		if (o->ntls_allow == NBD_MAX_EXPORTS) {
+			fprintf(stderr, "triplexd: more than %d --tls-allow\n",
+				NBD_MAX_EXPORTS);
+			return -1;
+		}
+		o->tls_allow[o->ntls_allow++] = arg;
+		return 1;
+	}
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct daemon_opts *o)
 {
 	static const struct option longopts[] = {
@@ -182,6 +234,13 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		{ "etcd-cacert", required_argument, NULL, 'A' },
 		{ "etcd-cert", required_argument, NULL, 'c' },
 		{ "etcd-key", required_argument, NULL, 'k' },
+		{ "tls", required_argument, NULL, OPT_TLS },
+		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+		{ "tls-ca", required_argument, NULL, OPT_TLS_CA },
+		{ "tls-psk", required_argument, NULL, OPT_TLS_PSK },
+		{ "tls-verify-peer", no_argument, NULL, OPT_TLS_VERIFY },
+		{ "tls-allow", required_argument, NULL, OPT_TLS_ALLOW },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -190,6 +249,12 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		int t = parse_tls_arg(c, optarg, o);
+
+		if (t < 0)
+			return -1;
+		if (t > 0)
+			continue;
 		switch (c) {
 		case 'd': o->data_dir = optarg; break;
 		case 'u': o->listen_unix = optarg; break;
@@ -292,6 +357,8 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 			"port from 1 to 65535, got '%s'\n", o->listen_http);
 		return -1;
 	}
+	if (daemon_tls_check_opts(o) < 0)
+		return -1;
 	if (!o->listen_unix && !o->listen_tcp) {
 		fprintf(stderr, "triplexd: give --listen-unix or --listen-tcp\n");
 		return -1;
@@ -445,7 +512,8 @@ static int run(struct daemon *d)
 		nbd_server_set_max_connections(d->nbd, d->opts.max_connections);
 	if (d->nbd)
 		nbd_server_set_reply_timeout(d->nbd, d->opts.reply_timeout_ms);
-	if (!d->nbd || daemon_watch_signals(d) < 0 || start_http(d) < 0 ||
+	if (!d->nbd || daemon_tls_start(d) < 0 ||
+	    daemon_watch_signals(d) < 0 || start_http(d) < 0 ||
 	    start_cluster(d) < 0 || start_listeners(d) < 0)
 		goto out;
 	d->state = DAEMON_READY;
@@ -462,12 +530,14 @@ static int run(struct daemon *d)
 	http_server_free(d->http);
 	agent_free(d->cluster);
 	nbd_server_free(d->nbd);
+	tls_ctx_free(d->tls);
 	loop_fini(&d->loop);
 	return ret < 0 ? 1 : d->exit_code;
 out:
 	http_server_free(d->http);
 	agent_free(d->cluster);
 	nbd_server_free(d->nbd);
+	tls_ctx_free(d->tls);
 	daemon_close_volumes(d);
 	loop_fini(&d->loop);
 	return 1;
@@ -480,6 +550,7 @@ int main(int argc, char **argv)
 
 	memset(&d, 0, sizeof d);
 	d.opts.resync_rate_bps = 256u << 20;
+	d.opts.tls_mode = -1;
 	if (parse_args(argc, argv, &d.opts) < 0)
 		return 2;
 	if (d.opts.help || d.opts.version) {

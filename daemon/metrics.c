@@ -128,6 +128,13 @@ static const struct u64_metric nbd_metrics[] = {
 	  "NBD accepts that failed for want of file descriptors or memory "
 	  "(the listener then backs off).",
 	  offsetof(struct nbd_server_stats, accept_failures) },
+	{ "triplex_nbd_tls_handshakes_total", C,
+	  "NBD connections that switched to TLS after STARTTLS.",
+	  offsetof(struct nbd_server_stats, tls_handshakes) },
+	{ "triplex_nbd_tls_handshakes_failed_total", C,
+	  "NBD TLS handshakes that failed (bad key, untrusted certificate, "
+	  "not TLS at all).",
+	  offsetof(struct nbd_server_stats, tls_handshakes_failed) },
 };
 
 #define RS(field) offsetof(struct repl_service_stats, field)
@@ -384,6 +391,11 @@ static int on_metrics(void *arg, FILE *f)
 		       &d->loop);
 	emit_u64_table(f, http_metrics, sizeof http_metrics / sizeof http_metrics[0],
 		       http_server_get_stats(d->http));
+	if (d->tls && tls_ctx_cert_expiry(d->tls))
+		scalar(f, "triplex_tls_cert_expiry_seconds", G,
+		       "Seconds until the NBD TLS certificate expires (negative: "
+		       "expired). SIGHUP reloads it.",
+		       (double)(tls_ctx_cert_expiry(d->tls) - time(NULL)));
 	emit_process(f, d);
 	return 200;
 }

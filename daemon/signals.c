@@ -43,6 +43,13 @@ static void drained(void *arg)
 	wait_idle(&d->idle_timer);
 }
 
+static void arm_signal_read(struct daemon *d)
+{
+	struct io_uring_sqe *sqe = loop_get_sqe(&d->loop, &d->sig_op);
+
+	io_uring_prep_read(sqe, d->sig_fd, &d->sig_info, sizeof d->sig_info, 0);
+}
+
 static void on_signal(struct loop_op *op, int res, uint32_t flags)
 {
 	struct daemon *d = (struct daemon *)((char *)op - offsetof(struct daemon, sig_op));
@@ -51,6 +58,11 @@ static void on_signal(struct loop_op *op, int res, uint32_t flags)
 	if (res < (int)sizeof *si) {
 		log_error("signalfd read: %s", res < 0 ? strerror(-res) : "short");
 		loop_stop(&d->loop);
+		return;
+	}
+	if (si->ssi_signo == SIGHUP) {
+		daemon_tls_reload(d);
+		arm_signal_read(d);
 		return;
 	}
 	log_info("shutdown: signal %u", si->ssi_signo);
@@ -62,12 +74,12 @@ static void on_signal(struct loop_op *op, int res, uint32_t flags)
 
 int daemon_watch_signals(struct daemon *d)
 {
-	struct io_uring_sqe *sqe;
 	sigset_t set;
 
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		return -errno;
 	d->sig_fd = signalfd(-1, &set, SFD_CLOEXEC);
@@ -75,7 +87,6 @@ int daemon_watch_signals(struct daemon *d)
 		return -errno;
 	signal(SIGPIPE, SIG_IGN);
 	d->sig_op.cb = on_signal;
-	sqe = loop_get_sqe(&d->loop, &d->sig_op);
-	io_uring_prep_read(sqe, d->sig_fd, &d->sig_info, sizeof d->sig_info, 0);
+	arm_signal_read(d);
 	return 0;
 }

@@ -21,6 +21,7 @@
 #include "sendq.h"
 #include "request.h"
 #include "server_int.h"
+#include "tls.h"
 
 #define RBUF_SIZE (256u * 1024)
 #define MAX_INFLIGHT 128
@@ -29,6 +30,11 @@
 #define MAX_INFLIGHT_BYTES (8u << 20)
 #define KEEP_BUF_MAX (128u * 1024)    /* larger request buffers are freed */
 #define MAX_EXTENTS 256
+/* TLS: ciphertext not yet sent before we stop encrypting replies (flow
+ * control, as the socket's own buffer is without TLS), and small pieces
+ * gathered into one record. */
+#define TLS_BACKLOG_MAX (256u * 1024)
+#define TLS_GATHER (16u * 1024)
 
 enum conn_phase { PH_HANDSHAKE, PH_TRANSMISSION };
 
@@ -78,11 +84,18 @@ struct conn {
 	struct sendq sendq;      /* replies, in completion order */
 	struct iovec hs_iov;     /* the handshake's bytes in flight */
 	struct msghdr hs_msg;
+
+	/* After STARTTLS every byte goes through tls; sends carry only its
+	 * ciphertext, and replies are freed once encrypted. */
+	struct tls_sess *tls;
+	uint8_t *gather;         /* TLS_GATHER bytes of small reply pieces */
 };
 
 static void conn_pump(struct conn *c);
 static void creq_put(struct conn *c, struct creq *r);
 static void conn_arm_send(struct conn *c);
+static void conn_start_tls(struct conn *c);
+static void tls_arm_send(struct conn *c);
 
 static struct conn *conn_of(struct loop_op *op, size_t field)
 {
@@ -117,6 +130,8 @@ static void conn_free(struct conn *c)
 		c->next->prev = c->prev;
 	nbd_outbuf_free(&c->hsout);
 	recvbuf_fini(&c->rb);
+	tls_sess_free(c->tls);
+	free(c->gather);
 	free(c);
 	s->stats.connections_open--;
 	server_conn_gone(s);
@@ -179,11 +194,17 @@ static void conn_drain_check(struct conn *c)
 		c->disc = true;
 }
 
+/* Nothing queued or on its way to the socket. */
+static bool conn_tx_idle(const struct conn *c)
+{
+	return !c->send_armed && sendq_empty(&c->sendq) &&
+	       (!c->tls || tls_sess_out_backlog(c->tls) == 0);
+}
+
 /* DISC or shutdown: close once every reply has been sent. */
 static void conn_close_when_idle(struct conn *c)
 {
-	if (c->inflight == 0 && !c->send_armed && sendq_empty(&c->sendq) &&
-	    !c->payload)
+	if (c->inflight == 0 && conn_tx_idle(c) && !c->payload)
 		conn_close(c, "idle");
 }
 
@@ -257,9 +278,15 @@ static void on_send(struct loop_op *op, int res, uint32_t flags)
 	c->send_armed = false;
 	if (res < 0 && res != -EINTR && res != -EAGAIN)
 		conn_close(c, "send failed");
-	if (c->phase == PH_HANDSHAKE || c->hs_sending) {
+	if (c->tls) {
+		tls_sess_out_done(c->tls, done);
+	} else if (c->phase == PH_HANDSHAKE || c->hs_sending) {
 		nbd_outbuf_consume(&c->hsout, done);
 		c->hs_sending = 0;
+		/* STARTTLS's ACK went out in plaintext: TLS from here on. */
+		if (c->hs.state == NBD_HS_STARTTLS && c->hsout.len == 0 &&
+		    !c->closing)
+			conn_start_tls(c);
 	} else {
 		struct sendq_msg *m;
 
@@ -275,6 +302,132 @@ static void on_send(struct loop_op *op, int res, uint32_t flags)
 	conn_pump(c);
 }
 
+static void send_armed(struct conn *c)
+{
+	c->send_armed = true;
+	/* Each completion re-arms: a send armed long ago made no progress. */
+	c->send_armed_ms = loop_now_ms();
+	server_arm_hs_timer(c->srv);
+}
+
+/* --- TLS ---------------------------------------------------------------- */
+
+/* Encrypt one piece; small ones wait in the gather buffer to share a
+ * record with their neighbours. */
+static int tls_put(struct conn *c, size_t *gathered, const void *p, size_t n)
+{
+	if (*gathered + n <= TLS_GATHER) {
+		memcpy(c->gather + *gathered, p, n);
+		*gathered += n;
+		return 0;
+	}
+	if (*gathered && tls_sess_write(c->tls, c->gather, *gathered) < 0)
+		return -1;
+	*gathered = 0;
+	if (n < TLS_GATHER)
+		return tls_put(c, gathered, p, n);
+	return tls_sess_write(c->tls, p, n);
+}
+
+/* Queued replies into ciphertext, up to what one backlog allows; the
+ * replies are done with once encrypted. */
+static int tls_encrypt_replies(struct conn *c)
+{
+	size_t put = 0, gathered = 0;
+	struct sendq_msg *m;
+
+	if (!sendq_prepare(&c->sendq))
+		return 0;
+	for (size_t i = 0; i < c->sendq.msg.msg_iovlen && put < TLS_BACKLOG_MAX; i++) {
+		const struct iovec *v = &c->sendq.msg.msg_iov[i];
+		size_t n = v->iov_len;
+
+		if (n > TLS_BACKLOG_MAX - put)
+			n = TLS_BACKLOG_MAX - put;
+		if (tls_put(c, &gathered, v->iov_base, n) < 0)
+			return -1;
+		put += n;
+	}
+	if (gathered && tls_sess_write(c->tls, c->gather, gathered) < 0)
+		return -1;
+	sendq_advance(&c->sendq, put);
+	while ((m = sendq_pop_sent(&c->sendq)))
+		creq_put(c, creq_of(m));
+	return 1;
+}
+
+static int tls_encrypt(struct conn *c)
+{
+	int r = 1;
+
+	while (r > 0 && tls_sess_out_backlog(c->tls) < TLS_BACKLOG_MAX) {
+		if (c->hsout.len > 0) {
+			if (tls_sess_write(c->tls, c->hsout.data, c->hsout.len) < 0)
+				return -1;
+			nbd_outbuf_consume(&c->hsout, c->hsout.len);
+			continue;
+		}
+		r = tls_encrypt_replies(c);
+	}
+	return r < 0 ? -1 : 0;
+}
+
+static void tls_arm_send(struct conn *c)
+{
+	struct io_uring_sqe *sqe;
+	const void *p;
+	size_t len;
+
+	if (tls_sess_ready(c->tls) && tls_encrypt(c) < 0) {
+		log_info("nbd: connection %d: %s", c->fd, tls_sess_error(c->tls));
+		conn_close(c, "TLS write failed");
+		return;
+	}
+	len = tls_sess_out(c->tls, &p);
+	if (len == 0) {
+		if (c->disc || c->srv->shutting_down)
+			conn_close_when_idle(c);
+		return;
+	}
+	c->send_op.cb = on_send;
+	sqe = loop_get_sqe(c->srv->loop, &c->send_op);
+	io_uring_prep_send(sqe, c->fd, p, len, MSG_NOSIGNAL);
+	send_armed(c);
+}
+
+static void tls_handshake_step(struct conn *c)
+{
+	int r = tls_sess_handshake(c->tls);
+
+	if (r < 0) {
+		c->srv->stats.tls_handshakes_failed++;
+		c->srv->stats.handshakes_failed++;
+		log_info("nbd: connection %d: TLS %s", c->fd, tls_sess_error(c->tls));
+		conn_close(c, "TLS handshake failed");
+	} else if (r == 1) {
+		c->srv->stats.tls_handshakes++;
+		nbd_hs_tls_started(&c->hs, tls_sess_peer(c->tls));
+		log_debug("connection %d: TLS up, peer '%s'", c->fd,
+			  tls_sess_peer(c->tls));
+	}
+}
+
+/* After STARTTLS's ACK. Bytes the client sent behind STARTTLS were never
+ * parsed as options: they are TLS input now, so injected plaintext can
+ * only break the TLS handshake. */
+static void conn_start_tls(struct conn *c)
+{
+	c->tls = tls_sess_new_server(c->srv->tls_ctx);
+	c->gather = malloc(TLS_GATHER);
+	if (!c->tls || !c->gather ||
+	    tls_sess_feed(c->tls, recvbuf_head(&c->rb), recvbuf_avail(&c->rb)) < 0) {
+		conn_close(c, "out of memory for TLS");
+		return;
+	}
+	recvbuf_reset(&c->rb);
+	tls_handshake_step(c);
+}
+
 /* The handshake's pending bytes, or every queued reply gathered into one
  * sendmsg. */
 static void conn_arm_send(struct conn *c)
@@ -284,6 +437,10 @@ static void conn_arm_send(struct conn *c)
 
 	if (c->send_armed || c->closing)
 		return;
+	if (c->tls) {
+		tls_arm_send(c);
+		return;
+	}
 	if (c->hsout.len > 0) {
 		c->hs_sending = c->hsout.len;
 		c->hs_iov.iov_base = c->hsout.data;
@@ -301,10 +458,7 @@ static void conn_arm_send(struct conn *c)
 	c->send_op.cb = on_send;
 	sqe = loop_get_sqe(c->srv->loop, &c->send_op);
 	io_uring_prep_sendmsg(sqe, c->fd, msg, MSG_NOSIGNAL);
-	c->send_armed = true;
-	/* Each completion re-arms: a send armed long ago made no progress. */
-	c->send_armed_ms = loop_now_ms();
-	server_arm_hs_timer(c->srv);
+	send_armed(c);
 }
 
 /* --- replies -------------------------------------------------------------- */
@@ -586,32 +740,89 @@ static void parse_handshake(struct conn *c)
 
 static void on_recv(struct loop_op *op, int res, uint32_t flags);
 
+/* May more bytes be taken in now? */
+static bool conn_may_read(struct conn *c)
+{
+	if (c->closing || c->disc)
+		return false;
+	if (c->phase == PH_TRANSMISSION && !c->payload && conn_full(c))
+		return false;  /* flow control: resumes when a reply goes out */
+	if (c->phase == PH_HANDSHAKE && c->hsout.len > 0)
+		return false;  /* finish answering before reading more options */
+	if (c->phase == PH_TRANSMISSION && c->rb.cap < RBUF_SIZE &&
+	    recvbuf_grow(&c->rb, RBUF_SIZE) < 0) {
+		conn_close(c, "out of memory for the receive buffer");
+		return false;
+	}
+	return true;
+}
+
+/* Where the next plaintext goes (a WRITE's buffer, or rb); NULL if rb is
+ * full, which flow control prevents (the connection is closed). */
+static void *plain_target(struct conn *c, size_t *len)
+{
+	void *dst;
+
+	if (c->payload)
+		dst = recvbuf_target(&c->rb, payload_dst(c->payload, c->payload_have),
+				     c->payload->req.count - c->payload_have, len);
+	else
+		dst = recvbuf_target(&c->rb, NULL, 0, len);
+	if (*len == 0) {
+		conn_close(c, "receive buffer full");
+		return NULL;
+	}
+	return dst;
+}
+
+/* n plaintext bytes arrived where plain_target said. */
+static void conn_got(struct conn *c, size_t n)
+{
+	recvbuf_filled(&c->rb, n);
+	if (c->rb.direct) {
+		c->payload_have += (uint32_t)n;
+		if (c->payload_have == c->payload->req.count)
+			payload_done(c);
+	}
+}
+
+/* Decrypt what TLS holds into the plaintext target; true if some came. */
+static bool tls_decrypt(struct conn *c)
+{
+	void *dst;
+	size_t len;
+	ssize_t n;
+
+	if (!c->tls || !tls_sess_ready(c->tls) || !conn_may_read(c))
+		return false;
+	dst = plain_target(c, &len);
+	if (!dst)
+		return false;
+	n = tls_sess_read(c->tls, dst, len);
+	if (n < 0) {
+		if (n != -ECONNRESET)
+			log_info("nbd: connection %d: TLS %s", c->fd,
+				 tls_sess_error(c->tls));
+		conn_close(c, n == -ECONNRESET ? "client closed TLS" : "TLS read failed");
+		return false;
+	}
+	if (n > 0)
+		conn_got(c, (size_t)n);
+	return n > 0;
+}
+
 static void arm_recv(struct conn *c)
 {
 	struct io_uring_sqe *sqe;
 	void *dst;
 	size_t len;
 
-	if (c->recv_armed || c->closing || c->disc)
+	if (c->recv_armed || !conn_may_read(c))
 		return;
-	if (c->phase == PH_TRANSMISSION && !c->payload && conn_full(c))
-		return;  /* flow control: resumes when a reply goes out */
-	if (c->phase == PH_HANDSHAKE && c->hsout.len > 0)
-		return;  /* finish answering before reading more options */
-	if (c->phase == PH_TRANSMISSION && c->rb.cap < RBUF_SIZE &&
-	    recvbuf_grow(&c->rb, RBUF_SIZE) < 0) {
-		conn_close(c, "out of memory for the receive buffer");
+	/* With TLS, ciphertext; conn_pump decrypted all it could first. */
+	dst = c->tls ? tls_sess_in_buf(c->tls, &len) : plain_target(c, &len);
+	if (!dst)
 		return;
-	}
-	if (c->payload)
-		dst = recvbuf_target(&c->rb, payload_dst(c->payload, c->payload_have),
-				     c->payload->req.count - c->payload_have, &len);
-	else
-		dst = recvbuf_target(&c->rb, NULL, 0, &len);
-	if (len == 0) {
-		conn_close(c, "receive buffer full");  /* flow control stops earlier */
-		return;
-	}
 	c->recv_op.cb = on_recv;
 	sqe = loop_get_sqe(c->srv->loop, &c->recv_op);
 	io_uring_prep_recv(sqe, c->fd, dst, len, 0);
@@ -631,11 +842,16 @@ static void on_recv(struct loop_op *op, int res, uint32_t flags)
 		conn_close(c, res == 0 ? "client closed" : "recv failed");
 		return;
 	}
-	recvbuf_filled(&c->rb, (size_t)res);
-	if (c->rb.direct) {
-		c->payload_have += (uint32_t)res;
-		if (c->payload_have == c->payload->req.count)
-			payload_done(c);
+	if (c->tls) {
+		if (tls_sess_in_done(c->tls, (size_t)res) < 0) {
+			conn_close(c, "out of memory for TLS");
+			return;
+		}
+		if (!tls_sess_ready(c->tls))
+			tls_handshake_step(c);
+		conn_arm_send(c);  /* handshake records */
+	} else {
+		conn_got(c, (size_t)res);
 	}
 	conn_pump(c);
 }
@@ -647,13 +863,17 @@ static void conn_pump(struct conn *c)
 		conn_maybe_free(c);
 		return;
 	}
-	if (c->phase == PH_HANDSHAKE)
-		parse_handshake(c);
-	if (c->phase == PH_TRANSMISSION)
-		parse_transmission(c);
-	conn_drain_check(c);
-	if (c->disc || c->srv->shutting_down)
-		conn_close_when_idle(c);
+	do {
+		if (c->phase == PH_HANDSHAKE)
+			parse_handshake(c);
+		if (c->phase == PH_TRANSMISSION)
+			parse_transmission(c);
+		conn_drain_check(c);
+		if (c->disc || c->srv->shutting_down)
+			conn_close_when_idle(c);
+	} while (tls_decrypt(c));
+	if (c->tls)
+		conn_arm_send(c);  /* anything TLS itself wants to say */
 	arm_recv(c);
 }
 
@@ -680,6 +900,7 @@ void conn_start(struct nbd_server *srv, int fd)
 	srv->stats.connections_open++;
 	c->hs_deadline_ms = loop_now_ms() + srv->hs_timeout_ms;
 	nbd_hs_init(&c->hs, &srv->table, &c->hsout);
+	c->hs.tls = srv->tls_mode;
 	server_arm_hs_timer(srv);
 	conn_arm_send(c);
 	arm_recv(c);

@@ -7,6 +7,8 @@
  *   OPTION       -> OPTION        hs_option (option answered)
  *   OPTION       -> SKIP          hs_oversized (data over NBD_HS_MAX_OPT_LEN)
  *   SKIP         -> OPTION        hs_skip (oversized data discarded)
+ *   OPTION       -> STARTTLS      opt_starttls (acknowledged)
+ *   STARTTLS     -> OPTION        nbd_hs_tls_started (the caller's TLS is up)
  *   OPTION       -> DONE          hs_enter_transmission (GO, EXPORT_NAME)
  *   OPTION       -> CLOSED        hs_close (ABORT, bad magic, too many
  *                                 options, EXPORT_NAME that cannot be served)
@@ -20,6 +22,7 @@
 #include <assert.h>
 #include <endian.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "log.h"
@@ -177,6 +180,59 @@ static uint32_t capped_len(const char *s)
 	return n > NBD_HS_MAX_STRING ? NBD_HS_MAX_STRING : (uint32_t)n;
 }
 
+/* ---- exports and TLS identities --------------------------------------- */
+
+/* Is peer one of the comma-separated names in list? */
+static bool name_in_list(const char *list, const char *peer)
+{
+	size_t n = strlen(peer);
+
+	if (n == 0)
+		return false;
+	for (const char *p = list; *p;) {
+		const char *comma = strchr(p, ',');
+		size_t len = comma ? (size_t)(comma - p) : strlen(p);
+
+		if (len == n && memcmp(p, peer, n) == 0)
+			return true;
+		if (!comma)
+			break;
+		p = comma + 1;
+	}
+	return false;
+}
+
+/* 0 if this client may use e, else the NBD_REP_ERR_* to answer. */
+static uint32_t export_denied(const struct nbd_hs *hs,
+			      const struct nbd_export *e)
+{
+	if (!e->tls_allow)
+		return 0;
+	if (!hs->tls_active)
+		return NBD_REP_ERR_TLS_REQD;
+	return name_in_list(e->tls_allow, hs->tls_peer) ? 0 : NBD_REP_ERR_POLICY;
+}
+
+/* The export called name, if this client may see it (else NULL, with
+ * *err the reply: UNKNOWN, TLS_REQD or POLICY). */
+static const struct nbd_export *export_lookup(const struct nbd_hs *hs,
+					      const char *name, uint32_t *err)
+{
+	const struct nbd_export *e = hs->exports->find(hs->exports->ctx, name);
+
+	*err = e ? export_denied(hs, e) : NBD_REP_ERR_UNKNOWN;
+	return *err ? NULL : e;
+}
+
+static const char *denied_msg(uint32_t err)
+{
+	switch (err) {
+	case NBD_REP_ERR_TLS_REQD: return "this export is served over TLS only";
+	case NBD_REP_ERR_POLICY: return "this TLS identity may not use this export";
+	default: return "unknown export";
+	}
+}
+
 /* ---- state changes ---------------------------------------------------- */
 
 static int hs_close(struct nbd_hs *hs, const char *why)
@@ -221,15 +277,16 @@ static int opt_export_name(struct nbd_hs *hs, const struct opt_in *in)
 	static const uint8_t zeroes[NBD_EXPORT_NAME_PAD];
 	char name[NBD_HS_MAX_STRING + 1];
 	const struct nbd_export *e;
+	uint32_t err;
 	int ret;
 
 	if (in->len > NBD_HS_MAX_STRING || memchr(in->data, '\0', in->len))
 		return hs_close(hs, "EXPORT_NAME: invalid export name");
 	memcpy(name, in->data, in->len);
 	name[in->len] = '\0';
-	e = hs->exports->find(hs->exports->ctx, name);
+	e = export_lookup(hs, name, &err);
 	if (!e)
-		return hs_close(hs, "EXPORT_NAME: unknown export");
+		return hs_close(hs, "EXPORT_NAME: unknown or refused export");
 	hs_enter_transmission(hs, e);
 	ret = nbd_outbuf_be64(hs->out, e->size);
 	if (!ret)
@@ -281,7 +338,8 @@ static int opt_list(struct nbd_hs *hs, const struct opt_in *in)
 		e = hs->exports->at(hs->exports->ctx, i);
 		if (!e)
 			break;
-		ret = reply_server(hs, in->opt, e);
+		if (!export_denied(hs, e))
+			ret = reply_server(hs, in->opt, e);
 	}
 	return ret ? ret : reply_ack(hs, in->opt);
 }
@@ -410,10 +468,9 @@ static int opt_info_go(struct nbd_hs *hs, const struct opt_in *in)
 	err = parse_info(in, &q);
 	if (err)
 		return reply_err(hs, in->opt, err, "malformed INFO/GO request");
-	e = hs->exports->find(hs->exports->ctx, q.name);
+	e = export_lookup(hs, q.name, &err);
 	if (!e)
-		return reply_err(hs, in->opt, NBD_REP_ERR_UNKNOWN,
-				 "unknown export");
+		return reply_err(hs, in->opt, err, denied_msg(err));
 	ret = reply_infos(hs, in->opt, e, &q);
 	if (!ret)
 		ret = reply_ack(hs, in->opt);
@@ -505,10 +562,9 @@ static int meta_request(struct nbd_hs *hs, const struct opt_in *in,
 	if (err)
 		return reply_err(hs, in->opt, err,
 				 "malformed meta context request");
-	*e = hs->exports->find(hs->exports->ctx, q->name);
+	*e = export_lookup(hs, q->name, &err);
 	if (!*e)
-		return reply_err(hs, in->opt, NBD_REP_ERR_UNKNOWN,
-				 "unknown export");
+		return reply_err(hs, in->opt, err, denied_msg(err));
 	return 0;
 }
 
@@ -554,14 +610,25 @@ static int opt_set_meta_context(struct nbd_hs *hs, const struct opt_in *in)
 
 /* ---- NBD_OPT_STARTTLS and unknown options ----------------------------- */
 
-/* NOTLS mode: POLICY (or UNSUP) and never TLS_REQD. */
+/* Without TLS configured: POLICY, never TLS_REQD. Once acknowledged,
+ * nothing more is parsed until the caller has TLS running. */
 static int opt_starttls(struct nbd_hs *hs, const struct opt_in *in)
 {
+	int ret;
+
 	if (in->len)
 		return reply_err(hs, in->opt, NBD_REP_ERR_INVALID,
 				 "STARTTLS takes no data");
-	return reply_err(hs, in->opt, NBD_REP_ERR_POLICY,
-			 "TLS is not configured on this server");
+	if (hs->tls == NBD_TLS_OFF)
+		return reply_err(hs, in->opt, NBD_REP_ERR_POLICY,
+				 "TLS is not configured on this server");
+	if (hs->tls_active)
+		return reply_err(hs, in->opt, NBD_REP_ERR_INVALID,
+				 "TLS is already running");
+	ret = reply_ack(hs, in->opt);
+	if (!ret)
+		hs->state = NBD_HS_STARTTLS;
+	return ret;
 }
 
 static int opt_unsupported(struct nbd_hs *hs, const struct opt_in *in)
@@ -587,10 +654,23 @@ static const struct opt_handler {
 	{ NBD_OPT_SET_META_CONTEXT, opt_set_meta_context },
 };
 
+/* With --tls require, only STARTTLS and ABORT are answered in plaintext. */
+static bool tls_required(const struct nbd_hs *hs, uint32_t opt)
+{
+	return hs->tls == NBD_TLS_REQUIRE && !hs->tls_active &&
+	       opt != NBD_OPT_STARTTLS && opt != NBD_OPT_ABORT;
+}
+
 static int hs_dispatch(struct nbd_hs *hs, const struct opt_in *in)
 {
 	log_debug("nbd: option %s (%u), %u bytes", nbd_opt_name(in->opt),
 		  in->opt, in->len);
+	if (tls_required(hs, in->opt)) {
+		if (in->opt == NBD_OPT_EXPORT_NAME)
+			return hs_close(hs, "EXPORT_NAME before STARTTLS");
+		return reply_err(hs, in->opt, NBD_REP_ERR_TLS_REQD,
+				 "TLS is required: send STARTTLS first");
+	}
 	for (size_t i = 0; i < N_ELEMS(opt_table); i++)
 		if (opt_table[i].opt == in->opt)
 			return opt_table[i].fn(hs, in);
@@ -690,6 +770,7 @@ static ssize_t hs_step(struct nbd_hs *hs, const uint8_t *buf, size_t len)
 		return hs_option(hs, buf, len);
 	case NBD_HS_SKIP:
 		return hs_skip(hs, len);
+	case NBD_HS_STARTTLS:
 	case NBD_HS_DONE:
 	case NBD_HS_CLOSED:
 		break;
@@ -711,6 +792,16 @@ void nbd_hs_init(struct nbd_hs *hs, const struct nbd_exports *exports,
 	    nbd_outbuf_be64(out, NBD_IHAVEOPT) < 0 ||
 	    nbd_outbuf_be16(out, NBD_FLAG_FIXED_NEWSTYLE | NBD_FLAG_NO_ZEROES) < 0)
 		hs_close(hs, "out of memory");
+}
+
+void nbd_hs_tls_started(struct nbd_hs *hs, const char *peer)
+{
+	hs->tls_active = true;
+	hs->structured = false;
+	hs->meta_base_allocation = false;
+	hs->meta_export = NULL;
+	snprintf(hs->tls_peer, sizeof hs->tls_peer, "%s", peer ? peer : "");
+	hs->state = NBD_HS_OPTION;
 }
 
 ssize_t nbd_hs_feed(struct nbd_hs *hs, const uint8_t *buf, size_t len)

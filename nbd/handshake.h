@@ -36,8 +36,17 @@ struct nbd_export {
 	uint32_t min_block;       /* 1 = any alignment accepted */
 	uint32_t pref_block;
 	uint32_t max_block;       /* largest payload accepted */
+	/* TLS identities (PSK identity or certificate common name) that may
+	 * use this export, comma-separated; NULL: anyone. Such an export is
+	 * served only over TLS. */
+	const char *tls_allow;
 	void *volume;             /* the server's handle, opaque here */
 };
+
+/* --tls: off (STARTTLS refused), on (optional), require (every option but
+ * STARTTLS and ABORT refused with TLS_REQD until TLS is up). */
+enum nbd_tls_mode { NBD_TLS_OFF, NBD_TLS_ON, NBD_TLS_REQUIRE };
+#define NBD_TLS_PEER_MAX 256
 
 /* The server's export table. */
 struct nbd_exports {
@@ -52,6 +61,9 @@ enum nbd_hs_state {
 	NBD_HS_CLIENT_FLAGS,  /* waiting for the client's 32-bit flags */
 	NBD_HS_OPTION,        /* waiting for an option (header and data) */
 	NBD_HS_SKIP,          /* discarding the data of an oversized option */
+	NBD_HS_STARTTLS,      /* STARTTLS acknowledged: once the ACK is sent,
+	                       * the caller runs the TLS handshake, then
+	                       * nbd_hs_tls_started; nothing is consumed until */
 	NBD_HS_DONE,          /* an export was chosen: transmission begins */
 	NBD_HS_CLOSED,        /* ABORT, or a fatal error: close the socket */
 };
@@ -71,6 +83,9 @@ struct nbd_hs {
 	const struct nbd_export *export; /* set when state becomes DONE */
 	uint16_t tflags;              /* flags sent to the client for export */
 	const char *close_reason;     /* set when state becomes CLOSED */
+	enum nbd_tls_mode tls;        /* set by the caller after init */
+	bool tls_active;              /* options now arrive over TLS */
+	char tls_peer[NBD_TLS_PEER_MAX]; /* who TLS said the client is */
 };
 
 /* Start: appends the server greeting to out. */
@@ -82,6 +97,11 @@ void nbd_hs_init(struct nbd_hs *hs, const struct nbd_exports *exports,
  * calls again when more arrive. Stops consuming once the state is DONE (what
  * follows is transmission) or CLOSED. Returns -ENOMEM if out could not
  * grow. */
+/* The TLS handshake after STARTTLS succeeded; peer is the identity it
+ * proved ("" if none). Everything negotiated in plaintext is forgotten
+ * (doc/proto.md; nbdkit's CVE-2021-3716), and options are read again. */
+void nbd_hs_tls_started(struct nbd_hs *hs, const char *peer);
+
 ssize_t nbd_hs_feed(struct nbd_hs *hs, const uint8_t *buf, size_t len);
 
 #endif

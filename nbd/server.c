@@ -57,7 +57,49 @@ void nbd_server_hide_export(struct nbd_server *s, const char *name)
 		e->volume = NULL;
 }
 
-static void export_fill(struct nbd_export *e, struct vol *v)
+static const char *tls_allow_of(const struct nbd_server *s, const char *name)
+{
+	for (size_t i = 0; i < s->ntls_allow; i++)
+		if (!strcmp(s->tls_allow[i].name, name))
+			return s->tls_allow[i].identities;
+	return NULL;
+}
+
+void nbd_server_set_tls(struct nbd_server *s, struct tls_ctx *ctx,
+			enum nbd_tls_mode mode)
+{
+	s->tls_ctx = ctx;
+	s->tls_mode = ctx ? mode : NBD_TLS_OFF;
+}
+
+int nbd_server_allow_tls_identities(struct nbd_server *s, const char *name,
+				    const char *identities)
+{
+	struct tls_allow *a;
+
+	if (s->ntls_allow == NBD_MAX_EXPORTS)
+		return -ENOSPC;
+	a = realloc(s->tls_allow, (s->ntls_allow + 1) * sizeof *a);
+	if (!a)
+		return -ENOMEM;
+	s->tls_allow = a;
+	a = &s->tls_allow[s->ntls_allow];
+	a->name = strdup(name);
+	a->identities = strdup(identities);
+	if (!a->name || !a->identities) {
+		free(a->name);
+		free(a->identities);
+		return -ENOMEM;
+	}
+	s->ntls_allow++;
+	for (size_t i = 0; i < s->nexports; i++)
+		if (!strcmp(s->exports[i].name, name))
+			s->exports[i].tls_allow = a->identities;
+	return 0;
+}
+
+static void export_fill(struct nbd_server *s, struct nbd_export *e,
+			struct vol *v)
 {
 	e->name = vol_name(v);
 	e->description = "triplex volume";
@@ -66,6 +108,7 @@ static void export_fill(struct nbd_export *e, struct vol *v)
 	e->min_block = 1;
 	e->pref_block = 4096;
 	e->max_block = NBD_MAX_PAYLOAD;
+	e->tls_allow = tls_allow_of(s, e->name);
 	e->volume = v;
 }
 
@@ -81,7 +124,7 @@ struct nbd_server *nbd_server_new(struct loop *loop, struct vol **vols,
 	if (!s->exports)
 		goto fail;
 	for (size_t i = 0; i < nvols; i++)
-		export_fill(&s->exports[i], vols[i]);
+		export_fill(s, &s->exports[i], vols[i]);
 	s->nexports = nvols;
 	s->loop = loop;
 	s->hs_timeout_ms = 10000;
@@ -105,12 +148,12 @@ int nbd_server_add_export(struct nbd_server *s, struct vol *v)
 	if (e && e->volume)
 		return -EEXIST;
 	if (e) {
-		export_fill(e, v);
+		export_fill(s, e, v);
 		return 0;
 	}
 	if (s->nexports == NBD_MAX_EXPORTS)
 		return -ENOSPC;
-	export_fill(&s->exports[s->nexports], v);
+	export_fill(s, &s->exports[s->nexports], v);
 	s->nexports++;
 	return 0;
 }
@@ -340,6 +383,11 @@ void nbd_server_free(struct nbd_server *s)
 		}
 	}
 	free(s->listeners);
+	for (size_t i = 0; i < s->ntls_allow; i++) {
+		free(s->tls_allow[i].name);
+		free(s->tls_allow[i].identities);
+	}
+	free(s->tls_allow);
 	free(s->exports);
 	free(s);
 }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "handshake.h"
 #include "loop.h"
 #include "volume.h"
 
@@ -20,6 +21,8 @@ struct nbd_server_stats {
 	uint64_t connections_refused;  /* closed at once: max_connections */
 	uint64_t accept_failures;      /* accept failed for want of fds/memory */
 	uint64_t reply_timeouts;       /* closed: the client took no reply */
+	uint64_t tls_handshakes;        /* STARTTLS that reached TLS */
+	uint64_t tls_handshakes_failed; /* STARTTLS whose TLS handshake failed */
 };
 
 #define NBD_DEFAULT_REPLY_TIMEOUT_MS 60000
@@ -34,6 +37,20 @@ void nbd_server_set_reply_timeout(struct nbd_server *s, uint64_t ms);
 /* Past max connections open (handshaking or not), a new one is closed as
  * soon as it is accepted; the open ones go on. 0: the default. */
 void nbd_server_set_max_connections(struct nbd_server *s, unsigned max);
+
+struct tls_ctx;
+
+/* STARTTLS with credentials from ctx (NULL: none, mode must be OFF). The
+ * caller keeps ctx; calling again swaps it for new connections (a reload)
+ * while open sessions keep theirs, so the old one may be freed at once. */
+void nbd_server_set_tls(struct nbd_server *s, struct tls_ctx *ctx,
+			enum nbd_tls_mode mode);
+
+/* Only these TLS identities (comma-separated) may use export name; an
+ * export with such a list is served over TLS only. Applies to exports
+ * added later too. 0, -ENOMEM or -ENOSPC. */
+int nbd_server_allow_tls_identities(struct nbd_server *s, const char *name,
+				    const char *identities);
 
 /* A server exporting each volume under its name. The volumes stay owned
  * by the caller. Returns NULL on ENOMEM. */

@@ -20,6 +20,10 @@ struct listener {
 	char *unix_path;
 };
 
+struct tls_allow {
+	char *name, *identities;
+};
+
 struct nbd_server {
 	struct loop *loop;
 	struct nbd_export *exports;
@@ -34,6 +38,10 @@ struct nbd_server {
 	uint64_t reply_timeout_ms;    /* a reply not taken for this long */
 	unsigned max_connections;
 	uint64_t refused_logged_ms;   /* last "too many connections" warning */
+	struct tls_ctx *tls_ctx;      /* NULL: no TLS */
+	enum nbd_tls_mode tls_mode;
+	struct tls_allow *tls_allow;  /* per-export identity lists */
+	size_t ntls_allow;
 	void (*drained)(void *arg);
 	void *drained_arg;
 	struct nbd_server_stats stats;

@@ -7,7 +7,7 @@ export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 
 PACKAGES=(
 	build-essential cmake pkg-config git
-	liburing-dev libssl-dev libisal-dev
+	liburing-dev libssl-dev openssl libisal-dev
 	libnbd-dev libnbd-bin python3-libnbd libcmocka-dev
 	nbdkit qemu-utils fio
 	clang-14 libclang-rt-14-dev

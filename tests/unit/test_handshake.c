@@ -1028,6 +1028,57 @@ static void test_starttls_policy(void **state)
 	assert_int_equal(f->hs.state, NBD_HS_OPTION);
 }
 
+/* --tls require: plaintext options get TLS_REQD; after STARTTLS's ACK
+ * nothing more is consumed until TLS is up. */
+static void test_starttls_require(void **state)
+{
+	struct fx *f = *state;
+
+	f->hs.tls = NBD_TLS_REQUIRE;
+	start_fixed(f);
+	c_opt(f, NBD_OPT_LIST, 0);
+	c_opt(f, NBD_OPT_STRUCTURED_REPLY, 0);
+	c_opt(f, NBD_OPT_STARTTLS, 0);
+	c_opt(f, NBD_OPT_LIST, 0);  /* behind STARTTLS: never answered */
+	cli_send_req(f);
+	e_err(f, NBD_OPT_LIST, NBD_REP_ERR_TLS_REQD,
+	      "TLS is required: send STARTTLS first");
+	e_err(f, NBD_OPT_STRUCTURED_REPLY, NBD_REP_ERR_TLS_REQD,
+	      "TLS is required: send STARTTLS first");
+	e_ack(f, NBD_OPT_STARTTLS);
+	cli_expect(f);
+	assert_int_equal(f->hs.state, NBD_HS_STARTTLS);
+	assert_int_equal(f->plen, 16);  /* the LIST, left for the TLS layer */
+	assert_false(f->hs.structured);
+}
+
+/* --tls on: what plaintext negotiated is gone after STARTTLS. */
+static void test_starttls_resets(void **state)
+{
+	struct fx *f = *state;
+
+	f->hs.tls = NBD_TLS_ON;
+	start_fixed(f);
+	c_opt(f, NBD_OPT_STRUCTURED_REPLY, 0);
+	c_opt(f, NBD_OPT_STARTTLS, 0);
+	cli_send_req(f);
+	e_ack(f, NBD_OPT_STRUCTURED_REPLY);
+	e_ack(f, NBD_OPT_STARTTLS);
+	cli_expect(f);
+	assert_int_equal(f->hs.state, NBD_HS_STARTTLS);
+	nbd_hs_tls_started(&f->hs, "alice");
+	assert_int_equal(f->hs.state, NBD_HS_OPTION);
+	assert_false(f->hs.structured);
+	assert_string_equal(f->hs.tls_peer, "alice");
+	c_opt(f, NBD_OPT_STARTTLS, 0);
+	c_opt(f, NBD_OPT_STRUCTURED_REPLY, 0);
+	cli_send_req(f);
+	e_err(f, NBD_OPT_STARTTLS, NBD_REP_ERR_INVALID, "TLS is already running");
+	e_ack(f, NBD_OPT_STRUCTURED_REPLY);
+	cli_expect(f);
+	assert_true(f->hs.structured);
+}
+
 static void test_unsupported_then_go(void **state)
 {
 	struct fx *f = *state;
@@ -1223,6 +1274,8 @@ int main(void)
 		T(test_meta_too_many_queries),
 		T(test_list_meta),
 		T(test_starttls_policy),
+		T(test_starttls_require),
+		T(test_starttls_resets),
 		T(test_unsupported_then_go),
 		T(test_oversized_skipped),
 		T(test_opt_len_boundary),

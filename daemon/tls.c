@@ -1,0 +1,113 @@
+/* triplexd's NBD TLS: credentials from the --tls-* files, reloaded on
+ * SIGHUP without touching open connections. */
+#include <stdio.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "log.h"
+
+int daemon_tls_check_opts(struct daemon_opts *o)
+{
+	const struct tls_config *t = &o->tls;
+	bool creds = t->cert_file || t->key_file || t->psk_file;
+
+	if (o->tls_mode < 0)
+		o->tls_mode = creds ? NBD_TLS_REQUIRE : NBD_TLS_OFF;
+	if (o->tls_mode == NBD_TLS_OFF &&
+	    (creds || t->ca_file || t->verify_peer || o->ntls_allow)) {
+		fprintf(stderr, "triplexd: --tls off with TLS credentials or "
+			"--tls-allow: drop one or the other\n");
+		return -1;
+	}
+	if (o->tls_mode != NBD_TLS_OFF && !creds) {
+		fprintf(stderr, "triplexd: --tls on/require needs --tls-cert and "
+			"--tls-key, or --tls-psk\n");
+		return -1;
+	}
+	if (!!t->cert_file != !!t->key_file) {
+		fprintf(stderr, "triplexd: --tls-cert and --tls-key go together\n");
+		return -1;
+	}
+	if (t->verify_peer && !t->ca_file) {
+		fprintf(stderr, "triplexd: --tls-verify-peer needs --tls-ca\n");
+		return -1;
+	}
+	for (size_t i = 0; i < o->ntls_allow; i++) {
+		const char *eq = strchr(o->tls_allow[i], '=');
+
+		if (!eq || eq == o->tls_allow[i] || eq[1] == '\0') {
+			fprintf(stderr, "triplexd: --tls-allow wants EXPORT=ID[,ID...], "
+				"got '%s'\n", o->tls_allow[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int apply_allow_lists(struct daemon *d)
+{
+	for (size_t i = 0; i < d->opts.ntls_allow; i++) {
+		const char *rule = d->opts.tls_allow[i];
+		const char *eq = strchr(rule, '=');
+		char name[256];
+
+		snprintf(name, sizeof name, "%.*s", (int)(eq - rule), rule);
+		if (nbd_server_allow_tls_identities(d->nbd, name, eq + 1) < 0) {
+			log_error("--tls-allow %s: out of memory", rule);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void log_expiry(const struct tls_ctx *t)
+{
+	time_t exp = tls_ctx_cert_expiry(t);
+
+	if (exp)
+		log_info("nbd: TLS certificate valid for %.1f more days",
+			 (double)(exp - time(NULL)) / 86400);
+}
+
+int daemon_tls_start(struct daemon *d)
+{
+	char err[512];
+
+	if (d->opts.tls_mode == NBD_TLS_OFF)
+		return 0;
+	d->tls = tls_ctx_new_server(&d->opts.tls, err, sizeof err);
+	if (!d->tls) {
+		log_error("nbd TLS: %s", err);
+		return -1;
+	}
+	nbd_server_set_tls(d->nbd, d->tls, (enum nbd_tls_mode)d->opts.tls_mode);
+	log_info("nbd: TLS %s (%s%s%s)",
+		 d->opts.tls_mode == NBD_TLS_REQUIRE ? "required" : "offered",
+		 d->opts.tls.cert_file ? "certificate" : "",
+		 d->opts.tls.cert_file && d->opts.tls.psk_file ? ", " : "",
+		 d->opts.tls.psk_file ? "pre-shared keys" : "");
+	log_expiry(d->tls);
+	return apply_allow_lists(d);
+}
+
+void daemon_tls_reload(struct daemon *d)
+{
+	struct tls_ctx *fresh;
+	char err[512];
+
+	if (!d->tls) {
+		log_info("SIGHUP: no TLS credentials to reload");
+		return;
+	}
+	fresh = tls_ctx_new_server(&d->opts.tls, err, sizeof err);
+	if (!fresh) {
+		log_error("SIGHUP: TLS credentials not reloaded, keeping the "
+			  "old ones: %s", err);
+		return;
+	}
+	nbd_server_set_tls(d->nbd, fresh, (enum nbd_tls_mode)d->opts.tls_mode);
+	tls_ctx_free(d->tls);  /* open sessions hold their own reference */
+	d->tls = fresh;
+	log_info("SIGHUP: TLS credentials reloaded");
+	log_expiry(fresh);
+}
