@@ -8,11 +8,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config_file.h"
 #include "daemon.h"
 #include "log.h"
 #include "meta.h"
 #include "parse.h"
 #include "repl_proto.h"
+#include "sd_notify.h"
 #include "version.h"
 
 static const char usage[] =
@@ -23,7 +25,11 @@ static const char usage[] =
 	"Serves the volumes of DIR over NBD; with --meta, joins a cluster as a\n"
 	"node and serves the replicas and engines the metadata store gives it.\n"
 	"\n"
-	"options:\n"
+	"options (each can also be set in the config file, as \"data-dir = DIR\";\n"
+	"flags override the file):\n"
+	"  --config FILE           the config file (default /etc/triplex/triplexd.conf,\n"
+	"                          skipped if missing); one \"option = value\" a line,\n"
+	"                          option being a long option name below\n"
 	"  --data-dir DIR          the node's data directory (required)\n"
 	"  --listen-unix PATH      NBD on a Unix socket (created last: it appearing\n"
 	"                          means ready)\n"
@@ -138,17 +144,15 @@ static int parse_max_connections(const char *s, unsigned *out)
 	return 0;
 }
 
-/* --size: parse_block_size, with a note when it was rounded up. */
+/* --size: parse_block_size, with a note when it was rounded up; the
+ * caller says what is wrong with a bad one. */
 static int parse_create_size(const char *s, uint64_t *out)
 {
 	uint64_t given;
 	int r = parse_block_size(s, out, &given);
 
-	if (r < 0) {
-		fprintf(stderr, "triplexd: --size wants a size such as 10G, 512MiB "
-			"or 2GB (see triplexd --help), got '%s'\n", s);
+	if (r < 0)
 		return -1;
-	}
 	if (r > 0)
 		fprintf(stderr, "triplexd: note: --size %s is %llu bytes, not a "
 			"multiple of 4 KiB: rounded up to %llu bytes\n", s,
@@ -156,119 +160,169 @@ static int parse_create_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* The one table of options: the command line and the config file
+ * (config_file.h: each key is a long option name) both go through it. */
+static const struct option longopts[] = {
+	{ "config", required_argument, NULL, 'F' },
+	{ "data-dir", required_argument, NULL, 'd' },
+	{ "listen-unix", required_argument, NULL, 'u' },
+	{ "listen-tcp", required_argument, NULL, 't' },
+	{ "listen-http", required_argument, NULL, 'H' },
+	{ "pid-file", required_argument, NULL, 'p' },
+	{ "log-level", required_argument, NULL, 'l' },
+	{ "meta", required_argument, NULL, 'M' },
+	{ "node-id", required_argument, NULL, 'N' },
+	{ "zone", required_argument, NULL, 'Z' },
+	{ "rack", required_argument, NULL, 'R' },
+	{ "listen-repl", required_argument, NULL, 'r' },
+	{ "write-timeout-ms", required_argument, NULL, 'W' },
+	{ "io-timeout-ms", required_argument, NULL, 'I' },
+	{ "resync-rate", required_argument, NULL, 'S' },
+	{ "lease-ttl", required_argument, NULL, 'T' },
+	{ "read-lease-ms", required_argument, NULL, 'L' },
+	{ "max-connections", required_argument, NULL, 'X' },
+	{ "reply-timeout-ms", required_argument, NULL, 'Y' },
+	{ "create-volume", required_argument, NULL, 'C' },
+	{ "size", required_argument, NULL, 'z' },
+	{ "etcd-cacert", required_argument, NULL, 'A' },
+	{ "etcd-cert", required_argument, NULL, 'c' },
+	{ "etcd-key", required_argument, NULL, 'k' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+#define DEFAULT_CONFIG "/etc/triplex/triplexd.conf"
+
+/* Apply option c (a longopts val) with argument arg to the options in
+ * opts_arg. 0, or -1 with the reason in err (no "triplexd: " prefix: the
+ * caller adds it, and FILE:LINE for the config file). */
+static int apply_option(void *opts_arg, int c, const char *arg, char *err,
+			size_t errsz)
+{
+	struct daemon_opts *o = opts_arg;
+	int lvl;
+
+	switch (c) {
+	case 'F': break;  /* read before everything else: config_file_from_args */
+	case 'd': o->data_dir = arg; break;
+	case 'u': o->listen_unix = arg; break;
+	case 't': o->listen_tcp = arg; break;
+	case 'H': o->listen_http = arg; break;
+	case 'p': o->pid_file = arg; break;
+	case 'l':
+		lvl = log_level_parse(arg);
+		if (lvl < 0) {
+			snprintf(err, errsz, "unknown log level '%s'", arg);
+			return -1;
+		}
+		log_threshold = (enum log_level)lvl;
+		break;
+	case 'M': o->meta = arg; break;
+	case 'A': o->etcd_cacert = arg; break;
+	case 'c': o->etcd_cert = arg; break;
+	case 'k': o->etcd_key = arg; break;
+	case 'N': o->node_id = arg; break;
+	case 'Z': o->zone = arg; break;
+	case 'R': o->rack = arg; break;
+	case 'r': o->listen_repl = arg; break;
+	case 'W':
+	case 'I':
+	case 'Y':
+		if (parse_ms(arg, c == 'W' ? &o->write_timeout_ms :
+				  c == 'I' ? &o->io_timeout_ms :
+					     &o->reply_timeout_ms) < 0) {
+			snprintf(err, errsz, "--%s wants milliseconds from 1 "
+				 "to 3600000, got '%s'",
+				 c == 'W' ? "write-timeout-ms" :
+				 c == 'I' ? "io-timeout-ms" : "reply-timeout-ms",
+				 arg);
+			return -1;
+		}
+		break;
+	case 'T':
+		if (parse_lease_ttl(arg, &o->lease_ttl_s) < 0) {
+			snprintf(err, errsz, "--lease-ttl wants seconds "
+				 "from 2 to 60, got '%s'", arg);
+			return -1;
+		}
+		break;
+	case 'X':
+		if (parse_max_connections(arg, &o->max_connections) < 0) {
+			snprintf(err, errsz, "--max-connections wants a "
+				 "number from 1 to 1000000, got '%s'", arg);
+			return -1;
+		}
+		break;
+	case 'L':
+		if (parse_range(arg, 100, REPL_LEASE_MAX_MS, &o->read_lease_ms) < 0) {
+			snprintf(err, errsz, "--read-lease-ms wants "
+				 "milliseconds from 100 to %d, got '%s'",
+				 REPL_LEASE_MAX_MS, arg);
+			return -1;
+		}
+		break;
+	case 'S':
+		if (parse_size(arg, &o->resync_rate_bps) < 0 &&
+		    strcmp(arg, "0") != 0) {
+			snprintf(err, errsz, "--resync-rate wants bytes per "
+				 "second (e.g. 200M, 100MB, 0 for no cap), got '%s'", arg);
+			return -1;
+		}
+		if (!strcmp(arg, "0"))
+			o->resync_rate_bps = 0;
+		break;
+	case 'C': o->create_volume = arg; break;
+	case 'z':
+		if (parse_create_size(arg, &o->create_size) < 0) {
+			snprintf(err, errsz, "--size wants a size such as 10G, "
+				 "512MiB or 2GB (see triplexd --help), got '%s'", arg);
+			return -1;
+		}
+		break;
+	default:
+		snprintf(err, errsz, "option '%c' has no handler", c);
+		return -1;
+	}
+	return 0;
+}
+
+/* The config file first (flags given after it override it), unless the
+ * line asks only for --help or --version. */
+static int load_config(int argc, char **argv, struct daemon_opts *o)
+{
+	bool help_or_version;
+	const char *path = config_file_from_args(argc, argv, longopts, 'F',
+						 &help_or_version);
+
+	if (help_or_version)
+		return 0;
+	return config_file_load("triplexd", path ? path : DEFAULT_CONFIG,
+				path != NULL, longopts, apply_option, o);
+}
+
 static int parse_args(int argc, char **argv, struct daemon_opts *o)
 {
-	static const struct option longopts[] = {
-		{ "data-dir", required_argument, NULL, 'd' },
-		{ "listen-unix", required_argument, NULL, 'u' },
-		{ "listen-tcp", required_argument, NULL, 't' },
-		{ "listen-http", required_argument, NULL, 'H' },
-		{ "pid-file", required_argument, NULL, 'p' },
-		{ "log-level", required_argument, NULL, 'l' },
-		{ "meta", required_argument, NULL, 'M' },
-		{ "node-id", required_argument, NULL, 'N' },
-		{ "zone", required_argument, NULL, 'Z' },
-		{ "rack", required_argument, NULL, 'R' },
-		{ "listen-repl", required_argument, NULL, 'r' },
-		{ "write-timeout-ms", required_argument, NULL, 'W' },
-		{ "io-timeout-ms", required_argument, NULL, 'I' },
-		{ "resync-rate", required_argument, NULL, 'S' },
-		{ "lease-ttl", required_argument, NULL, 'T' },
-		{ "read-lease-ms", required_argument, NULL, 'L' },
-		{ "max-connections", required_argument, NULL, 'X' },
-		{ "reply-timeout-ms", required_argument, NULL, 'Y' },
-		{ "create-volume", required_argument, NULL, 'C' },
-		{ "size", required_argument, NULL, 'z' },
-		{ "etcd-cacert", required_argument, NULL, 'A' },
-		{ "etcd-cert", required_argument, NULL, 'c' },
-		{ "etcd-key", required_argument, NULL, 'k' },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c, lvl;
+	char err[512];
+	int c;
 
+	if (load_config(argc, argv, o) < 0)
+		return -1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'd': o->data_dir = optarg; break;
-		case 'u': o->listen_unix = optarg; break;
-		case 't': o->listen_tcp = optarg; break;
-		case 'H': o->listen_http = optarg; break;
-		case 'p': o->pid_file = optarg; break;
-		case 'l':
-			lvl = log_level_parse(optarg);
-			if (lvl < 0) {
-				fprintf(stderr, "triplexd: unknown log level '%s'\n", optarg);
-				return -1;
-			}
-			log_threshold = (enum log_level)lvl;
-			break;
-		case 'M': o->meta = optarg; break;
-		case 'A': o->etcd_cacert = optarg; break;
-		case 'c': o->etcd_cert = optarg; break;
-		case 'k': o->etcd_key = optarg; break;
-		case 'N': o->node_id = optarg; break;
-		case 'Z': o->zone = optarg; break;
-		case 'R': o->rack = optarg; break;
-		case 'r': o->listen_repl = optarg; break;
-		case 'W':
-		case 'I':
-		case 'Y':
-			if (parse_ms(optarg, c == 'W' ? &o->write_timeout_ms :
-					     c == 'I' ? &o->io_timeout_ms :
-							&o->reply_timeout_ms) < 0) {
-				fprintf(stderr, "triplexd: --%s wants milliseconds from 1 "
-					"to 3600000, got '%s'\n",
-					c == 'W' ? "write-timeout-ms" :
-					c == 'I' ? "io-timeout-ms" : "reply-timeout-ms",
-					optarg);
-				return -1;
-			}
-			break;
-		case 'T':
-			if (parse_lease_ttl(optarg, &o->lease_ttl_s) < 0) {
-				fprintf(stderr, "triplexd: --lease-ttl wants seconds "
-					"from 2 to 60, got '%s'\n", optarg);
-				return -1;
-			}
-			break;
-		case 'X':
-			if (parse_max_connections(optarg, &o->max_connections) < 0) {
-				fprintf(stderr, "triplexd: --max-connections wants a "
-					"number from 1 to 1000000, got '%s'\n", optarg);
-				return -1;
-			}
-			break;
-		case 'L':
-			if (parse_range(optarg, 100, REPL_LEASE_MAX_MS, &o->read_lease_ms) < 0) {
-				fprintf(stderr, "triplexd: --read-lease-ms wants "
-					"milliseconds from 100 to %d, got '%s'\n",
-					REPL_LEASE_MAX_MS, optarg);
-				return -1;
-			}
-			break;
-		case 'S':
-			if (parse_size(optarg, &o->resync_rate_bps) < 0 &&
-			    strcmp(optarg, "0") != 0) {
-				fprintf(stderr, "triplexd: --resync-rate wants bytes per "
-					"second (e.g. 200M, 100MB, 0 for no cap), got '%s'\n", optarg);
-				return -1;
-			}
-			if (!strcmp(optarg, "0"))
-				o->resync_rate_bps = 0;
-			break;
-		case 'C': o->create_volume = optarg; break;
-		case 'z':
-			if (parse_create_size(optarg, &o->create_size) < 0)
-				return -1;
-			break;
 		case 'h': o->help = true; return 0;
 		case 'V': o->version = true; return 0;
-		default:
+		case '?':
+		case ':':
 			fprintf(stderr, "triplexd: unknown or incomplete option '%s' "
 				"(see triplexd --help)\n", argv[optind - 1]);
 			return -1;
+		default:
+			if (apply_option(o, c, optarg, err, sizeof err) < 0) {
+				fprintf(stderr, "triplexd: %s\n", err);
+				return -1;
+			}
 		}
 	}
 	if (optind < argc) {
@@ -426,6 +480,17 @@ static int write_pid_file(const char *path)
 	return 0;
 }
 
+/* Type=notify: tell systemd we serve, once listeners and volumes are up
+ * (the pid file already written: MAINPID needs no separate message). */
+static void notify_ready(void)
+{
+	int ret = tpx_sd_notify("READY=1");
+
+	if (ret < 0)
+		log_warn("sd_notify READY=1 to %s: %s", getenv("NOTIFY_SOCKET"),
+			 strerror(-ret));
+}
+
 static int run(struct daemon *d)
 {
 	struct timespec now;
@@ -452,6 +517,7 @@ static int run(struct daemon *d)
 	if (d->opts.pid_file && write_pid_file(d->opts.pid_file) < 0)
 		goto out;
 	log_info("triplexd ready: %zu volume(s)", d->nvols);
+	notify_ready();
 	ret = loop_run(&d->loop);
 	if (ret < 0)
 		log_error("event loop failed: %s", strerror(-ret));
