@@ -41,6 +41,18 @@ expect_error "bad flag" "^triplexd: --io-timeout-ms wants" --config /dev/null \
 printf 'junk\n' >"$conf"
 "$TPXD" --config "$conf" --version | grep -q '^triplexd ' || fail "--version read the config file"
 
+# deploy/triplexd.conf.example: every option of --help is in it, and its
+# example values, uncommented, all parse (the only error is the last line).
+example=$TPX_SRC/deploy/triplexd.conf.example
+sed -n 's/^#\([a-z][a-z-]* = .*\)/\1/p' "$example" >"$conf"
+for opt in $("$TPXD" --help | grep -oE -- '--[a-z][a-z-]+' | sort -u); do
+	case $opt in --help | --version | --config) continue ;; esac
+	grep -q "^${opt#--} = " "$conf" || fail "$opt is not in $example"
+done
+echo 'not-an-option = 1' >>"$conf"
+expect_error "example values" "^triplexd: $conf:$(wc -l <"$conf"): unknown option 'not-an-option'" \
+	--config "$conf"
+
 # Precedence. The file says data dir $T/other (no volumes), pid file
 # $T/file.pid and a TCP listener; the flags (start_server's --data-dir,
 # --pid-file) override the first two, the TCP listener comes from the file.
