@@ -287,6 +287,19 @@ static int apply_option(void *opts_arg, int c, const char *arg, char *err,
 	return 0;
 }
 
+/* A line of the config file: any option but "config" itself (a file
+ * naming another file would be read after it had already been chosen). */
+static int apply_file_option(void *opts_arg, int c, const char *arg,
+			     char *err, size_t errsz)
+{
+	if (c == 'F') {
+		snprintf(err, errsz, "'config' is not a setting: give --config "
+			 "on the command line");
+		return -1;
+	}
+	return apply_option(opts_arg, c, arg, err, errsz);
+}
+
 /* The config file first (flags given after it override it), unless the
  * line asks only for --help or --version. */
 static int load_config(int argc, char **argv, struct daemon_opts *o)
@@ -298,7 +311,7 @@ static int load_config(int argc, char **argv, struct daemon_opts *o)
 	if (help_or_version)
 		return 0;
 	return config_file_load("triplexd", path ? path : DEFAULT_CONFIG,
-				path != NULL, longopts, apply_option, o);
+				path != NULL, longopts, apply_file_option, o);
 }
 
 static int parse_args(int argc, char **argv, struct daemon_opts *o)

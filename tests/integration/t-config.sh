@@ -30,6 +30,8 @@ printf 'log-level = loud\n' >"$conf"
 expect_error "bad log level" "^triplexd: $conf:1: unknown log level 'loud'" --config="$conf"
 printf 'version = 1\n' >"$conf"
 expect_error "a flag as a key" "^triplexd: $conf:1: 'version' is not a setting" --config "$conf"
+printf 'config = /etc/other.conf\n' >"$conf"
+expect_error "config in a config file" "^triplexd: $conf:1: 'config' is not a setting" --config "$conf"
 printf 'data-dir /x\n' >"$conf"
 expect_error "not key = value" "^triplexd: $conf:1: not an 'option = value' line" --config "$conf"
 expect_error "missing --config file" "^triplexd: config file $T/nope.conf: No such file" \
