@@ -19,11 +19,13 @@ trap 'rm -f "$inc"' EXIT
 if (($#)); then
 	printf '[SUBCOMMANDS]\n' >>"$inc"
 	for sub in "$@"; do
-		# shellcheck disable=SC2086 # words, by design
-		printf '.SS %s %s\n.nf\n' "$prog" "$sub" >>"$inc"
 		# roff: a leading "." or "'" would be a request; backslashes escaped.
-		"$bin" $sub --help | sed -e 's/\\/\\e/g' -e "s/^\\([.']\\)/\\\\\\&\\1/" >>"$inc"
-		printf '.fi\n' >>"$inc"
+		{
+			printf '.SS %s %s\n.nf\n' "$prog" "$sub"
+			# shellcheck disable=SC2086 # words, by design
+			"$bin" $sub --help | sed -e 's/\\/\\e/g' -e "s/^\\([.']\\)/\\\\\\&\\1/"
+			printf '.fi\n'
+		} >>"$inc"
 	done
 fi
 help2man --section "${out##*.}" --no-info --no-discard-stderr --name "$name" --include "$inc" \

@@ -85,8 +85,9 @@ else
 	log "no systemd-analyze: units checked for syntax only"
 fi
 for u in "$ROOT"/usr/lib/systemd/system/*.service; do
-	grep -q '^Type=' "$u" && grep -q '^Restart=on-failure' "$u" ||
+	if ! grep -q '^Type=' "$u" || ! grep -q '^Restart=on-failure' "$u"; then
 		fail "$(basename "$u"): no Type= or Restart=on-failure"
+	fi
 done
 grep -q '^Type=notify' "$ROOT/usr/lib/systemd/system/triplexd.service" || fail "triplexd.service is not Type=notify"
 
