@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # triplexd's config file: a value from the file is used, a flag overrides
-# it, and an unknown key, a bad value or a missing --config FILE is a
+# it, the default file is read without --config and is no error when
+# missing (every other test runs without one), and an unknown key, a bad value or a missing --config FILE is a
 # one-line FILE:LINE error with a non-zero exit. Then sd_notify: with
 # NOTIFY_SOCKET set (a path, then an abstract @name), READY=1 arrives only
 # once the NBD socket accepts, and STOPPING=1 on SIGTERM.
@@ -73,6 +74,16 @@ nbdinfo --size "nbd://127.0.0.1:$port/demo" >"$T/size" ||
 [[ $(<"$T/size") -eq $((4 << 20)) ]] || fail "size over TCP: $(<"$T/size")"
 [[ ! -e $T/file.pid ]] || fail "the file's pid-file was used despite --pid-file"
 stop_server
+
+# The default file ($TRIPLEXD_CONFIG, set by lib.sh; else
+# /etc/triplex/triplexd.conf): read without --config, and --config FILE
+# replaces it rather than adding to it.
+printf 'io-timeout-ms = 0\n' >"$TRIPLEXD_CONFIG"
+expect_error "default file" "^triplexd: $TRIPLEXD_CONFIG:1: --io-timeout-ms" \
+	--data-dir "$DATA_DIR" --listen-unix "$SOCK"
+start_server --config /dev/null
+stop_server
+rm -f "$TRIPLEXD_CONFIG"
 
 # sd_notify, to a socket path and to an abstract name.
 for addr in "$T/notify.sock" "@tpx-notify-$$-$RANDOM"; do
