@@ -82,6 +82,28 @@ static int on_key(void *user, const char *section, const char *name,
 	return c->apply(c->arg, o->val, v, c->err, sizeof c->err) == 0;
 }
 
+/* inih reads a line into a buffer of ini_max_line bytes and takes the rest
+ * of a longer one as the next line: say so instead, with the right line.
+ * Returns the first line too long, or 0. */
+static int long_line(FILE *f)
+{
+	char *buf = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int line = 0, bad = 0;
+
+	while (!bad && (n = getline(&buf, &cap, f)) >= 0) {
+		line++;
+		if (n > 0 && buf[n - 1] == '\n')
+			n--;
+		if (n >= ini_max_line - 1)
+			bad = line;
+	}
+	free(buf);
+	rewind(f);
+	return bad;
+}
+
 int config_file_load(const char *prog, const char *path, bool must_exist,
 		     const struct option *opts, config_apply_fn apply, void *arg)
 {
@@ -100,6 +122,13 @@ int config_file_load(const char *prog, const char *path, bool must_exist,
 	 * the first error is the one worth reporting. */
 	ini_allow_multiline = false;
 	ini_stop_on_first_error = true;
+	line = long_line(f);
+	if (line) {
+		fclose(f);
+		fprintf(stderr, "%s: %s:%d: line too long (at most %d characters)\n",
+			prog, path, line, ini_max_line - 2);
+		return -1;
+	}
 	line = ini_parse_file(f, on_key, &c);
 	fclose(f);
 	if (line == 0)

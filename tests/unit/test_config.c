@@ -87,6 +87,16 @@ static void test_errors(void **state)
 	assert_int_equal(load("data-dir\n", &s), -1);
 	assert_int_equal(load("io-timeout-ms = 0\n", &s), -1);
 	assert_int_equal(load("data-dir =\n", &s), -1);
+	/* inih would split a long line in two: refused, nothing applied. */
+	char text[512] = "data-dir = /";
+	memset(text + 12, 'a', 300);
+	strcpy(text + 312, "\n");
+	assert_int_equal(load(text, &s), -1);
+	assert_int_equal(s.napplied, 0);
+	memset(text + 12, 'a', 300);
+	strcpy(text + 12 + 180, "\n");   /* 192 characters: fine */
+	assert_int_equal(load(text, &s), 0);
+	assert_int_equal(strlen(s.data_dir), 181);
 	/* The first error stops the parse: nothing after it is applied. */
 	assert_int_equal(load("io-timeout-ms = x\ndata-dir = /a\n", &s), -1);
 	assert_null(s.data_dir);
