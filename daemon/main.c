@@ -8,11 +8,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config_file.h"
 #include "daemon.h"
 #include "log.h"
 #include "meta.h"
 #include "parse.h"
 #include "repl_proto.h"
+#include "sd_notify.h"
 #include "version.h"
 
 static const char usage[] =
@@ -23,7 +25,12 @@ static const char usage[] =
 	"Serves the volumes of DIR over NBD; with --meta, joins a cluster as a\n"
 	"node and serves the replicas and engines the metadata store gives it.\n"
 	"\n"
-	"options:\n"
+	"options (each can also be set in the config file, as \"data-dir = DIR\";\n"
+	"flags override the file):\n"
+	"  --config FILE           the config file (default $TRIPLEXD_CONFIG, else\n"
+	"                          /etc/triplex/triplexd.conf; a missing default is\n"
+	"                          skipped); one \"option = value\" a line, option\n"
+	"                          being a long option name below\n"
 	"  --data-dir DIR          the node's data directory (required)\n"
 	"  --listen-unix PATH      NBD on a Unix socket (created last: it appearing\n"
 	"                          means ready)\n"
@@ -41,7 +48,8 @@ static const char usage[] =
 	"  --tls-cert FILE         server certificate (PEM chain), with --tls-key FILE\n"
 	"  --tls-psk FILE          pre-shared keys, lines of IDENTITY:HEXKEY\n"
 	"  --tls-ca FILE           CA that client certificates must chain to\n"
-	"  --tls-verify-peer       require a client certificate (needs --tls-ca)\n"
+	"  --tls-verify-peer yes|no  require a client certificate (needs --tls-ca;\n"
+	"                          default no)\n"
 	"  --tls-allow EXPORT=ID,..  only these TLS identities (PSK identity or\n"
 	"                          certificate common name) may use EXPORT; repeatable\n"
 	"                          (SIGHUP reloads the credential files)\n"
@@ -148,17 +156,15 @@ static int parse_max_connections(const char *s, unsigned *out)
 	return 0;
 }
 
-/* --size: parse_block_size, with a note when it was rounded up. */
+/* --size: parse_block_size, with a note when it was rounded up; the
+ * caller says what is wrong with a bad one. */
 static int parse_create_size(const char *s, uint64_t *out)
 {
 	uint64_t given;
 	int r = parse_block_size(s, out, &given);
 
-	if (r < 0) {
-		fprintf(stderr, "triplexd: --size wants a size such as 10G, 512MiB "
-			"or 2GB (see triplexd --help), got '%s'\n", s);
+	if (r < 0)
 		return -1;
-	}
 	if (r > 0)
 		fprintf(stderr, "triplexd: note: --size %s is %llu bytes, not a "
 			"multiple of 4 KiB: rounded up to %llu bytes\n", s,
@@ -180,26 +186,35 @@ static int parse_tls_mode(const char *s)
 		return NBD_TLS_ON;
 	if (!strcmp(s, "require"))
 		return NBD_TLS_REQUIRE;
-	fprintf(stderr, "triplexd: --tls wants off, on or require, got '%s'\n", s);
 	return -1;
 }
 
 /* The --tls options; 1 if c was one, 0 if not, -1 on a bad value. */
-static int parse_tls_arg(int c, const char *arg, struct daemon_opts *o)
+static int parse_tls_arg(int c, const char *arg, struct daemon_opts *o,
+			 char *err, size_t errsz)
 {
 	switch (c) {
 	case OPT_TLS:
 		o->tls_mode = parse_tls_mode(arg);
-		return o->tls_mode < 0 ? -1 : 1;
+		if (o->tls_mode < 0) {
+			snprintf(err, errsz, "--tls wants off, on or require, got '%s'", arg);
+			return -1;
+		}
+		return 1;
 	case OPT_TLS_CERT: o->tls.cert_file = arg; return 1;
 	case OPT_TLS_KEY: o->tls.key_file = arg; return 1;
 	case OPT_TLS_CA: o->tls.ca_file = arg; return 1;
 	case OPT_TLS_PSK: o->tls.psk_file = arg; return 1;
-	case OPT_TLS_VERIFY: o->tls.verify_peer = true; return 1;
+	case OPT_TLS_VERIFY:
+		if (strcmp(arg, "yes") && strcmp(arg, "no")) {
+			snprintf(err, errsz, "--tls-verify-peer wants yes or no, got '%s'", arg);
+			return -1;
+		}
+		o->tls.verify_peer = !strcmp(arg, "yes");
+		return 1;
 	case OPT_TLS_ALLOW:
 		if (o->ntls_allow == NBD_MAX_EXPORTS) {
-			fprintf(stderr, "triplexd: more than %d --tls-allow\n",
-				NBD_MAX_EXPORTS);
+			snprintf(err, errsz, "more than %d --tls-allow", NBD_MAX_EXPORTS);
 			return -1;
 		}
 		o->tls_allow[o->ntls_allow++] = arg;
@@ -208,132 +223,201 @@ static int parse_tls_arg(int c, const char *arg, struct daemon_opts *o)
 	return 0;
 }
 
+/* The one table of options: the command line and the config file
+ * (config_file.h: each key is a long option name) both go through it. */
+static const struct option longopts[] = {
+	{ "config", required_argument, NULL, 'F' },
+	{ "data-dir", required_argument, NULL, 'd' },
+	{ "listen-unix", required_argument, NULL, 'u' },
+	{ "listen-tcp", required_argument, NULL, 't' },
+	{ "listen-http", required_argument, NULL, 'H' },
+	{ "pid-file", required_argument, NULL, 'p' },
+	{ "log-level", required_argument, NULL, 'l' },
+	{ "meta", required_argument, NULL, 'M' },
+	{ "node-id", required_argument, NULL, 'N' },
+	{ "zone", required_argument, NULL, 'Z' },
+	{ "rack", required_argument, NULL, 'R' },
+	{ "listen-repl", required_argument, NULL, 'r' },
+	{ "write-timeout-ms", required_argument, NULL, 'W' },
+	{ "io-timeout-ms", required_argument, NULL, 'I' },
+	{ "resync-rate", required_argument, NULL, 'S' },
+	{ "lease-ttl", required_argument, NULL, 'T' },
+	{ "read-lease-ms", required_argument, NULL, 'L' },
+	{ "max-connections", required_argument, NULL, 'X' },
+	{ "reply-timeout-ms", required_argument, NULL, 'Y' },
+	{ "create-volume", required_argument, NULL, 'C' },
+	{ "size", required_argument, NULL, 'z' },
+	{ "etcd-cacert", required_argument, NULL, 'A' },
+	{ "etcd-cert", required_argument, NULL, 'c' },
+	{ "etcd-key", required_argument, NULL, 'k' },
+	{ "tls", required_argument, NULL, OPT_TLS },
+	{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+	{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+	{ "tls-ca", required_argument, NULL, OPT_TLS_CA },
+	{ "tls-psk", required_argument, NULL, OPT_TLS_PSK },
+	{ "tls-verify-peer", required_argument, NULL, OPT_TLS_VERIFY },
+	{ "tls-allow", required_argument, NULL, OPT_TLS_ALLOW },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+#define DEFAULT_CONFIG "/etc/triplex/triplexd.conf"
+
+/* Apply option c (a longopts val) with argument arg to the options in
+ * opts_arg. 0, or -1 with the reason in err (no "triplexd: " prefix: the
+ * caller adds it, and FILE:LINE for the config file). */
+static int apply_option(void *opts_arg, int c, const char *arg, char *err,
+			size_t errsz)
+{
+	struct daemon_opts *o = opts_arg;
+	int lvl;
+
+	switch (c) {
+	case 'F': break;  /* read before everything else: config_file_from_args */
+	case 'd': o->data_dir = arg; break;
+	case 'u': o->listen_unix = arg; break;
+	case 't': o->listen_tcp = arg; break;
+	case 'H': o->listen_http = arg; break;
+	case 'p': o->pid_file = arg; break;
+	case 'l':
+		lvl = log_level_parse(arg);
+		if (lvl < 0) {
+			snprintf(err, errsz, "unknown log level '%s'", arg);
+			return -1;
+		}
+		log_threshold = (enum log_level)lvl;
+		break;
+	case 'M': o->meta = arg; break;
+	case 'A': o->etcd_cacert = arg; break;
+	case 'c': o->etcd_cert = arg; break;
+	case 'k': o->etcd_key = arg; break;
+	case 'N': o->node_id = arg; break;
+	case 'Z': o->zone = arg; break;
+	case 'R': o->rack = arg; break;
+	case 'r': o->listen_repl = arg; break;
+	case 'W':
+	case 'I':
+	case 'Y':
+		if (parse_ms(arg, c == 'W' ? &o->write_timeout_ms :
+				  c == 'I' ? &o->io_timeout_ms :
+					     &o->reply_timeout_ms) < 0) {
+			snprintf(err, errsz, "--%s wants milliseconds from 1 "
+				 "to 3600000, got '%s'",
+				 c == 'W' ? "write-timeout-ms" :
+				 c == 'I' ? "io-timeout-ms" : "reply-timeout-ms",
+				 arg);
+			return -1;
+		}
+		break;
+	case 'T':
+		if (parse_lease_ttl(arg, &o->lease_ttl_s) < 0) {
+			snprintf(err, errsz, "--lease-ttl wants seconds "
+				 "from 2 to 60, got '%s'", arg);
+			return -1;
+		}
+		break;
+	case 'X':
+		if (parse_max_connections(arg, &o->max_connections) < 0) {
+			snprintf(err, errsz, "--max-connections wants a "
+				 "number from 1 to 1000000, got '%s'", arg);
+			return -1;
+		}
+		break;
+	case 'L':
+		if (parse_range(arg, 100, REPL_LEASE_MAX_MS, &o->read_lease_ms) < 0) {
+			snprintf(err, errsz, "--read-lease-ms wants "
+				 "milliseconds from 100 to %d, got '%s'",
+				 REPL_LEASE_MAX_MS, arg);
+			return -1;
+		}
+		break;
+	case 'S':
+		if (parse_size(arg, &o->resync_rate_bps) < 0 &&
+		    strcmp(arg, "0") != 0) {
+			snprintf(err, errsz, "--resync-rate wants bytes per "
+				 "second (e.g. 200M, 100MB, 0 for no cap), got '%s'", arg);
+			return -1;
+		}
+		if (!strcmp(arg, "0"))
+			o->resync_rate_bps = 0;
+		break;
+	case 'C': o->create_volume = arg; break;
+	case 'z':
+		if (parse_create_size(arg, &o->create_size) < 0) {
+			snprintf(err, errsz, "--size wants a size such as 10G, "
+				 "512MiB or 2GB (see triplexd --help), got '%s'", arg);
+			return -1;
+		}
+		break;
+	default:
+		switch (parse_tls_arg(c, arg, o, err, errsz)) {
+		case 1: break;
+		case 0:
+			snprintf(err, errsz, "option %d has no handler", c);
+			return -1;
+		default: return -1;
+		}
+	}
+	return 0;
+}
+
+/* A line of the config file: any option but "config" itself (a file
+ * naming another file would be read after it had already been chosen). */
+static int apply_file_option(void *opts_arg, int c, const char *arg,
+			     char *err, size_t errsz)
+{
+	if (c == 'F') {
+		snprintf(err, errsz, "'config' is not a setting: give --config "
+			 "on the command line");
+		return -1;
+	}
+	return apply_option(opts_arg, c, arg, err, errsz);
+}
+
+/* The config file first (flags given after it override it), unless the
+ * line asks only for --help or --version. */
+static int load_config(int argc, char **argv, struct daemon_opts *o)
+{
+	bool help_or_version;
+	const char *path = config_file_from_args(argc, argv, longopts, 'F',
+						 &help_or_version);
+
+	const char *dflt = getenv("TRIPLEXD_CONFIG");
+
+	if (help_or_version)
+		return 0;
+	/* $TRIPLEXD_CONFIG moves the default, missing-is-fine file: the tests
+	 * point it into their temp dir, so a machine's own
+	 * /etc/triplex/triplexd.conf cannot change what they start. */
+	if (!dflt || !dflt[0])
+		dflt = DEFAULT_CONFIG;
+	return config_file_load("triplexd", path ? path : dflt, path != NULL,
+				longopts, apply_file_option, o);
+}
+
 static int parse_args(int argc, char **argv, struct daemon_opts *o)
 {
-	static const struct option longopts[] = {
-		{ "data-dir", required_argument, NULL, 'd' },
-		{ "listen-unix", required_argument, NULL, 'u' },
-		{ "listen-tcp", required_argument, NULL, 't' },
-		{ "listen-http", required_argument, NULL, 'H' },
-		{ "pid-file", required_argument, NULL, 'p' },
-		{ "log-level", required_argument, NULL, 'l' },
-		{ "meta", required_argument, NULL, 'M' },
-		{ "node-id", required_argument, NULL, 'N' },
-		{ "zone", required_argument, NULL, 'Z' },
-		{ "rack", required_argument, NULL, 'R' },
-		{ "listen-repl", required_argument, NULL, 'r' },
-		{ "write-timeout-ms", required_argument, NULL, 'W' },
-		{ "io-timeout-ms", required_argument, NULL, 'I' },
-		{ "resync-rate", required_argument, NULL, 'S' },
-		{ "lease-ttl", required_argument, NULL, 'T' },
-		{ "read-lease-ms", required_argument, NULL, 'L' },
-		{ "max-connections", required_argument, NULL, 'X' },
-		{ "reply-timeout-ms", required_argument, NULL, 'Y' },
-		{ "create-volume", required_argument, NULL, 'C' },
-		{ "size", required_argument, NULL, 'z' },
-		{ "etcd-cacert", required_argument, NULL, 'A' },
-		{ "etcd-cert", required_argument, NULL, 'c' },
-		{ "etcd-key", required_argument, NULL, 'k' },
-		{ "tls", required_argument, NULL, OPT_TLS },
-		{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
-		{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
-		{ "tls-ca", required_argument, NULL, OPT_TLS_CA },
-		{ "tls-psk", required_argument, NULL, OPT_TLS_PSK },
-		{ "tls-verify-peer", no_argument, NULL, OPT_TLS_VERIFY },
-		{ "tls-allow", required_argument, NULL, OPT_TLS_ALLOW },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c, lvl;
+	char err[512];
+	int c;
 
+	if (load_config(argc, argv, o) < 0)
+		return -1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		int t = parse_tls_arg(c, optarg, o);
-
-		if (t < 0)
-			return -1;
-		if (t > 0)
-			continue;
 		switch (c) {
-		case 'd': o->data_dir = optarg; break;
-		case 'u': o->listen_unix = optarg; break;
-		case 't': o->listen_tcp = optarg; break;
-		case 'H': o->listen_http = optarg; break;
-		case 'p': o->pid_file = optarg; break;
-		case 'l':
-			lvl = log_level_parse(optarg);
-			if (lvl < 0) {
-				fprintf(stderr, "triplexd: unknown log level '%s'\n", optarg);
-				return -1;
-			}
-			log_threshold = (enum log_level)lvl;
-			break;
-		case 'M': o->meta = optarg; break;
-		case 'A': o->etcd_cacert = optarg; break;
-		case 'c': o->etcd_cert = optarg; break;
-		case 'k': o->etcd_key = optarg; break;
-		case 'N': o->node_id = optarg; break;
-		case 'Z': o->zone = optarg; break;
-		case 'R': o->rack = optarg; break;
-		case 'r': o->listen_repl = optarg; break;
-		case 'W':
-		case 'I':
-		case 'Y':
-			if (parse_ms(optarg, c == 'W' ? &o->write_timeout_ms :
-					     c == 'I' ? &o->io_timeout_ms :
-							&o->reply_timeout_ms) < 0) {
-				fprintf(stderr, "triplexd: --%s wants milliseconds from 1 "
-					"to 3600000, got '%s'\n",
-					c == 'W' ? "write-timeout-ms" :
-					c == 'I' ? "io-timeout-ms" : "reply-timeout-ms",
-					optarg);
-				return -1;
-			}
-			break;
-		case 'T':
-			if (parse_lease_ttl(optarg, &o->lease_ttl_s) < 0) {
-				fprintf(stderr, "triplexd: --lease-ttl wants seconds "
-					"from 2 to 60, got '%s'\n", optarg);
-				return -1;
-			}
-			break;
-		case 'X':
-			if (parse_max_connections(optarg, &o->max_connections) < 0) {
-				fprintf(stderr, "triplexd: --max-connections wants a "
-					"number from 1 to 1000000, got '%s'\n", optarg);
-				return -1;
-			}
-			break;
-		case 'L':
-			if (parse_range(optarg, 100, REPL_LEASE_MAX_MS, &o->read_lease_ms) < 0) {
-				fprintf(stderr, "triplexd: --read-lease-ms wants "
-					"milliseconds from 100 to %d, got '%s'\n",
-					REPL_LEASE_MAX_MS, optarg);
-				return -1;
-			}
-			break;
-		case 'S':
-			if (parse_size(optarg, &o->resync_rate_bps) < 0 &&
-			    strcmp(optarg, "0") != 0) {
-				fprintf(stderr, "triplexd: --resync-rate wants bytes per "
-					"second (e.g. 200M, 100MB, 0 for no cap), got '%s'\n", optarg);
-				return -1;
-			}
-			if (!strcmp(optarg, "0"))
-				o->resync_rate_bps = 0;
-			break;
-		case 'C': o->create_volume = optarg; break;
-		case 'z':
-			if (parse_create_size(optarg, &o->create_size) < 0)
-				return -1;
-			break;
 		case 'h': o->help = true; return 0;
 		case 'V': o->version = true; return 0;
-		default:
+		case '?':
+		case ':':
 			fprintf(stderr, "triplexd: unknown or incomplete option '%s' "
 				"(see triplexd --help)\n", argv[optind - 1]);
 			return -1;
+		default:
+			if (apply_option(o, c, optarg, err, sizeof err) < 0) {
+				fprintf(stderr, "triplexd: %s\n", err);
+				return -1;
+			}
 		}
 	}
 	if (optind < argc) {
@@ -493,6 +577,17 @@ static int write_pid_file(const char *path)
 	return 0;
 }
 
+/* Type=notify: tell systemd we serve, once listeners and volumes are up
+ * (the pid file already written: MAINPID needs no separate message). */
+static void notify_ready(void)
+{
+	int ret = tpx_sd_notify("READY=1");
+
+	if (ret < 0)
+		log_warn("sd_notify READY=1 to %s: %s", getenv("NOTIFY_SOCKET"),
+			 strerror(-ret));
+}
+
 static int run(struct daemon *d)
 {
 	struct timespec now;
@@ -520,6 +615,7 @@ static int run(struct daemon *d)
 	if (d->opts.pid_file && write_pid_file(d->opts.pid_file) < 0)
 		goto out;
 	log_info("triplexd ready: %zu volume(s)", d->nvols);
+	notify_ready();
 	ret = loop_run(&d->loop);
 	if (ret < 0)
 		log_error("event loop failed: %s", strerror(-ret));

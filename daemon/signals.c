@@ -6,6 +6,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "sd_notify.h"
 
 #define STOP_GRACE_MS 10000
 
@@ -67,6 +68,9 @@ static void on_signal(struct loop_op *op, int res, uint32_t flags)
 	}
 	log_info("shutdown: signal %u", si->ssi_signo);
 	d->state = DAEMON_STOPPING;  /* /readyz says 503 while we drain */
+	/* systemd shows "deactivating" rather than a failed service. */
+	if (tpx_sd_notify("STOPPING=1") < 0)
+		log_warn("sd_notify STOPPING=1 failed");
 	d->stop_timer.fn = force_stop;
 	loop_timer_arm(&d->loop, &d->stop_timer, STOP_GRACE_MS);
 	nbd_server_shutdown(d->nbd, drained, d);

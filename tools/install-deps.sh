@@ -26,6 +26,8 @@ PACKAGES=(
 	# Offline checks of csi-shim/deploy/ (t-csi-deploy): YAML to JSON
 	# here; npm's kubernetes-models below (install_npm_models).
 	python3-yaml
+	# triplexd's config file parser; man pages from the --help texts.
+	libinih-dev help2man
 	# For promtool (metrics format check in the tests). On a systemd host
 	# this also enables prometheus.service on :9090; stop it if unwanted.
 	prometheus

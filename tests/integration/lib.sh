@@ -39,6 +39,9 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 
 # Temp dir on a real filesystem (triplexd uses O_DIRECT; tmpfs refuses it).
 T=$(mktemp -d "${TPX_TMPDIR:-/var/tmp}/tpx-$TEST_NAME.XXXXXX")
+# triplexd's default config file, moved into $T (missing: no settings) so
+# that this machine's /etc/triplex/triplexd.conf cannot change the tests.
+export TRIPLEXD_CONFIG=$T/triplexd-default.conf
 DATA_DIR=$T/data
 SOCK=$T/nbd.sock
 SERVER_PID=

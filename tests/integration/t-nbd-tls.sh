@@ -212,7 +212,8 @@ bad_opts() {
 bad_opts "wants off, on or require" --tls maybe "${TLS_ARGS[@]}"
 bad_opts "needs --tls-cert" --tls require
 bad_opts "go together" --tls-cert "$P/server-cert.pem"
-bad_opts "needs --tls-ca" --tls-psk "$P/keys.psk" --tls-verify-peer
+bad_opts "needs --tls-ca" --tls-psk "$P/keys.psk" --tls-verify-peer yes
+bad_opts "wants yes or no" --tls-psk "$P/keys.psk" --tls-verify-peer maybe
 bad_opts "EXPORT=ID" --tls-psk "$P/keys.psk" --tls-allow demo
 printf 'alice:xyz\n' >"$P/bad.psk"
 bad_opts "line 1: key is not" --tls-psk "$P/bad.psk"
