@@ -39,6 +39,7 @@ struct tls_sess {
 	BIO *rbio, *wbio;       /* ciphertext in, out (owned by ssl) */
 	bool ready;
 	char peer[TLS_IDENTITY_MAX];
+	char psk_offered[TLS_PSK_MAX_IDENTITY + 1]; /* not proven yet */
 	char error[160];
 	uint8_t *in;            /* TLS_IN_CAP: the recv target */
 	uint8_t *out;           /* TLS_OUT_CAP: ciphertext being sent */
@@ -87,9 +88,11 @@ static unsigned int psk_server_cb(SSL *ssl, const char *identity,
 		if (t->keys[i].key_len > max_len)
 			return 0;
 		memcpy(psk, t->keys[i].key, t->keys[i].key_len);
-		/* TLS 1.3 does not keep the identity for SSL_get_psk_identity. */
+		/* Only a candidate: OpenSSL may still drop this PSK without
+		 * checking its binder (a suite of another hash) and go on
+		 * with the certificate; note_peer checks it was used. */
 		if (s)
-			snprintf(s->peer, sizeof s->peer, "%s", identity);
+			snprintf(s->psk_offered, sizeof s->psk_offered, "%s", identity);
 		return (unsigned int)t->keys[i].key_len;
 	}
 	return 0;  /* unknown identity: the handshake fails */
@@ -335,16 +338,33 @@ static void sess_failed(struct tls_sess *s, const char *what, int sslerr)
 	set_err(s->error, sizeof s->error, what2);
 }
 
+/* Did the handshake authenticate with the PSK? In TLS 1.3 an external
+ * PSK is a resumption (no tickets or cache here make any other); in 1.2
+ * a PSK suite leaves the identity in the session. */
+static bool psk_used(const struct tls_sess *s)
+{
+	if (SSL_version(s->ssl) == TLS1_3_VERSION)
+		return SSL_session_reused(s->ssl) == 1;
+	return SSL_get_psk_identity(s->ssl) != NULL;
+}
+
 static void note_peer(struct tls_sess *s)
 {
 	X509 *x;
+	int n;
 
-	if (s->peer[0])
-		return;  /* the PSK callback named it */
+	s->peer[0] = '\0';
+	if (s->psk_offered[0] && psk_used(s)) {
+		snprintf(s->peer, sizeof s->peer, "%s", s->psk_offered);
+		return;
+	}
 	x = SSL_get0_peer_certificate(s->ssl);
-	if (x && SSL_get_verify_result(s->ssl) == X509_V_OK &&
-	    X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName,
-				      s->peer, sizeof s->peer) < 0)
+	if (!x || SSL_get_verify_result(s->ssl) != X509_V_OK)
+		return;
+	n = X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName,
+				      s->peer, sizeof s->peer);
+	/* A CN with a NUL in it would name someone else. */
+	if (n < 0 || (size_t)n != strlen(s->peer))
 		s->peer[0] = '\0';
 }
 

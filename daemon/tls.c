@@ -40,6 +40,14 @@ int daemon_tls_check_opts(struct daemon_opts *o)
 				"got '%s'\n", o->tls_allow[i]);
 			return -1;
 		}
+		for (size_t j = 0; j < i; j++)
+			if (!strncmp(o->tls_allow[j], o->tls_allow[i],
+				     (size_t)(eq - o->tls_allow[i]) + 1)) {
+				fprintf(stderr, "triplexd: --tls-allow names export "
+					"'%.*s' twice: put its identities in one list\n",
+					(int)(eq - o->tls_allow[i]), o->tls_allow[i]);
+				return -1;
+			}
 	}
 	return 0;
 }

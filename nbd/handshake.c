@@ -699,6 +699,9 @@ static int hs_oversized(struct nbd_hs *hs, uint32_t opt, uint32_t len)
 	}
 	hs->skip_left = len;
 	hs->state = NBD_HS_SKIP;
+	if (tls_required(hs, opt))
+		return reply_err(hs, opt, NBD_REP_ERR_TLS_REQD,
+				 "TLS is required: send STARTTLS first");
 	return reply_err(hs, opt, NBD_REP_ERR_TOO_BIG, "option too long");
 }
 

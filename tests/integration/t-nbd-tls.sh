@@ -215,6 +215,7 @@ bad_opts "go together" --tls-cert "$P/server-cert.pem"
 bad_opts "needs --tls-ca" --tls-psk "$P/keys.psk" --tls-verify-peer yes
 bad_opts "wants yes or no" --tls-psk "$P/keys.psk" --tls-verify-peer maybe
 bad_opts "EXPORT=ID" --tls-psk "$P/keys.psk" --tls-allow demo
+bad_opts "names export 'demo' twice" --tls-psk "$P/keys.psk" --tls-allow demo=a --tls-allow demo=b
 printf 'alice:xyz\n' >"$P/bad.psk"
 bad_opts "line 1: key is not" --tls-psk "$P/bad.psk"
 log "PASS"

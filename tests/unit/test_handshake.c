@@ -1130,6 +1130,24 @@ static void test_oversized_skipped(void **state)
 	free(junk);
 }
 
+/* --tls require: an oversized option gets TLS_REQD too, and is skipped. */
+static void test_oversized_tls_required(void **state)
+{
+	uint32_t len = NBD_HS_MAX_OPT_LEN + 1;
+	uint8_t *junk = calloc(1, len);
+	struct fx *f = *state;
+
+	f->hs.tls = NBD_TLS_REQUIRE;
+	start_fixed(f);
+	c_opt(f, NBD_OPT_GO, len);
+	cli_send_req(f);
+	e_err(f, NBD_OPT_GO, NBD_REP_ERR_TLS_REQD, "TLS is required: send STARTTLS first");
+	cli_expect(f);
+	cli_send(f, junk, len);
+	assert_int_equal(f->hs.state, NBD_HS_OPTION);
+	free(junk);
+}
+
 /* Just over the cap is too big; exactly the cap is parsed. */
 static void test_opt_len_boundary(void **state)
 {
@@ -1278,6 +1296,7 @@ int main(void)
 		T(test_starttls_resets),
 		T(test_unsupported_then_go),
 		T(test_oversized_skipped),
+		T(test_oversized_tls_required),
 		T(test_opt_len_boundary),
 		T(test_oversized_export_name_closes),
 		T(test_oversized_abort_acked),

@@ -186,6 +186,30 @@ static void test_session_psk(void **state)
 	tls_ctx_free(ctx);
 }
 
+/* A PSK identity counts only once its key is proven: offered beside a
+ * suite the key cannot be used with, the handshake may go on with the
+ * certificate, but anonymously. */
+static void test_psk_identity_unproven(void **state)
+{
+	struct tls_config cfg = { .cert_file = cert, .key_file = key, .psk_file = pskfile };
+	char err[256];
+	struct tls_ctx *ctx = tls_ctx_new_server(&cfg, err, sizeof err);
+	uint8_t junk[32] = { 0x42 };
+	struct tls_sess *s;
+	struct fx_client c;
+	int r;
+
+	assert_non_null(ctx);
+	s = tls_sess_new_server(ctx);
+	assert_int_equal(fx_client_new_sha384_psk(&c, "alice", junk), 0);
+	r = fx_handshake(&c, s);
+	if (r == 1)
+		assert_string_equal(tls_sess_peer(s), "");
+	fx_client_free(&c);
+	tls_sess_free(s);
+	tls_ctx_free(ctx);
+}
+
 /* Plaintext where a ClientHello belongs fails the handshake. */
 static void test_session_plaintext(void **state)
 {
@@ -229,6 +253,7 @@ int main(void)
 		cmocka_unit_test(test_psk_parse),
 		cmocka_unit_test(test_session_cert),
 		cmocka_unit_test(test_session_psk),
+		cmocka_unit_test(test_psk_identity_unproven),
 		cmocka_unit_test(test_session_plaintext),
 		cmocka_unit_test(test_ctx_errors),
 	};

@@ -103,6 +103,43 @@ static inline void fx_client_free(struct fx_client *c)
 	SSL_CTX_free(c->ctx);
 }
 
+static const uint8_t *fx_sess_key;
+
+/* A TLS 1.3 external PSK offered as a session with a SHA-256 suite. */
+static inline int fx_use_session_cb(SSL *ssl, const EVP_MD *md,
+				    const unsigned char **id, size_t *idlen,
+				    SSL_SESSION **sess)
+{
+	static const unsigned char aes128gcm[] = { 0x13, 0x01 };
+	SSL_SESSION *s = SSL_SESSION_new();
+
+	if (!s)
+		return 0;
+	SSL_SESSION_set1_master_key(s, fx_sess_key, 32);
+	SSL_SESSION_set_cipher(s, SSL_CIPHER_find(ssl, aes128gcm));
+	SSL_SESSION_set_protocol_version(s, TLS1_3_VERSION);
+	*sess = s;
+	*id = (const unsigned char *)fx_psk_identity;
+	*idlen = strlen(fx_psk_identity);
+	return 1;
+}
+
+/* A client that offers identity with a (wrong) key while allowing only
+ * the SHA-384 suite: a server that chose that suite cannot use the key,
+ * so the handshake goes on with the certificate, the key unproven. */
+static inline int fx_client_new_sha384_psk(struct fx_client *c,
+					   const char *identity,
+					   const uint8_t key[32])
+{
+	if (fx_client_new(c, NULL, NULL, 0) < 0)
+		return -1;
+	fx_psk_identity = identity;
+	fx_sess_key = key;
+	SSL_set_ciphersuites(c->ssl, "TLS_AES_256_GCM_SHA384");
+	SSL_set_psk_use_session_callback(c->ssl, fx_use_session_cb);
+	return 0;
+}
+
 /* Carry bytes both ways once; returns how many moved. */
 static inline size_t fx_shuttle(struct fx_client *c, struct tls_sess *s)
 {
