@@ -48,14 +48,19 @@ static const struct help_entry entries[] = {
 	  "  export TRIPLEX_META=sqlite:/tmp/tpx/meta.db\n"
 	  "  triplexctl status\n" },
 	{ "status",
-	  "usage: triplexctl status [--json] [--meta URL]\n\n"
+	  "usage: triplexctl status [--json] [--meta URL] [--watch [--interval S]\n"
+	  "                         [--count N]]\n\n"
 	  "One screen: HEALTH_OK, HEALTH_WARN or HEALTH_ERR with the reasons (node\n"
 	  "down, replica out of sync, volume below min_replicas, metadata store\n"
 	  "unreachable), the nodes up and down with their zones, the volumes by\n"
 	  "state. Exits 0 when the store could be read (whatever the health),\n"
 	  "1 when it could not (HEALTH_ERR is still printed).\n\n"
-	  "options:\n" JSON_OPT META_OPT "\n"
-	  "example:\n  triplexctl status --meta sqlite:/tmp/tpx/meta.db\n" },
+	  "options:\n" JSON_OPT META_OPT
+	  "  --watch          show it again every --interval seconds (default 2)\n"
+	  "                   until interrupted, or --count N times\n"
+	  "\n"
+	  "example:\n  triplexctl status --meta sqlite:/tmp/tpx/meta.db\n"
+	  "  triplexctl status --watch --interval 5\n" },
 	{ "health",
 	  "usage: triplexctl health detail [--json] [--meta URL]\n\n"
 	  "subcommands:\n"
