@@ -191,10 +191,11 @@ static const struct help_entry entries[] = {
 	  "options:\n" JSON_OPT META_OPT "\n"
 	  "example:\n  triplexctl node list\n" },
 	{ "dev",
-	  "usage: triplexctl dev up|down --dir DIR [OPTIONS]\n\n"
+	  "usage: triplexctl dev up|down|restart --dir DIR [OPTIONS]\n\n"
 	  "subcommands:\n"
 	  "  up          start three triplexd on loopback and volume demo\n"
-	  "  down        stop them\n\n"
+	  "  down        stop them\n"
+	  "  restart     stop one node and start it again\n\n"
 	  "example:\n  triplexctl dev up --dir /tmp/tpx\n" },
 	{ "dev up",
 	  "usage: triplexctl dev up --dir DIR [--size SIZE] [--etcd]\n\n"
@@ -210,10 +211,20 @@ static const struct help_entry entries[] = {
 	{ "dev down",
 	  "usage: triplexctl dev down --dir DIR\n\n"
 	  "Stop the nodes named in DIR/cluster.json (SIGTERM, then SIGKILL after\n"
-	  "15 s), then its etcd members.\n\n"
+	  "15 s), then its etcd members. A node's pid is read from its data\n"
+	  "directory's lock, so a node restarted since is stopped too, and a\n"
+	  "stale pid is never signalled.\n\n"
 	  "options:\n"
 	  "  --dir DIR           the cluster's directory (required)\n\n"
 	  "example:\n  triplexctl dev down --dir /tmp/tpx\n" },
+	{ "dev restart",
+	  "usage: triplexctl dev restart NODE --dir DIR\n\n"
+	  "Stop NODE (n1, n2 or n3) of the cluster in DIR if it runs, start it\n"
+	  "again with the command line dev up gave it, wait until it serves, and\n"
+	  "record its new pid in DIR/cluster.json.\n\n"
+	  "options:\n"
+	  "  --dir DIR           the cluster's directory (required)\n\n"
+	  "example:\n  triplexctl dev restart n2 --dir /tmp/tpx\n" },
 };
 
 #define NENTRIES (sizeof entries / sizeof entries[0])
