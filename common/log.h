@@ -6,6 +6,16 @@ enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 extern enum log_level log_threshold;
 
+/* --log-format: text lines, or one JSON object a line for collectors
+ * ({"ts":..., "level":..., "node":..., "msg":...}). */
+enum log_format { LOG_TEXT, LOG_JSON };
+extern enum log_format log_format;
+int log_format_parse(const char *s);
+
+/* This process's node id, named in every line (NULL: none). The string
+ * must outlive the process's logging. */
+void log_set_node(const char *node);
+
 /* Parse "error", "warn", "info" or "debug"; returns -1 if unknown. */
 int log_level_parse(const char *s);
 

@@ -38,6 +38,8 @@ static const char usage[] =
 	"  --listen-http HOST:PORT /healthz, /readyz, /metrics (none by default)\n"
 	"  --pid-file FILE         write the pid there once ready (none by default)\n"
 	"  --log-level LEVEL       error, warn, info or debug (default info), to stderr\n"
+	"  --log-format FORMAT     text or json (one object a line; default text);\n"
+	"                          with --node-id every line names the node\n"
 	"  --max-connections N     NBD connections open at once; more are closed at\n"
 	"                          once (1..1000000, default 1024)\n"
 	"  --reply-timeout-ms MS   close an NBD client that takes no reply for MS\n"
@@ -233,6 +235,7 @@ static const struct option longopts[] = {
 	{ "listen-http", required_argument, NULL, 'H' },
 	{ "pid-file", required_argument, NULL, 'p' },
 	{ "log-level", required_argument, NULL, 'l' },
+	{ "log-format", required_argument, NULL, 'j' },
 	{ "meta", required_argument, NULL, 'M' },
 	{ "node-id", required_argument, NULL, 'N' },
 	{ "zone", required_argument, NULL, 'Z' },
@@ -280,6 +283,14 @@ static int apply_option(void *opts_arg, int c, const char *arg, char *err,
 	case 't': o->listen_tcp = arg; break;
 	case 'H': o->listen_http = arg; break;
 	case 'p': o->pid_file = arg; break;
+	case 'j':
+		lvl = log_format_parse(arg);
+		if (lvl < 0) {
+			snprintf(err, errsz, "--log-format wants text or json, got '%s'", arg);
+			return -1;
+		}
+		log_format = (enum log_format)lvl;
+		break;
 	case 'l':
 		lvl = log_level_parse(arg);
 		if (lvl < 0) {
@@ -659,6 +670,7 @@ int main(int argc, char **argv)
 	if (d.opts.create_volume)
 		return daemon_create_volume(d.opts.data_dir, d.opts.create_volume,
 					    d.opts.create_size);
+	log_set_node(d.opts.node_id);
 	if (daemon_lock_data_dir(d.opts.data_dir) < 0)
 		return 1;
 	code = run(&d);

@@ -5,12 +5,38 @@
 set -euo pipefail
 
 src=$(cd "$(dirname "$0")/.." && pwd)
-dir=${TPX_DEMO_DIR:-/tmp/triplex-demo}
+# The cluster lives in this checkout's build directory: two checkouts on
+# one machine do not share (or stop) each other's demo.
+dir=${TPX_DEMO_DIR:-$src/build/demo}
 export PATH=/usr/bin:$PATH
 
+# build_progress: cmake's "[ 42%] ..." lines as one updating line on a
+# terminal, a line per tenth otherwise; errors are shown in full.
+build_progress() {
+	local line pct last=-10
+	while IFS= read -r line; do
+		if [[ $line =~ ^\[\ *([0-9]+)%\] ]]; then
+			pct=${BASH_REMATCH[1]}
+			if [[ -t 1 ]]; then
+				printf '\rquickstart: building %3d%%' "$pct"
+			elif ((pct >= last + 10)); then
+				echo "quickstart: building $pct%"
+				last=$pct
+			fi
+		elif [[ $line == *error* || $line == *Error* ]]; then
+			printf '\n%s\n' "$line" >&2
+		fi
+	done
+	[[ -t 1 ]] && echo
+	return 0
+}
+
+echo "quickstart: checking the Debian packages (tools/install-deps.sh)"
 "$src/tools/install-deps.sh"
 cmake -S "$src" -B "$src/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$src/build" -j"$(nproc)" >/dev/null
+cmake --build "$src/build" -j"$(nproc)" 2>&1 | build_progress
+# The pipe hides cmake's status: check what it built.
+[[ ${PIPESTATUS[0]} -eq 0 ]] || { echo "quickstart: the build failed (above)" >&2; exit 1; }
 bin=$src/build
 
 if [ -f "$dir/cluster.json" ]; then
@@ -41,4 +67,7 @@ for name in ("write", "read"):
     print(f"rand{name:5} 4k QD32: {job['iops']:9.0f} IOPS, "
           f"p99 {job['clat_ns']['percentile']['99.000000'] / 1000:.0f} us")
 PY
-echo "== the cluster keeps running; stop it with: $bin/triplexctl dev down --dir $dir"
+echo "== the cluster keeps running in $dir. To use it:"
+echo "  export TRIPLEX_META=sqlite:$dir/meta.db"
+echo "  $bin/triplexctl status"
+echo "stop it with: $bin/triplexctl dev down --dir $dir"

@@ -41,6 +41,14 @@ expect_out "status, all up" "$T/st" '^  health: +HEALTH_OK$' '3: 3 up, 0 down' \
 run stj status --json
 [[ $(json_get "$T/stj" 'j["health"]') == HEALTH_OK ]] || fail "status --json: $(cat "$T/stj")"
 [[ $(json_get "$T/stj" 'len(j["checks"])') == 0 ]] || fail "status --json has checks: $(cat "$T/stj")"
+# --watch: a screen per interval, --count of them, a dated rule each.
+t0=$SECONDS
+run stw status --watch --interval 1 --count 3
+(($(grep -c '^--- .*, every 1s' "$T/stw") == 3)) || fail "status --watch: $(cat "$T/stw")"
+(($(grep -Ec '^  health: +HEALTH_OK$' "$T/stw") == 3)) || fail "status --watch: $(cat "$T/stw")"
+((SECONDS - t0 >= 2)) || fail "status --watch --count 3 took $((SECONDS - t0)) s, not 2 intervals"
+ctl status --count 2 >/dev/null 2>"$T/stw.err" && fail "status --count without --watch accepted"
+grep -q 'go with --watch' "$T/stw.err" || fail "status --count alone: $(cat "$T/stw.err")"
 run hd health detail
 expect_out "health detail, all up" "$T/hd" '^HEALTH_OK: 0 problem'
 run vl volume list

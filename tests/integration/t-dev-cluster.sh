@@ -81,7 +81,32 @@ if command -v promtool >/dev/null; then
 	promtool check metrics <"$T/metrics" || fail "promtool rejects the metrics"
 fi
 
+# dev restart: n3 killed -9 comes back with its own command line, its new
+# pid in cluster.json, and catches up; one restarted by hand (outside
+# dev) is still found and stopped by dev down, through its data dir's lock.
+old3=$(json '[n["pid"] for n in d["nodes"] if n["id"]=="n3"][0]')
+kill -KILL "$old3"
+ctl dev restart n3 --dir "$D" >"$T/restart.out" 2>&1 || fail "dev restart n3: $(cat "$T/restart.out")"
+new3=$(json '[n["pid"] for n in d["nodes"] if n["id"]=="n3"][0]')
+[[ $new3 != "$old3" ]] && kill -0 "$new3" || fail "cluster.json has n3 at pid $new3 (was $old3)"
+grep -q "restarted n3 (pid $new3)" "$T/restart.out" || fail "dev restart said: $(cat "$T/restart.out")"
+nbdcopy --flush "$T/in" "$uri" || fail "write after the restart failed"
+in_sync3() { ctl volume show demo --json | /usr/bin/python3 -c 'import json,sys; v=json.load(sys.stdin); sys.exit(0 if all(p["state"] == "in_sync" for p in v["placement"]) else 1)'; }
+wait_for "n3 in sync again" 60 in_sync3
+ctl dev restart n9 --dir "$D" 2>"$T/r9" && fail "dev restart n9 succeeded"
+grep -q 'names no node n9' "$T/r9" || fail "dev restart n9: $(cat "$T/r9")"
+# n2 stopped and started again by hand: a pid cluster.json does not know.
+old2=$(json '[n["pid"] for n in d["nodes"] if n["id"]=="n2"][0]')
+mapfile -d '' -t n2cmd <"/proc/$old2/cmdline"
+kill -TERM "$old2"
+wait_for "n2 stopped" 20 bash -c "! kill -0 $old2 2>/dev/null"
+"$TPXD" "${n2cmd[@]:1}" >>"$D/n2/triplexd.log" 2>&1 &
+hand2=$!
+wait_for "n2 serving again" 20 test -S "$D/n2/nbd.sock"
+log "n3 restarted by dev restart (pid $old3 -> $new3) and in sync; n2 restarted by hand (pid $hand2)"
+
 ctl dev down --dir "$D" || fail "dev down failed"
+! kill -0 "$hand2" 2>/dev/null || fail "dev down left the n2 started by hand (pid $hand2) running"
 for pid in $(json '" ".join(str(n["pid"]) for n in d["nodes"] + d.get("etcd", []))'); do
 	! kill -0 "$pid" 2>/dev/null || fail "pid $pid still running after dev down"
 done

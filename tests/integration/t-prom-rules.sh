@@ -21,7 +21,13 @@ untested=$(comm -23 <(echo "$alerts") <(echo "$tested"))
 # Every triplex_ metric the rules use exists on a daemon.
 [[ $TPX_SERVER == triplexd ]] || skip "the metric names are triplexd's"
 HTTP=127.0.0.1:$(free_port)
-start_triplexd demo:16M -- --listen-http "$HTTP"
+# With a certificate, so that its expiry is on /metrics too.
+require_tool openssl
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+	-keyout "$T/key.pem" -out "$T/cert.pem" -days 2 -subj /CN=localhost 2>/dev/null ||
+	fail "openssl: a certificate"
+start_triplexd demo:16M -- --listen-http "$HTTP" --tls on \
+	--tls-cert "$T/cert.pem" --tls-key "$T/key.pem"
 nbdsh -u "$(uri demo)" -c 'h.pwrite(b"x" * 4096, 0)' || fail "a write to demo failed"
 curl -sf "http://$HTTP/metrics" >"$T/metrics" || fail "curl /metrics failed"
 stop_server

@@ -4,7 +4,10 @@
  * --etcd, a three-member etcd started beside them), volume `demo` created,
  * attached to n1 and exported; DIR/cluster.json describes it all.
  * triplexctl dev down --dir DIR: stop them, then etcd (SIGTERM, then
- * SIGKILL).
+ * SIGKILL). triplexctl dev restart NODE --dir DIR: stop that node and
+ * start it again with its own command line, recording its new pid.
+ * A node's pid is read from its data directory's lock (the triplexd
+ * running there now, even one restarted by hand), never guessed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -410,25 +414,155 @@ static void stop_pids(const pid_t *pids, int n)
 			kill(pids[i], SIGKILL);
 }
 
+/* The triplexd holding data_dir's lock (see daemon/datadir.c), 0 if none:
+ * a pid in cluster.json may be stale, or another process's by now. */
+static pid_t running_pid(const char *data_dir)
+{
+	char path[PATH_MAX + 16], buf[32];
+	long pid = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof path, "%s/triplexd.lock", data_dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	if (flock(fd, LOCK_SH | LOCK_NB) == 0) {
+		close(fd);  /* nobody holds it: not running */
+		return 0;
+	}
+	n = pread(fd, buf, sizeof buf - 1, 0);
+	close(fd);
+	if (n > 0) {
+		buf[n] = '\0';
+		pid = strtol(buf, NULL, 10);
+	}
+	return pid > 1 ? (pid_t)pid : 0;
+}
+
+/* A node's pid: from its lock when cluster.json names its directory. */
+static pid_t node_pid(json_t *n)
+{
+	const char *d = json_string_value(json_object_get(n, "data_dir"));
+
+	if (d)
+		return running_pid(d);
+	return (pid_t)json_integer_value(json_object_get(n, "pid"));
+}
+
+static json_t *load_cluster_json(const char *dir, char *path, size_t len)
+{
+	json_error_t jerr;
+	json_t *root;
+
+	snprintf(path, len, "%s/cluster.json", dir);
+	root = json_load_file(path, 0, &jerr);
+	if (!root)
+		ctl_fail("cannot read %s: %s", path, jerr.text);
+	return root;
+}
+
+static int port_of(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	const char *colon = s ? strrchr(s, ':') : NULL;
+
+	return colon ? atoi(colon + 1) : 0;
+}
+
+/* The node's command line back from its cluster.json entry. */
+static int node_from_json(json_t *o, struct dev_node *n)
+{
+	const char *id = json_string_value(json_object_get(o, "id"));
+	const char *zone = json_string_value(json_object_get(o, "zone"));
+	const char *d = json_string_value(json_object_get(o, "data_dir"));
+	const char *sock = json_string_value(json_object_get(o, "nbd_unix"));
+
+	memset(n, 0, sizeof *n);
+	if (!id || !zone || !d || !sock)
+		return -1;
+	snprintf(n->id, sizeof n->id, "%s", id);
+	snprintf(n->zone, sizeof n->zone, "%s", zone);
+	snprintf(n->dir, sizeof n->dir, "%s", d);
+	snprintf(n->sock, sizeof n->sock, "%s", sock);
+	n->nbd_port = port_of(o, "nbd_tcp");
+	n->repl_port = port_of(o, "repl");
+	n->http_port = port_of(o, "http");
+	return n->nbd_port && n->repl_port && n->http_port ? 0 : -1;
+}
+
+/* Its Unix socket appears once it serves (it is created last). */
+static bool node_serving(const struct dev_node *n)
+{
+	struct stat st;
+
+	for (int waited = 0; waited < WAIT_MS; waited += 50) {
+		if (waitpid(n->pid, NULL, WNOHANG) != 0)
+			return false;
+		if (stat(n->sock, &st) == 0 && S_ISSOCK(st.st_mode))
+			return true;
+		sleep_ms(50);
+	}
+	return false;
+}
+
+static int dev_restart(const char *dir, const char *id)
+{
+	char path[PATH_MAX + 16];
+	json_t *root = load_cluster_json(dir, path, sizeof path), *o, *found = NULL;
+	const char *meta;
+	struct dev_node n;
+	pid_t old;
+	size_t i;
+
+	if (!root)
+		return 1;
+	json_array_foreach(json_object_get(root, "nodes"), i, o)
+		if (!strcmp(json_string_value(json_object_get(o, "id")) ?: "", id))
+			found = o;
+	meta = json_string_value(json_object_get(root, "meta"));
+	if (!found || !meta || node_from_json(found, &n) < 0) {
+		json_decref(root);
+		return ctl_fail("dev restart: %s names no node %s (nodes: n1, n2, n3)",
+				path, id);
+	}
+	old = running_pid(n.dir);
+	if (old) {
+		stop_pids(&old, 1);
+		printf("stopped %s (pid %d)\n", id, (int)old);
+	}
+	unlink(n.sock);  /* a killed daemon leaves its socket behind */
+	if (spawn(&n, meta) < 0 || !node_serving(&n)) {
+		json_decref(root);
+		return ctl_fail("dev restart: %s did not start: see %s/triplexd.log",
+				id, n.dir);
+	}
+	json_object_set_new(found, "pid", json_integer(n.pid));
+	if (json_dump_file(root, path, JSON_INDENT(2)) < 0)
+		fprintf(stderr, "triplexctl: cannot update %s\n", path);
+	json_decref(root);
+	printf("restarted %s (pid %d) with its own command line; log %s/triplexd.log\n",
+	       id, (int)n.pid, n.dir);
+	return 0;
+}
+
 static int dev_down(const char *dir)
 {
 	char path[PATH_MAX + 16];
-	json_error_t jerr;
 	json_t *root, *nodes, *n;
 	pid_t pids[16];
 	int count = 0;
 	size_t i;
 
-	snprintf(path, sizeof path, "%s/cluster.json", dir);
-	root = json_load_file(path, 0, &jerr);
+	root = load_cluster_json(dir, path, sizeof path);
 	if (!root)
-		return ctl_fail("cannot read %s: %s", path, jerr.text);
+		return 1;
 	nodes = json_object_get(root, "nodes");
 	json_array_foreach(nodes, i, n) {
-		json_int_t pid = json_integer_value(json_object_get(n, "pid"));
+		pid_t pid = node_pid(n);
 
 		if (pid > 1 && count < 16)
-			pids[count++] = (pid_t)pid;
+			pids[count++] = pid;
 	}
 	stop_pids(pids, count);
 	printf("stopped %d node(s) of %s\n", count, dir);
@@ -461,11 +595,21 @@ int dev_main(int argc, char **argv)
 	uint64_t size;
 	int c;
 
-	if (argc < 2 || (strcmp(argv[1], "up") && strcmp(argv[1], "down")))
-		return ctl_fail("usage: triplexctl dev up|down --dir DIR [--size SIZE] "
-				"[--etcd] (see triplexctl dev --help)");
+	const char *node = NULL;
+
+	if (argc < 2 || (strcmp(argv[1], "up") && strcmp(argv[1], "down") &&
+			 strcmp(argv[1], "restart")))
+		return ctl_fail("usage: triplexctl dev up|down|restart --dir DIR "
+				"[--size SIZE] [--etcd] (see triplexctl dev --help)");
 	opterr = 0;
 	optind = 2;
+	if (!strcmp(argv[1], "restart")) {
+		if (argc < 3 || argv[2][0] == '-')
+			return ctl_fail("dev restart: which node? (triplexctl dev "
+					"restart NODE --dir DIR)");
+		node = argv[2];
+		optind = 3;
+	}
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		if (c == 'd')
 			dir = optarg;
@@ -482,6 +626,8 @@ int dev_main(int argc, char **argv)
 		return ctl_fail("dev %s: --dir DIR is required", argv[1]);
 	if (!strcmp(argv[1], "down"))
 		return dev_down(dir);
+	if (node)
+		return dev_restart(dir, node);
 	if (ctl_parse_size("--size", size_arg, &size))
 		return 1;
 	return dev_up(dir, size, with_etcd);

@@ -48,14 +48,19 @@ static const struct help_entry entries[] = {
 	  "  export TRIPLEX_META=sqlite:/tmp/tpx/meta.db\n"
 	  "  triplexctl status\n" },
 	{ "status",
-	  "usage: triplexctl status [--json] [--meta URL]\n\n"
+	  "usage: triplexctl status [--json] [--meta URL] [--watch [--interval S]\n"
+	  "                         [--count N]]\n\n"
 	  "One screen: HEALTH_OK, HEALTH_WARN or HEALTH_ERR with the reasons (node\n"
 	  "down, replica out of sync, volume below min_replicas, metadata store\n"
 	  "unreachable), the nodes up and down with their zones, the volumes by\n"
 	  "state. Exits 0 when the store could be read (whatever the health),\n"
 	  "1 when it could not (HEALTH_ERR is still printed).\n\n"
-	  "options:\n" JSON_OPT META_OPT "\n"
-	  "example:\n  triplexctl status --meta sqlite:/tmp/tpx/meta.db\n" },
+	  "options:\n" JSON_OPT META_OPT
+	  "  --watch          show it again every --interval seconds (default 2)\n"
+	  "                   until interrupted, or --count N times\n"
+	  "\n"
+	  "example:\n  triplexctl status --meta sqlite:/tmp/tpx/meta.db\n"
+	  "  triplexctl status --watch --interval 5\n" },
 	{ "health",
 	  "usage: triplexctl health detail [--json] [--meta URL]\n\n"
 	  "subcommands:\n"
@@ -186,10 +191,11 @@ static const struct help_entry entries[] = {
 	  "options:\n" JSON_OPT META_OPT "\n"
 	  "example:\n  triplexctl node list\n" },
 	{ "dev",
-	  "usage: triplexctl dev up|down --dir DIR [OPTIONS]\n\n"
+	  "usage: triplexctl dev up|down|restart --dir DIR [OPTIONS]\n\n"
 	  "subcommands:\n"
 	  "  up          start three triplexd on loopback and volume demo\n"
-	  "  down        stop them\n\n"
+	  "  down        stop them\n"
+	  "  restart     stop one node and start it again\n\n"
 	  "example:\n  triplexctl dev up --dir /tmp/tpx\n" },
 	{ "dev up",
 	  "usage: triplexctl dev up --dir DIR [--size SIZE] [--etcd]\n\n"
@@ -205,10 +211,20 @@ static const struct help_entry entries[] = {
 	{ "dev down",
 	  "usage: triplexctl dev down --dir DIR\n\n"
 	  "Stop the nodes named in DIR/cluster.json (SIGTERM, then SIGKILL after\n"
-	  "15 s), then its etcd members.\n\n"
+	  "15 s), then its etcd members. A node's pid is read from its data\n"
+	  "directory's lock, so a node restarted since is stopped too, and a\n"
+	  "stale pid is never signalled.\n\n"
 	  "options:\n"
 	  "  --dir DIR           the cluster's directory (required)\n\n"
 	  "example:\n  triplexctl dev down --dir /tmp/tpx\n" },
+	{ "dev restart",
+	  "usage: triplexctl dev restart NODE --dir DIR\n\n"
+	  "Stop NODE (n1, n2 or n3) of the cluster in DIR if it runs, start it\n"
+	  "again with the command line dev up gave it, wait until it serves, and\n"
+	  "record its new pid in DIR/cluster.json.\n\n"
+	  "options:\n"
+	  "  --dir DIR           the cluster's directory (required)\n\n"
+	  "example:\n  triplexctl dev restart n2 --dir /tmp/tpx\n" },
 };
 
 #define NENTRIES (sizeof entries / sizeof entries[0])

@@ -11,11 +11,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <time.h>
+#include <unistd.h>
+
 #include "ctl.h"
 
 struct status_args {
 	const char *meta;
 	bool json;
+	bool watch;          /* status --watch: again every interval_s */
+	unsigned interval_s;
+	unsigned count;      /* screens to show; 0: until interrupted */
 };
 
 /* What status and health detail show: the view (empty when the store
@@ -33,24 +39,47 @@ static int parse_status_args(int argc, char **argv, const char *cmd,
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "meta", required_argument, NULL, 'm' },
+		{ "watch", no_argument, NULL, 'w' },
+		{ "interval", required_argument, NULL, 'i' },
+		{ "count", required_argument, NULL, 'n' },
 		{ NULL, 0, NULL, 0 },
 	};
+	bool watch_opts = !strcmp(cmd, "status");
+	char *end;
+	unsigned long v;
 	int c;
 
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		if (c == 'j')
+		if (c == 'j') {
 			a->json = true;
-		else if (c == 'm')
+		} else if (c == 'm') {
 			a->meta = optarg;
-		else
+		} else if (c == 'w' && watch_opts) {
+			a->watch = true;
+		} else if ((c == 'i' || c == 'n') && watch_opts) {
+			v = strtoul(optarg, &end, 10);
+			if (*optarg < '0' || *optarg > '9' || *end || v < (c == 'i') ||
+			    v > 86400)
+				return ctl_fail("%s: --%s wants a number from %d to 86400, "
+						"got '%s'", cmd, c == 'i' ? "interval" : "count",
+						c == 'i', optarg);
+			if (c == 'i')
+				a->interval_s = (unsigned)v;
+			else
+				a->count = (unsigned)v;
+		} else
 			return ctl_fail("%s: unknown or incomplete option '%s' (see "
 					"triplexctl %s --help)", cmd,
 					argv[optind - 1], cmd);
 	}
 	if (optind != argc)
 		return ctl_fail("%s: unexpected argument '%s'", cmd, argv[optind]);
+	if ((a->interval_s || a->count) && !a->watch)
+		return ctl_fail("%s: --interval and --count go with --watch", cmd);
+	if (!a->interval_s)
+		a->interval_s = 2;
 	return 0;
 }
 
@@ -243,6 +272,20 @@ static void print_status_json(const struct status *st)
 	print_json(o);
 }
 
+/* status --watch: a fresh screen on a terminal, a dated rule otherwise. */
+static void watch_header(const struct status_args *a)
+{
+	char when[32];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	localtime_r(&now, &tm);
+	strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+	if (isatty(STDOUT_FILENO))
+		printf("\033[H\033[2J");
+	printf("--- %s, every %us (Ctrl-C stops)\n", when, a->interval_s);
+}
+
 int status_main(int argc, char **argv)
 {
 	struct status_args a = { 0 };
@@ -251,14 +294,21 @@ int status_main(int argc, char **argv)
 
 	if (parse_status_args(argc, argv, "status", &a))
 		return 1;
-	status_load(a.meta, &st);
-	if (a.json)
-		print_status_json(&st);
-	else
-		print_status(&st);
-	ret = status_exit(&st);
-	status_free(&st);
-	return ret;
+	for (unsigned i = 0;; i++) {
+		if (a.watch && !a.json)
+			watch_header(&a);
+		status_load(a.meta, &st);
+		if (a.json)
+			print_status_json(&st);
+		else
+			print_status(&st);
+		ret = status_exit(&st);
+		status_free(&st);
+		fflush(stdout);
+		if (!a.watch || (a.count && i + 1 >= a.count))
+			return ret;
+		sleep(a.interval_s);
+	}
 }
 
 static void print_detail(const struct ctl_health_report *h)
