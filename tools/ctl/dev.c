@@ -224,18 +224,19 @@ static bool export_ready(const char *sock, const char *name)
 }
 
 /* Fail early when a node died (bad option, port taken, ...). */
-static bool nodes_alive(const struct dev_node *nodes)
+static bool nodes_alive(const struct dev_node *nodes, int n)
 {
-	for (int i = 0; i < NODES; i++)
+	for (int i = 0; i < n; i++)
 		if (waitpid(nodes[i].pid, NULL, WNOHANG) != 0)
 			return false;
 	return true;
 }
 
+/* Up to WAIT_MS for ready(arg), while the n nodes started live. */
 static bool wait_for(bool (*ready)(void *), void *arg,
-		     const struct dev_node *nodes)
+		     const struct dev_node *nodes, int n)
 {
-	for (long waited = 0; waited < WAIT_MS && nodes_alive(nodes); waited += 100) {
+	for (long waited = 0; waited < WAIT_MS && nodes_alive(nodes, n); waited += 100) {
 		if (ready(arg))
 			return true;
 		sleep_ms(100);
@@ -372,7 +373,7 @@ static int dev_up(const char *dir, uint64_t size, bool with_etcd)
 	}
 	printf("started %s %s %s; waiting for them to register\n",
 	       nodes[0].id, nodes[1].id, nodes[2].id);
-	if (!wait_for(registered_cb, m, nodes))
+	if (!wait_for(registered_cb, m, nodes, NODES))
 		return up_fail(nodes, NODES, "the nodes did not register (see the logs above)");
 	cluster_volume_spec_init(&spec, "demo", size);
 	if (cluster_volume_get(m, "demo", &v) == -ENOENT &&
@@ -381,7 +382,7 @@ static int dev_up(const char *dir, uint64_t size, bool with_etcd)
 	if (cluster_volume_attach(m, "demo", nodes[0].id, &v) < 0)
 		return up_fail(nodes, NODES, "cannot attach demo");
 	meta_close(m);
-	if (!wait_for(export_cb, nodes[0].sock, nodes))
+	if (!wait_for(export_cb, nodes[0].sock, nodes, NODES))
 		return up_fail(nodes, NODES, "volume demo was not exported (see the logs above)");
 	if (write_cluster_json(dir, nodes, meta_url,
 			       with_etcd ? etcd : NULL) < 0)
@@ -491,19 +492,12 @@ static int node_from_json(json_t *o, struct dev_node *n)
 	return n->nbd_port && n->repl_port && n->http_port ? 0 : -1;
 }
 
-/* Its Unix socket appears once it serves (it is created last). */
-static bool node_serving(const struct dev_node *n)
+/* A node's Unix socket appears once it serves (it is created last). */
+static bool socket_cb(void *path)
 {
 	struct stat st;
 
-	for (int waited = 0; waited < WAIT_MS; waited += 50) {
-		if (waitpid(n->pid, NULL, WNOHANG) != 0)
-			return false;
-		if (stat(n->sock, &st) == 0 && S_ISSOCK(st.st_mode))
-			return true;
-		sleep_ms(50);
-	}
-	return false;
+	return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
 static int dev_restart(const char *dir, const char *id)
@@ -532,7 +526,7 @@ static int dev_restart(const char *dir, const char *id)
 		printf("stopped %s (pid %d)\n", id, (int)old);
 	}
 	unlink(n.sock);  /* a killed daemon leaves its socket behind */
-	if (spawn(&n, meta) < 0 || !node_serving(&n)) {
+	if (spawn(&n, meta) < 0 || !wait_for(socket_cb, n.sock, &n, 1)) {
 		json_decref(root);
 		return ctl_fail("dev restart: %s did not start: see %s/triplexd.log",
 				id, n.dir);
