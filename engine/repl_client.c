@@ -3,9 +3,10 @@
  *
  * States: DOWN (waiting for the backoff timer) -> CONNECTING -> OPENING
  * (HELLO and OPEN sent) -> UP. Any error returns to DOWN after failing
- * every request in flight. Requests are kept on two queues: sendq (not yet
- * fully sent) and waitq (sent, waiting for a reply); a reply is matched by
- * req_id in waitq.
+ * every request in flight. Requests are kept on two queues: the stream's
+ * sendq (not yet fully sent) and waitq (sent, waiting for a reply); a reply
+ * is matched by req_id in waitq. The socket I/O of a connection is the
+ * stream core's (common/stream.h), set up once connect succeeded.
  */
 #include "repl_client.h"
 
@@ -18,12 +19,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "crc32c.h"
 #include "log.h"
-#include "recvbuf.h"
+#include "stream.h"
 
 /* Holds reply headers, checksums and small data; large READ data is
  * received straight into the caller's buffer. */
@@ -43,10 +43,13 @@ struct repl_client {
 	struct sockaddr_storage sa;
 	socklen_t salen;
 	enum client_state state;
-	int fd;
+	int fd;                           /* while connecting */
 	bool freeing;
-	bool conn_armed, recv_armed, send_armed;
-	struct loop_op conn_op, recv_op, send_op;
+	bool conn_armed;
+	struct loop_op conn_op;
+	bool st_live;                     /* from connect until st closed */
+	struct stream st;
+	int lost_err;                     /* what requests of st fail with */
 	struct loop_timer timer;
 	struct loop_task task;
 	bool task_queued;
@@ -55,11 +58,9 @@ struct repl_client {
 	uint64_t next_req_id;
 	uint64_t session;                 /* of the current connection */
 
-	struct recvbuf rb;
 	struct repl_client_io *reading;   /* a READ whose data is arriving */
 	uint32_t reading_have;
 
-	struct sendq sendq;
 	struct repl_client_io *waitq_head, *waitq_tail;
 	struct repl_client_io *failq;    /* completed with failq_err later */
 
@@ -76,8 +77,6 @@ struct repl_client {
 	uint8_t hello_payload[64];
 };
 
-static void arm_recv(struct repl_client *c);
-static void arm_send(struct repl_client *c);
 static void conn_lost(struct repl_client *c, int err);
 
 #define CLIENT_OF(ptr, field) \
@@ -155,7 +154,7 @@ unsigned repl_client_live(void)
 
 static bool ops_armed(const struct repl_client *c)
 {
-	return c->conn_armed || c->recv_armed || c->send_armed;
+	return c->conn_armed || c->st_live;
 }
 
 /* Free once nothing the kernel or the loop holds points into c. */
@@ -164,7 +163,6 @@ static void maybe_free(struct repl_client *c)
 	if (!c->freeing || ops_armed(c) || c->timer.armed || c->task_queued)
 		return;
 	live_clients--;
-	recvbuf_fini(&c->rb);
 	free(c);
 }
 
@@ -194,22 +192,16 @@ static void queue_task(struct repl_client *c)
 	loop_defer(c->loop, &c->task);
 }
 
-static void fail_all(struct repl_client *c, int err)
+/* Requests sent and waiting for replies fail at once; those still queued
+ * on the stream, and a READ whose data was arriving, once the stream has
+ * nothing in flight (the kernel may still use their buffers). */
+static void fail_waitq(struct repl_client *c, int err)
 {
-	struct repl_client_io *io = c->reading;
-	struct sendq_msg *m;
+	struct repl_client_io *io;
 
-	/* A READ whose buffer the armed recv is filling is failed only when
-	 * that recv returns (on_recv): the kernel still writes into it. */
-	if (io && !(c->recv_armed && c->rb.direct)) {
-		c->reading = NULL;
-		complete(c, io, err);
-	}
-
+	c->lost_err = err;
 	while ((io = q_pop(&c->waitq_head, &c->waitq_tail)))
 		complete(c, io, err);
-	while ((m = sendq_pop(&c->sendq)))
-		complete(c, io_of(m), err);
 }
 
 /* --- encoding ------------------------------------------------------------ */
@@ -259,7 +251,7 @@ static void enqueue(struct repl_client *c, struct repl_client_io *io)
 	else
 		sendq_msg_set(&io->sq, io->hdr, sizeof io->hdr, io->buf,
 			      payload_len(io), NULL, 0);
-	sendq_push(&c->sendq, &io->sq);
+	stream_send(&c->st, &io->sq);
 }
 
 /* --- read leases ----------------------------------------------------------- */
@@ -297,7 +289,6 @@ static void lease_maybe_renew(struct repl_client *c)
 	c->lease_pending = true;
 	c->lease_sent_ms = now;
 	enqueue(c, &c->lease);
-	arm_send(c);
 }
 
 bool repl_client_leased(const struct repl_client *c, uint64_t now)
@@ -319,7 +310,7 @@ static bool deadline_passed(struct repl_client *c)
 	for (struct repl_client_io *io = c->waitq_head; io; io = io->next)
 		if (now >= io->deadline_ms)
 			return true;
-	for (struct sendq_msg *m = c->sendq.head; m; m = m->next)
+	for (struct sendq_msg *m = c->st.sendq.head; m; m = m->next)
 		if (now >= io_of(m)->deadline_ms)
 			return true;
 	return false;
@@ -348,7 +339,7 @@ static void on_timer(struct loop_timer *t)
 		return;
 	}
 	lease_maybe_renew(c);
-	if (c->waitq_head || !sendq_empty(&c->sendq) || c->reading ||
+	if (c->waitq_head || !sendq_empty(&c->st.sendq) || c->reading ||
 	    c->state != ST_UP || c->opts.lease_ms)
 		loop_timer_arm(c->loop, &c->timer, TICK_MS);
 }
@@ -373,7 +364,6 @@ static void finish_close(struct repl_client *c)
 		return;
 	}
 	c->state = ST_DOWN;
-	recvbuf_reset(&c->rb);
 	c->retry_at_ms = loop_now_ms() + c->backoff_ms;
 	c->timer.fn = on_timer;
 	loop_timer_arm(c->loop, &c->timer, c->backoff_ms);
@@ -386,24 +376,30 @@ static void conn_lost(struct repl_client *c, int err)
 
 	if (c->fd >= 0)
 		shutdown(c->fd, SHUT_RDWR);
+	if (c->st_live)
+		stream_close(&c->st, err, NULL);
 	c->state = ST_CONNECTING;  /* not UP: submits fail until reconnected */
-	fail_all(c, err);
+	fail_waitq(c, err);
 	if (was_up && c->opts.on_state)
 		c->opts.on_state(c, false, err, c->opts.arg);
 	if (!ops_armed(c))
 		finish_close(c);
 }
 
-static void op_done_maybe_close(struct repl_client *c)
-{
-	if ((c->state != ST_UP && c->state != ST_OPENING) || c->freeing) {
-		if (!ops_armed(c))
-			finish_close(c);
-	}
-}
+static const struct stream_ops client_ops;
 
+/* The socket is connected: a stream over it, then HELLO and OPEN. */
 static void send_opening(struct repl_client *c)
 {
+	if (stream_init(&c->st, c->loop, c->fd, RBUF_SIZE, &client_ops, c,
+			"replica client") < 0) {
+		log_warn("replica %s: out of memory for a connection", c->addr);
+		finish_close(c);
+		return;
+	}
+	c->fd = -1;
+	c->st_live = true;
+	c->lost_err = 0;
 	/* A new session per connection: the replica then refuses whatever
 	 * the kernel may still deliver from the one we gave up on. */
 	c->session++;
@@ -416,15 +412,13 @@ static void send_opening(struct repl_client *c)
 		c->open.flags = REPL_FLAG_CREATE;
 	enqueue(c, &c->hello);
 	enqueue(c, &c->open);
-	arm_send(c);
-	arm_recv(c);
+	stream_pump(&c->st);
 	arm_tick(c);
 }
 
 static void on_connect(struct loop_op *op, int res, uint32_t flags)
 {
 	struct repl_client *c = CLIENT_OF(op, conn_op);
-	int one = 1;
 
 	c->conn_armed = false;
 	if (c->freeing || res < 0) {
@@ -434,7 +428,6 @@ static void on_connect(struct loop_op *op, int res, uint32_t flags)
 		finish_close(c);
 		return;
 	}
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	send_opening(c);
 }
 
@@ -462,42 +455,6 @@ static void start_connect(struct repl_client *c)
 	sqe = loop_get_sqe(c->loop, &c->conn_op);
 	io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)&c->sa, c->salen);
 	c->conn_armed = true;
-}
-
-/* --- sending ---------------------------------------------------------------- */
-
-static void on_send(struct loop_op *op, int res, uint32_t flags)
-{
-	struct repl_client *c = CLIENT_OF(op, send_op);
-	struct sendq_msg *m;
-
-	(void)flags;
-	c->send_armed = false;
-	if (c->freeing || (c->state != ST_UP && c->state != ST_OPENING)) {
-		op_done_maybe_close(c);
-		return;
-	}
-	if (res < 0) {
-		conn_lost(c, res);
-		return;
-	}
-	sendq_advance(&c->sendq, (size_t)res);
-	while ((m = sendq_pop_sent(&c->sendq)))
-		q_push(&c->waitq_head, &c->waitq_tail, io_of(m));
-	arm_send(c);
-}
-
-/* Gather every queued request into one sendmsg. */
-static void arm_send(struct repl_client *c)
-{
-	struct io_uring_sqe *sqe;
-
-	if (c->send_armed || !sendq_prepare(&c->sendq))
-		return;
-	c->send_op.cb = on_send;
-	sqe = loop_get_sqe(c->loop, &c->send_op);
-	io_uring_prep_sendmsg(sqe, c->fd, &c->sendq.msg, MSG_NOSIGNAL);
-	c->send_armed = true;
 }
 
 /* --- receiving ---------------------------------------------------------------- */
@@ -578,7 +535,7 @@ static void take_read_data(struct repl_client *c)
 {
 	struct repl_client_io *io = c->reading;
 
-	c->reading_have += (uint32_t)recvbuf_take(&c->rb, (uint8_t *)io->buf + c->reading_have,
+	c->reading_have += (uint32_t)recvbuf_take(&c->st.rb, (uint8_t *)io->buf + c->reading_have,
 						   io->length - c->reading_have);
 	if (c->reading_have == io->length) {
 		c->reading = NULL;
@@ -606,7 +563,7 @@ static int superseded(struct repl_client *c, struct repl_client_io *io,
 	log_warn("replica %s: session %llu of epoch %llu was replaced, "
 		 "reconnecting", c->addr, (unsigned long long)c->session,
 		 (unsigned long long)c->opts.epoch);
-	recvbuf_consume(&c->rb, head);
+	recvbuf_consume(&c->st.rb, head);
 	complete(c, io, -ECONNRESET);
 	conn_lost(c, -ECONNRESET);
 	return -1;
@@ -619,7 +576,7 @@ static int parse_one(struct repl_client *c)
 {
 	struct repl_rep rep;
 	struct repl_client_io *io;
-	size_t avail = recvbuf_avail(&c->rb);
+	size_t avail = recvbuf_avail(&c->st.rb);
 	size_t head;
 
 	if (c->reading) {
@@ -628,7 +585,7 @@ static int parse_one(struct repl_client *c)
 	}
 	if (avail < 40)
 		return 0;
-	if (repl_rep_decode(recvbuf_head(&c->rb), &rep) < 0) {
+	if (repl_rep_decode(recvbuf_head(&c->st.rb), &rep) < 0) {
 		conn_lost(c, -EPROTO);
 		return -1;
 	}
@@ -657,12 +614,12 @@ static int parse_one(struct repl_client *c)
 			 c->addr, (unsigned long long)c->opts.epoch,
 			 (unsigned long long)rep.epoch);
 	if (rep.status == 0 && (io->op == REPL_OP_READ || io->op == REPL_OP_CRCS))
-		copy_crcs(io, recvbuf_head(&c->rb) + 40);
+		copy_crcs(io, recvbuf_head(&c->st.rb) + 40);
 	if (rep.status == 0 && io->op == REPL_OP_DIRTY)
-		copy_dirty(io, recvbuf_head(&c->rb) + 40, rep.payload_len);
+		copy_dirty(io, recvbuf_head(&c->st.rb) + 40, rep.payload_len);
 	if (rep.status == 0 && io->op == REPL_OP_LEASE)
-		memcpy(io->buf, recvbuf_head(&c->rb) + 40, REPL_LEASE_SIZE);
-	recvbuf_consume(&c->rb, head);
+		memcpy(io->buf, recvbuf_head(&c->st.rb) + 40, REPL_LEASE_SIZE);
+	recvbuf_consume(&c->st.rb, head);
 	if (rep.status == 0 && io->op == REPL_OP_READ) {
 		c->reading = io;
 		c->reading_have = 0;
@@ -673,64 +630,98 @@ static int parse_one(struct repl_client *c)
 	return c->state == ST_UP || c->state == ST_OPENING ? 1 : -1;
 }
 
-static void on_recv(struct loop_op *op, int res, uint32_t flags)
+/* --- stream callbacks --------------------------------------------------------- */
+
+static struct repl_client *client_of(struct stream *s)
 {
-	struct repl_client *c = CLIENT_OF(op, recv_op);
-	int r;
+	return s->owner;
+}
 
-	c->recv_armed = false;
-	if (c->freeing || (c->state != ST_UP && c->state != ST_OPENING)) {
-		if (c->reading) {
-			struct repl_client_io *io = c->reading;
+static void client_parse(struct stream *s)
+{
+	struct repl_client *c = client_of(s);
 
-			c->reading = NULL;
-			complete(c, io, -ECONNRESET);
-		}
-		op_done_maybe_close(c);
-		return;
-	}
-	if (res <= 0) {
-		conn_lost(c, res == 0 ? -ECONNRESET : res);
-		return;
-	}
-	recvbuf_filled(&c->rb, (size_t)res);
-	if (c->rb.direct) {
-		c->reading_have += (uint32_t)res;
-		if (c->reading_have == c->reading->length) {
-			struct repl_client_io *io = c->reading;
-
-			c->reading = NULL;
-			io->done(io, 0);
-		}
-	}
-	while ((r = parse_one(c)) == 1)
+	while (!s->closing && parse_one(c) == 1)
 		;
-	if (r == 0)
-		arm_recv(c);
 }
 
-static void arm_recv(struct repl_client *c)
+/* Large READ data goes straight into the caller's buffer. */
+static void *client_payload_target(struct stream *s, size_t *len)
 {
-	struct io_uring_sqe *sqe;
-	void *dst;
-	size_t len;
+	struct repl_client *c = client_of(s);
 
-	if (c->recv_armed)
-		return;
-	if (c->reading)
-		dst = recvbuf_target(&c->rb, (uint8_t *)c->reading->buf + c->reading_have,
-				     c->reading->length - c->reading_have, &len);
-	else
-		dst = recvbuf_target(&c->rb, NULL, 0, &len);
-	if (len == 0) {
-		conn_lost(c, -EPROTO);  /* a reply larger than the buffer */
-		return;
+	if (!c->reading) {
+		*len = 0;
+		return NULL;
 	}
-	c->recv_op.cb = on_recv;
-	sqe = loop_get_sqe(c->loop, &c->recv_op);
-	io_uring_prep_recv(sqe, c->fd, dst, len, 0);
-	c->recv_armed = true;
+	*len = c->reading->length - c->reading_have;
+	return (uint8_t *)c->reading->buf + c->reading_have;
 }
+
+static void client_payload_got(struct stream *s, size_t n)
+{
+	struct repl_client *c = client_of(s);
+	struct repl_client_io *io = c->reading;
+
+	c->reading_have += (uint32_t)n;
+	if (c->reading_have == io->length) {
+		c->reading = NULL;
+		io->done(io, 0);
+	}
+}
+
+static bool client_may_read(struct stream *s)
+{
+	struct repl_client *c = client_of(s);
+
+	return !c->freeing && (c->state == ST_UP || c->state == ST_OPENING);
+}
+
+static int client_lost_err(const struct repl_client *c)
+{
+	if (c->lost_err)
+		return c->lost_err;
+	return c->st.err ? c->st.err : -ECONNRESET;
+}
+
+/* Sent requests wait for their replies; unsent ones fail. */
+static void client_msg_done(struct stream *s, struct sendq_msg *m, bool sent)
+{
+	struct repl_client *c = client_of(s);
+
+	if (sent)
+		q_push(&c->waitq_head, &c->waitq_tail, io_of(m));
+	else
+		complete(c, io_of(m), client_lost_err(c));
+}
+
+static void client_closed(struct stream *s)
+{
+	struct repl_client *c = client_of(s);
+	int err = client_lost_err(c);
+
+	if (c->reading) {
+		struct repl_client_io *io = c->reading;
+
+		c->reading = NULL;
+		complete(c, io, err);
+	}
+	stream_fini(&c->st);
+	c->st_live = false;
+	if (c->state == ST_UP || c->state == ST_OPENING)
+		conn_lost(c, err);  /* the stream closed itself */
+	else if (!ops_armed(c))
+		finish_close(c);
+}
+
+static const struct stream_ops client_ops = {
+	.parse = client_parse,
+	.payload_target = client_payload_target,
+	.payload_got = client_payload_got,
+	.may_read = client_may_read,
+	.msg_done = client_msg_done,
+	.closed = client_closed,
+};
 
 /* --- public ------------------------------------------------------------------- */
 
@@ -759,7 +750,7 @@ struct repl_client *repl_client_new(struct loop *loop,
 {
 	struct repl_client *c = calloc(1, sizeof *c);
 
-	if (!c || recvbuf_init(&c->rb, RBUF_SIZE) < 0)
+	if (!c)
 		goto fail;
 	c->loop = loop;
 	c->opts = *opts;
@@ -782,8 +773,6 @@ struct repl_client *repl_client_new(struct loop *loop,
 	start_connect(c);
 	return c;
 fail:
-	if (c)
-		recvbuf_fini(&c->rb);
 	free(c);
 	return NULL;
 }
@@ -808,7 +797,6 @@ void repl_client_submit(struct repl_client *c, struct repl_client_io *io)
 		return;
 	}
 	enqueue(c, io);
-	arm_send(c);
 	if (!c->timer.armed)
 		arm_tick(c);
 }
@@ -821,7 +809,9 @@ void repl_client_free(struct repl_client *c)
 	c->state = ST_CONNECTING;
 	if (c->fd >= 0)
 		shutdown(c->fd, SHUT_RDWR);
-	fail_all(c, -ECONNABORTED);
+	if (c->st_live)
+		stream_close(&c->st, -ECONNABORTED, NULL);
+	fail_waitq(c, -ECONNABORTED);
 	/* Freed once every armed op and the timer have come back. */
 	if (!ops_armed(c))
 		finish_close(c);

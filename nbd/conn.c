@@ -1,24 +1,20 @@
 /*
  * One NBD connection: handshake, then transmission with many requests in
- * flight, completed out of order. All socket I/O is io_uring recv/sendmsg
- * on the server's loop; at most one recv and one send are in flight.
+ * flight, completed out of order. The socket I/O, plain or TLS after
+ * STARTTLS, is the stream core's (common/stream.h); this file is the NBD
+ * protocol on top.
  *
- * Lifetime: a connection is freed once it is closing and has no recv, no
- * send and no request in flight (conn_maybe_free).
+ * Lifetime: a connection is freed once its stream has closed and no
+ * request is in flight (conn_maybe_free).
  */
 #include <endian.h>
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
 
 #include "log.h"
-#include "recvbuf.h"
-#include "sendq.h"
+#include "stream.h"
 #include "request.h"
 #include "server_int.h"
 #include "tls.h"
@@ -30,11 +26,6 @@
 #define MAX_INFLIGHT_BYTES (8u << 20)
 #define KEEP_BUF_MAX (128u * 1024)    /* larger request buffers are freed */
 #define MAX_EXTENTS 256
-/* TLS: ciphertext not yet sent before we stop encrypting replies (flow
- * control, as the socket's own buffer is without TLS), and small pieces
- * gathered into one record. */
-#define TLS_BACKLOG_MAX (256u * 1024)
-#define TLS_GATHER (16u * 1024)
 
 enum conn_phase { PH_HANDSHAKE, PH_TRANSMISSION };
 
@@ -57,21 +48,18 @@ struct creq {
 struct conn {
 	struct nbd_server *srv;
 	struct conn *next, *prev;
-	int fd;
+	struct stream st;        /* handshake, headers, small WRITE data in st.rb */
 	enum conn_phase phase;
-	struct loop_op recv_op, send_op;
-	bool recv_armed, send_armed;
-	bool closing, disc;
+	bool disc;
+	bool st_closed;          /* the stream has nothing in flight */
 	bool free_scheduled;
 	struct loop_task free_task;
 	uint64_t hs_deadline_ms;
-	uint64_t send_armed_ms;  /* when the armed send was submitted */
-
-	struct recvbuf rb;       /* handshake, headers, small WRITE data */
 
 	struct nbd_hs hs;
 	struct nbd_outbuf hsout;
-	size_t hs_sending;       /* bytes of hsout in the current send */
+	struct sendq_msg hs_msg; /* hsout's bytes, while queued */
+	bool hs_queued;          /* then hsout must not grow (it may move) */
 
 	struct nbd_session sess;
 	struct vol *vol;
@@ -81,25 +69,13 @@ struct conn {
 	struct creq *free_reqs;
 	struct creq *payload;    /* a WRITE still receiving its data */
 	uint32_t payload_have;
-	struct sendq sendq;      /* replies, in completion order */
-	struct iovec hs_iov;     /* the handshake's bytes in flight */
-	struct msghdr hs_msg;
-
-	/* After STARTTLS every byte goes through tls; sends carry only its
-	 * ciphertext, and replies are freed once encrypted. */
-	struct tls_sess *tls;
-	uint8_t *gather;         /* TLS_GATHER bytes of small reply pieces */
 };
 
-static void conn_pump(struct conn *c);
 static void creq_put(struct conn *c, struct creq *r);
-static void conn_arm_send(struct conn *c);
-static void conn_start_tls(struct conn *c);
-static void tls_arm_send(struct conn *c);
 
-static struct conn *conn_of(struct loop_op *op, size_t field)
+static struct conn *conn_of(struct stream *s)
 {
-	return (struct conn *)((char *)op - field);
+	return s->owner;
 }
 
 /* --- lifetime --------------------------------------------------------- */
@@ -121,7 +97,7 @@ static void conn_free(struct conn *c)
 		c->free_reqs = r->next;
 		creq_free(r);
 	}
-	close(c->fd);
+	stream_fini(&c->st);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
@@ -129,9 +105,6 @@ static void conn_free(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	nbd_outbuf_free(&c->hsout);
-	recvbuf_fini(&c->rb);
-	tls_sess_free(c->tls);
-	free(c->gather);
 	free(c);
 	s->stats.connections_open--;
 	server_conn_gone(s);
@@ -147,27 +120,12 @@ static struct creq *creq_of(struct sendq_msg *m)
 	return (struct creq *)((char *)m - offsetof(struct creq, sq));
 }
 
-static void drop_sendq(struct conn *c)
-{
-	struct sendq_msg *m;
-
-	while ((m = sendq_pop(&c->sendq)))
-		creq_put(c, creq_of(m));
-}
-
-/* Free once closing and nothing is pending; always from a loop task so
- * that no caller's frame still points at c. */
+/* Free once the stream is done and the engine holds no request; always
+ * from a loop task so that no caller's frame still points at c. */
 static void conn_maybe_free(struct conn *c)
 {
-	if (!c->closing || c->recv_armed || c->send_armed || c->free_scheduled)
+	if (!c->st_closed || c->inflight > 0 || c->free_scheduled)
 		return;
-	if (c->payload) {
-		creq_put(c, c->payload);
-		c->payload = NULL;
-	}
-	drop_sendq(c);
-	if (c->inflight > 0)
-		return;  /* the engine still owns requests: wait for them */
 	c->free_scheduled = true;
 	c->free_task.fn = conn_free_task;
 	loop_defer(c->srv->loop, &c->free_task);
@@ -176,12 +134,7 @@ static void conn_maybe_free(struct conn *c)
 /* Stop reading and writing; the connection goes once nothing is pending. */
 static void conn_close(struct conn *c, const char *why)
 {
-	if (!c->closing && why)
-		log_debug("connection %d closed: %s", c->fd, why);
-	c->closing = true;
-	/* Wakes any pending recv/send with an error or EOF. */
-	shutdown(c->fd, SHUT_RDWR);
-	conn_maybe_free(c);
+	stream_close(&c->st, 0, why);
 }
 
 /* Shutting down: once every request admitted before the shutdown is done
@@ -194,17 +147,10 @@ static void conn_drain_check(struct conn *c)
 		c->disc = true;
 }
 
-/* Nothing queued or on its way to the socket. */
-static bool conn_tx_idle(const struct conn *c)
-{
-	return !c->send_armed && sendq_empty(&c->sendq) &&
-	       (!c->tls || tls_sess_out_backlog(c->tls) == 0);
-}
-
 /* DISC or shutdown: close once every reply has been sent. */
 static void conn_close_when_idle(struct conn *c)
 {
-	if (c->inflight == 0 && conn_tx_idle(c) && !c->payload)
+	if (c->inflight == 0 && stream_tx_idle(&c->st) && !c->payload)
 		conn_close(c, "idle");
 }
 
@@ -257,208 +203,33 @@ static int creq_reserve(struct creq *r, size_t bytes)
 	return 0;
 }
 
+/* The reply timeout watches every send (conn_expire). */
+static void conn_send(struct conn *c, struct sendq_msg *m)
+{
+	stream_send(&c->st, m);
+	server_arm_hs_timer(c->srv);
+}
+
 static void queue_reply(struct conn *c, struct creq *r)
 {
-	if (r->hdr_len == 0 || c->closing) {
+	if (r->hdr_len == 0 || c->st.closing) {
 		creq_put(c, r);
 		conn_maybe_free(c);
 		return;
 	}
 	sendq_msg_set(&r->sq, r->hdr, r->hdr_len, r->data, r->data_len, NULL, 0);
-	sendq_push(&c->sendq, &r->sq);
 	c->srv->stats.requests++;
-	conn_arm_send(c);
+	conn_send(c, &r->sq);
 }
 
-static void on_send(struct loop_op *op, int res, uint32_t flags)
+/* What the handshake said, as one message. */
+static void queue_hs_out(struct conn *c)
 {
-	struct conn *c = conn_of(op, offsetof(struct conn, send_op));
-	size_t done = res > 0 ? (size_t)res : 0;
-
-	c->send_armed = false;
-	if (res < 0 && res != -EINTR && res != -EAGAIN)
-		conn_close(c, "send failed");
-	if (c->tls) {
-		tls_sess_out_done(c->tls, done);
-	} else if (c->phase == PH_HANDSHAKE || c->hs_sending) {
-		nbd_outbuf_consume(&c->hsout, done);
-		c->hs_sending = 0;
-		/* STARTTLS's ACK went out in plaintext: TLS from here on. */
-		if (c->hs.state == NBD_HS_STARTTLS && c->hsout.len == 0 &&
-		    !c->closing)
-			conn_start_tls(c);
-	} else {
-		struct sendq_msg *m;
-
-		sendq_advance(&c->sendq, done);
-		while ((m = sendq_pop_sent(&c->sendq)))
-			creq_put(c, creq_of(m));
-	}
-	if (c->closing) {
-		conn_maybe_free(c);
+	if (c->hs_queued || c->hsout.len == 0 || c->st.closing)
 		return;
-	}
-	conn_arm_send(c);
-	conn_pump(c);
-}
-
-static void send_armed(struct conn *c)
-{
-	c->send_armed = true;
-	/* Each completion re-arms: a send armed long ago made no progress. */
-	c->send_armed_ms = loop_now_ms();
-	server_arm_hs_timer(c->srv);
-}
-
-/* --- TLS ---------------------------------------------------------------- */
-
-/* Encrypt one piece; small ones wait in the gather buffer to share a
- * record with their neighbours. */
-static int tls_put(struct conn *c, size_t *gathered, const void *p, size_t n)
-{
-	if (*gathered + n <= TLS_GATHER) {
-		memcpy(c->gather + *gathered, p, n);
-		*gathered += n;
-		return 0;
-	}
-	if (*gathered && tls_sess_write(c->tls, c->gather, *gathered) < 0)
-		return -1;
-	*gathered = 0;
-	if (n < TLS_GATHER)
-		return tls_put(c, gathered, p, n);
-	return tls_sess_write(c->tls, p, n);
-}
-
-/* Queued replies into ciphertext, up to what one backlog allows; the
- * replies are done with once encrypted. */
-static int tls_encrypt_replies(struct conn *c)
-{
-	size_t put = 0, gathered = 0;
-	struct sendq_msg *m;
-
-	if (!sendq_prepare(&c->sendq))
-		return 0;
-	for (size_t i = 0; i < c->sendq.msg.msg_iovlen && put < TLS_BACKLOG_MAX; i++) {
-		const struct iovec *v = &c->sendq.msg.msg_iov[i];
-		size_t n = v->iov_len;
-
-		if (n > TLS_BACKLOG_MAX - put)
-			n = TLS_BACKLOG_MAX - put;
-		if (tls_put(c, &gathered, v->iov_base, n) < 0)
-			return -1;
-		put += n;
-	}
-	if (gathered && tls_sess_write(c->tls, c->gather, gathered) < 0)
-		return -1;
-	sendq_advance(&c->sendq, put);
-	while ((m = sendq_pop_sent(&c->sendq)))
-		creq_put(c, creq_of(m));
-	return 1;
-}
-
-static int tls_encrypt(struct conn *c)
-{
-	int r = 1;
-
-	while (r > 0 && tls_sess_out_backlog(c->tls) < TLS_BACKLOG_MAX) {
-		if (c->hsout.len > 0) {
-			if (tls_sess_write(c->tls, c->hsout.data, c->hsout.len) < 0)
-				return -1;
-			nbd_outbuf_consume(&c->hsout, c->hsout.len);
-			continue;
-		}
-		r = tls_encrypt_replies(c);
-	}
-	return r < 0 ? -1 : 0;
-}
-
-static void tls_arm_send(struct conn *c)
-{
-	struct io_uring_sqe *sqe;
-	const void *p;
-	size_t len;
-
-	if (tls_sess_ready(c->tls) && tls_encrypt(c) < 0) {
-		log_info("nbd: connection %d: %s", c->fd, tls_sess_error(c->tls));
-		conn_close(c, "TLS write failed");
-		return;
-	}
-	len = tls_sess_out(c->tls, &p);
-	if (len == 0) {
-		if (c->disc || c->srv->shutting_down)
-			conn_close_when_idle(c);
-		return;
-	}
-	c->send_op.cb = on_send;
-	sqe = loop_get_sqe(c->srv->loop, &c->send_op);
-	io_uring_prep_send(sqe, c->fd, p, len, MSG_NOSIGNAL);
-	send_armed(c);
-}
-
-static void tls_handshake_step(struct conn *c)
-{
-	int r = tls_sess_handshake(c->tls);
-
-	if (r < 0) {
-		c->srv->stats.tls_handshakes_failed++;
-		c->srv->stats.handshakes_failed++;
-		log_info("nbd: connection %d: TLS %s", c->fd, tls_sess_error(c->tls));
-		conn_close(c, "TLS handshake failed");
-	} else if (r == 1) {
-		c->srv->stats.tls_handshakes++;
-		nbd_hs_tls_started(&c->hs, tls_sess_peer(c->tls));
-		log_debug("connection %d: TLS up, peer '%s'", c->fd,
-			  tls_sess_peer(c->tls));
-	}
-}
-
-/* After STARTTLS's ACK. Bytes the client sent behind STARTTLS were never
- * parsed as options: they are TLS input now, so injected plaintext can
- * only break the TLS handshake. */
-static void conn_start_tls(struct conn *c)
-{
-	c->tls = tls_sess_new_server(c->srv->tls_ctx);
-	c->gather = malloc(TLS_GATHER);
-	if (!c->tls || !c->gather ||
-	    tls_sess_feed(c->tls, recvbuf_head(&c->rb), recvbuf_avail(&c->rb)) < 0) {
-		conn_close(c, "out of memory for TLS");
-		return;
-	}
-	recvbuf_reset(&c->rb);
-	tls_handshake_step(c);
-}
-
-/* The handshake's pending bytes, or every queued reply gathered into one
- * sendmsg. */
-static void conn_arm_send(struct conn *c)
-{
-	struct io_uring_sqe *sqe;
-	struct msghdr *msg = &c->hs_msg;
-
-	if (c->send_armed || c->closing)
-		return;
-	if (c->tls) {
-		tls_arm_send(c);
-		return;
-	}
-	if (c->hsout.len > 0) {
-		c->hs_sending = c->hsout.len;
-		c->hs_iov.iov_base = c->hsout.data;
-		c->hs_iov.iov_len = c->hsout.len;
-		memset(msg, 0, sizeof *msg);
-		msg->msg_iov = &c->hs_iov;
-		msg->msg_iovlen = 1;
-	} else if (sendq_prepare(&c->sendq)) {
-		msg = &c->sendq.msg;
-	} else {
-		if (c->disc || c->srv->shutting_down)
-			conn_close_when_idle(c);
-		return;
-	}
-	c->send_op.cb = on_send;
-	sqe = loop_get_sqe(c->srv->loop, &c->send_op);
-	io_uring_prep_sendmsg(sqe, c->fd, msg, MSG_NOSIGNAL);
-	send_armed(c);
+	c->hs_queued = true;
+	sendq_msg_set(&c->hs_msg, c->hsout.data, c->hsout.len, NULL, 0, NULL, 0);
+	conn_send(c, &c->hs_msg);
 }
 
 /* --- replies -------------------------------------------------------------- */
@@ -515,7 +286,7 @@ static void vol_done(struct vol_req *vr, int res)
 		reply_read(c, r);
 	else
 		reply_ok(c, r);
-	conn_pump(c);
+	stream_pump(&c->st);
 }
 
 /* base:allocation for the requested range, clipped to it. */
@@ -621,7 +392,7 @@ static void take_payload_from_rbuf(struct conn *c)
 {
 	struct creq *r = c->payload;
 
-	c->payload_have += (uint32_t)recvbuf_take(&c->rb, payload_dst(r, c->payload_have),
+	c->payload_have += (uint32_t)recvbuf_take(&c->st.rb, payload_dst(r, c->payload_have),
 						   r->req.count - c->payload_have);
 	if (c->payload_have == r->req.count)
 		payload_done(c);
@@ -638,8 +409,7 @@ static void start_request(struct conn *c, const struct nbd_req *q)
 	}
 	if (q->type == NBD_CMD_DISC) {
 		c->disc = true;
-		conn_close_when_idle(c);
-		return;
+		return;  /* closed once idle (conn_settled) */
 	}
 	r = creq_get(c);
 	if (!r) {
@@ -673,10 +443,12 @@ static bool conn_full(const struct conn *c)
 	       (c->inflight > 0 && c->inflight_bytes >= MAX_INFLIGHT_BYTES);
 }
 
-/* Parse as many requests from rbuf as flow control allows. */
+/* Parse as many requests from rb as flow control allows. */
 static void parse_transmission(struct conn *c)
 {
-	while (!c->closing && !c->disc) {
+	struct recvbuf *rb = &c->st.rb;
+
+	while (!c->st.closing && !c->disc) {
 		struct nbd_req q;
 
 		if (c->payload) {
@@ -685,13 +457,13 @@ static void parse_transmission(struct conn *c)
 				return;
 			continue;
 		}
-		if (conn_full(c) || recvbuf_avail(&c->rb) < 28)
+		if (conn_full(c) || recvbuf_avail(rb) < 28)
 			return;
-		if (nbd_req_decode(recvbuf_head(&c->rb), &q) < 0) {
+		if (nbd_req_decode(recvbuf_head(rb), &q) < 0) {
 			conn_close(c, "bad request magic");
 			return;
 		}
-		recvbuf_consume(&c->rb, 28);
+		recvbuf_consume(rb, 28);
 		start_request(c, &q);
 	}
 }
@@ -710,189 +482,170 @@ static void enter_transmission(struct conn *c)
 		.min_block = e->min_block,
 		.max_block = e->max_block,
 	};
-	log_debug("connection %d: export %s", c->fd, e->name);
+	log_debug("connection %d: export %s", c->st.fd, e->name);
 }
 
+/* Options are answered one batch at a time: none is parsed while the
+ * previous answers are queued (hsout must not move under the send). */
 static void parse_handshake(struct conn *c)
 {
-	while (c->phase == PH_HANDSHAKE && !c->closing) {
-		ssize_t n = nbd_hs_feed(&c->hs, recvbuf_head(&c->rb), recvbuf_avail(&c->rb));
+	struct recvbuf *rb = &c->st.rb;
+
+	while (c->phase == PH_HANDSHAKE && !c->st.closing && !c->hs_queued) {
+		ssize_t n = nbd_hs_feed(&c->hs, recvbuf_head(rb), recvbuf_avail(rb));
 
 		if (n < 0) {
 			conn_close(c, "out of memory");
 			return;
 		}
-		recvbuf_consume(&c->rb, (size_t)n);
+		recvbuf_consume(rb, (size_t)n);
 		if (c->hs.state == NBD_HS_CLOSED) {
 			c->srv->stats.handshakes_failed++;
 			/* Send what the handshake said (ABORT's ACK), then close. */
 			c->disc = true;
-			conn_arm_send(c);
-			return;
+			break;
 		}
 		if (c->hs.state == NBD_HS_DONE)
 			enter_transmission(c);
 		else if (n == 0)
 			break;
 	}
-	conn_arm_send(c);
+	queue_hs_out(c);
 }
 
-static void on_recv(struct loop_op *op, int res, uint32_t flags);
+/* --- stream callbacks -------------------------------------------------------- */
+
+static void conn_parse(struct stream *s)
+{
+	struct conn *c = conn_of(s);
+
+	if (c->phase == PH_HANDSHAKE)
+		parse_handshake(c);
+	if (c->phase == PH_TRANSMISSION)
+		parse_transmission(c);
+	conn_drain_check(c);
+}
+
+/* A WRITE's data goes straight into its buffer when large enough. */
+static void *conn_payload_target(struct stream *s, size_t *len)
+{
+	struct conn *c = conn_of(s);
+
+	if (!c->payload) {
+		*len = 0;
+		return NULL;
+	}
+	*len = c->payload->req.count - c->payload_have;
+	return payload_dst(c->payload, c->payload_have);
+}
+
+static void conn_payload_got(struct stream *s, size_t n)
+{
+	struct conn *c = conn_of(s);
+
+	c->payload_have += (uint32_t)n;
+	if (c->payload_have == c->payload->req.count)
+		payload_done(c);
+}
 
 /* May more bytes be taken in now? */
-static bool conn_may_read(struct conn *c)
+static bool conn_may_read(struct stream *s)
 {
-	if (c->closing || c->disc)
+	struct conn *c = conn_of(s);
+
+	if (c->disc)
 		return false;
 	if (c->phase == PH_TRANSMISSION && !c->payload && conn_full(c))
 		return false;  /* flow control: resumes when a reply goes out */
 	if (c->phase == PH_HANDSHAKE && c->hsout.len > 0)
 		return false;  /* finish answering before reading more options */
-	if (c->phase == PH_TRANSMISSION && c->rb.cap < RBUF_SIZE &&
-	    recvbuf_grow(&c->rb, RBUF_SIZE) < 0) {
+	if (c->phase == PH_TRANSMISSION && s->rb.cap < RBUF_SIZE &&
+	    recvbuf_grow(&s->rb, RBUF_SIZE) < 0) {
 		conn_close(c, "out of memory for the receive buffer");
 		return false;
 	}
 	return true;
 }
 
-/* Where the next plaintext goes (a WRITE's buffer, or rb); NULL if rb is
- * full, which flow control prevents (the connection is closed). */
-static void *plain_target(struct conn *c, size_t *len)
+/* After STARTTLS's ACK went out in plaintext. Bytes the client sent
+ * behind STARTTLS were never parsed as options: they are TLS input now,
+ * so injected plaintext can only break the TLS handshake. */
+static void conn_start_tls(struct conn *c)
 {
-	void *dst;
-
-	if (c->payload)
-		dst = recvbuf_target(&c->rb, payload_dst(c->payload, c->payload_have),
-				     c->payload->req.count - c->payload_have, len);
-	else
-		dst = recvbuf_target(&c->rb, NULL, 0, len);
-	if (*len == 0) {
-		conn_close(c, "receive buffer full");
-		return NULL;
-	}
-	return dst;
+	stream_start_tls(&c->st, tls_sess_new_server(c->srv->tls_ctx));
 }
 
-/* n plaintext bytes arrived where plain_target said. */
-static void conn_got(struct conn *c, size_t n)
+static void conn_msg_done(struct stream *s, struct sendq_msg *m, bool sent)
 {
-	recvbuf_filled(&c->rb, n);
-	if (c->rb.direct) {
-		c->payload_have += (uint32_t)n;
-		if (c->payload_have == c->payload->req.count)
-			payload_done(c);
-	}
-}
+	struct conn *c = conn_of(s);
 
-/* Decrypt what TLS holds into the plaintext target; true if some came. */
-static bool tls_decrypt(struct conn *c)
-{
-	void *dst;
-	size_t len;
-	ssize_t n;
-
-	if (!c->tls || !tls_sess_ready(c->tls) || !conn_may_read(c))
-		return false;
-	dst = plain_target(c, &len);
-	if (!dst)
-		return false;
-	n = tls_sess_read(c->tls, dst, len);
-	if (n < 0) {
-		if (n != -ECONNRESET)
-			log_info("nbd: connection %d: TLS %s", c->fd,
-				 tls_sess_error(c->tls));
-		conn_close(c, n == -ECONNRESET ? "client closed TLS" : "TLS read failed");
-		return false;
-	}
-	if (n > 0)
-		conn_got(c, (size_t)n);
-	return n > 0;
-}
-
-static void arm_recv(struct conn *c)
-{
-	struct io_uring_sqe *sqe;
-	void *dst;
-	size_t len;
-
-	if (c->recv_armed || !conn_may_read(c))
-		return;
-	/* With TLS, ciphertext; conn_pump decrypted all it could first. */
-	dst = c->tls ? tls_sess_in_buf(c->tls, &len) : plain_target(c, &len);
-	if (!dst)
-		return;
-	c->recv_op.cb = on_recv;
-	sqe = loop_get_sqe(c->srv->loop, &c->recv_op);
-	io_uring_prep_recv(sqe, c->fd, dst, len, 0);
-	c->recv_armed = true;
-}
-
-static void on_recv(struct loop_op *op, int res, uint32_t flags)
-{
-	struct conn *c = conn_of(op, offsetof(struct conn, recv_op));
-
-	c->recv_armed = false;
-	if (res == -EINTR || res == -EAGAIN) {
-		conn_pump(c);
+	if (m != &c->hs_msg) {
+		creq_put(c, creq_of(m));
 		return;
 	}
-	if (res <= 0 || c->closing) {
-		conn_close(c, res == 0 ? "client closed" : "recv failed");
-		return;
-	}
-	if (c->tls) {
-		if (tls_sess_in_done(c->tls, (size_t)res) < 0) {
-			conn_close(c, "out of memory for TLS");
-			return;
-		}
-		if (!tls_sess_ready(c->tls))
-			tls_handshake_step(c);
-		conn_arm_send(c);  /* handshake records */
-	} else {
-		conn_got(c, (size_t)res);
-	}
-	conn_pump(c);
+	nbd_outbuf_consume(&c->hsout, m->len[0]);
+	c->hs_queued = false;
+	if (sent && c->hs.state == NBD_HS_STARTTLS && !s->closing && !s->tls)
+		conn_start_tls(c);
 }
 
-/* Make progress: parse what is buffered, then read more if allowed. */
-static void conn_pump(struct conn *c)
+static void conn_tls_done(struct stream *s, bool ok)
 {
-	if (c->closing) {
-		conn_maybe_free(c);
+	struct conn *c = conn_of(s);
+
+	if (!ok) {
+		c->srv->stats.tls_handshakes_failed++;
+		c->srv->stats.handshakes_failed++;
 		return;
 	}
-	do {
-		if (c->phase == PH_HANDSHAKE)
-			parse_handshake(c);
-		if (c->phase == PH_TRANSMISSION)
-			parse_transmission(c);
-		conn_drain_check(c);
-		if (c->disc || c->srv->shutting_down)
-			conn_close_when_idle(c);
-	} while (tls_decrypt(c));
-	if (c->tls)
-		conn_arm_send(c);  /* anything TLS itself wants to say */
-	arm_recv(c);
+	c->srv->stats.tls_handshakes++;
+	nbd_hs_tls_started(&c->hs, tls_sess_peer(s->tls));
 }
+
+static void conn_settled(struct stream *s)
+{
+	struct conn *c = conn_of(s);
+
+	if (c->disc || c->srv->shutting_down)
+		conn_close_when_idle(c);
+}
+
+static void conn_closed(struct stream *s)
+{
+	struct conn *c = conn_of(s);
+
+	if (c->payload) {
+		creq_put(c, c->payload);
+		c->payload = NULL;
+	}
+	c->st_closed = true;
+	conn_maybe_free(c);
+}
+
+static const struct stream_ops conn_ops = {
+	.parse = conn_parse,
+	.payload_target = conn_payload_target,
+	.payload_got = conn_payload_got,
+	.may_read = conn_may_read,
+	.msg_done = conn_msg_done,
+	.settled = conn_settled,
+	.tls_done = conn_tls_done,
+	.closed = conn_closed,
+};
 
 void conn_start(struct nbd_server *srv, int fd)
 {
 	struct conn *c = calloc(1, sizeof *c);
-	int one = 1;
 
 	/* Enough for the largest option; RBUF_SIZE once in transmission, so
 	 * that connections that never get there cost little. */
-	if (!c || recvbuf_init(&c->rb, NBD_HS_RECV_BUF) < 0) {
+	if (!c || stream_init(&c->st, srv->loop, fd, NBD_HS_RECV_BUF, &conn_ops,
+			      c, "nbd") < 0) {
 		free(c);
 		close(fd);
 		return;
 	}
-	/* Replies must not wait for Nagle; fails harmlessly on Unix sockets. */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	c->srv = srv;
-	c->fd = fd;
 	c->next = srv->conns;
 	if (srv->conns)
 		srv->conns->prev = c;
@@ -902,8 +655,8 @@ void conn_start(struct nbd_server *srv, int fd)
 	nbd_hs_init(&c->hs, &srv->table, &c->hsout);
 	c->hs.tls = srv->tls_mode;
 	server_arm_hs_timer(srv);
-	conn_arm_send(c);
-	arm_recv(c);
+	queue_hs_out(c);
+	stream_pump(&c->st);
 }
 
 /* 1: still to be watched, 0: nothing to watch (or closed). */
@@ -911,14 +664,15 @@ static int expire_one(struct conn *c, uint64_t now)
 {
 	struct nbd_server *srv = c->srv;
 
-	if (c->closing)
+	if (c->st.closing)
 		return 0;
 	if (c->phase == PH_HANDSHAKE && now >= c->hs_deadline_ms) {
 		srv->stats.handshakes_failed++;
 		conn_close(c, "handshake timeout");
 		return 0;
 	}
-	if (c->send_armed && now - c->send_armed_ms >= srv->reply_timeout_ms) {
+	if (c->st.send_armed &&
+	    stream_send_waiting_ms(&c->st, now) >= srv->reply_timeout_ms) {
 		srv->stats.reply_timeouts++;
 		log_warn("nbd: closing a connection whose client took no reply "
 			 "for %llu ms (--reply-timeout-ms)",
@@ -926,7 +680,7 @@ static int expire_one(struct conn *c, uint64_t now)
 		conn_close(c, "reply timeout");
 		return 0;
 	}
-	return c->phase == PH_HANDSHAKE || c->send_armed;
+	return c->phase == PH_HANDSHAKE || c->st.send_armed;
 }
 
 unsigned conn_expire(struct nbd_server *srv)

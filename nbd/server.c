@@ -1,12 +1,9 @@
 #include "server_int.h"
 
 #include <errno.h>
-#include <netdb.h>
-#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -98,6 +95,9 @@ int nbd_server_allow_tls_identities(struct nbd_server *s, const char *name,
 	return 0;
 }
 
+static void on_accepted(void *arg, int fd);
+static void listeners_stopped(void *arg);
+
 static void export_fill(struct nbd_server *s, struct nbd_export *e,
 			struct vol *v)
 {
@@ -133,6 +133,9 @@ struct nbd_server *nbd_server_new(struct loop *loop, struct vol **vols,
 	s->table.find = export_find;
 	s->table.at = export_at;
 	s->table.ctx = s;
+	listeners_init(&s->listeners, loop, "nbd", on_accepted, listeners_stopped, s);
+	s->listeners.accepts = &s->stats.connections_accepted;
+	s->listeners.failures = &s->stats.accept_failures;
 	return s;
 fail:
 	free(s);
@@ -165,8 +168,6 @@ void nbd_server_update_export(struct nbd_server *s, const struct vol *v)
 			s->exports[i].size = vol_size(v);
 }
 
-static void arm_accept(struct listener *l);
-
 void nbd_server_set_max_connections(struct nbd_server *s, unsigned max)
 {
 	s->max_connections = max ? max : NBD_DEFAULT_MAX_CONNECTIONS;
@@ -188,124 +189,25 @@ static void refuse(struct nbd_server *s, int fd)
 	}
 }
 
-static void on_retry(struct loop_timer *t)
+static void on_accepted(void *arg, int fd)
 {
-	struct listener *l = (struct listener *)((char *)t - offsetof(struct listener, retry));
+	struct nbd_server *s = arg;
 
-	if (!l->srv->shutting_down && !l->armed)
-		arm_accept(l);
-}
-
-static void on_accept(struct loop_op *op, int res, uint32_t flags)
-{
-	struct listener *l = (struct listener *)((char *)op - offsetof(struct listener, op));
-	struct nbd_server *s = l->srv;
-	uint64_t wait_ms;
-
-	l->armed = false;
-	if (s->shutting_down) {
-		if (res >= 0)
-			close(res);
-		return;
-	}
-	if (res >= 0) {
-		s->stats.connections_accepted++;
-		if (s->stats.connections_open >= s->max_connections)
-			refuse(s, res);
-		else
-			conn_start(s, res);
-	}
-	wait_ms = accept_backoff_next(&l->backoff, res, loop_now_ms(), "nbd");
-	if (!wait_ms) {
-		arm_accept(l);
-		return;
-	}
-	s->stats.accept_failures++;
-	l->retry.fn = on_retry;
-	loop_timer_arm(s->loop, &l->retry, wait_ms);
-}
-
-static void arm_accept(struct listener *l)
-{
-	struct io_uring_sqe *sqe = loop_get_sqe(l->srv->loop, &l->op);
-
-	l->op.cb = on_accept;
-	io_uring_prep_accept(sqe, l->fd, NULL, NULL, SOCK_CLOEXEC);
-	l->armed = true;
-}
-
-static int add_listener(struct nbd_server *s, int fd, const char *unix_path)
-{
-	struct listener *ls = realloc(s->listeners, (s->nlisteners + 1) * sizeof *ls);
-
-	if (!ls)
-		return -ENOMEM;
-	s->listeners = ls;
-	/* Listeners are armed by index: the array may move on realloc. */
-	ls[s->nlisteners] = (struct listener){ .srv = s, .fd = fd };
-	if (unix_path)
-		ls[s->nlisteners].unix_path = strdup(unix_path);
-	s->nlisteners++;
-	return 0;
-}
-
-static void arm_all(struct nbd_server *s)
-{
-	for (size_t i = 0; i < s->nlisteners; i++)
-		if (!s->listeners[i].armed)
-			arm_accept(&s->listeners[i]);
+	if (s->stats.connections_open >= s->max_connections)
+		refuse(s, fd);
+	else
+		conn_start(s, fd);
 }
 
 int nbd_server_listen_unix(struct nbd_server *s, const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd, ret;
-
-	if (strlen(path) >= sizeof sa.sun_path)
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	unlink(path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(fd, 128) < 0) {
-		ret = -errno;
-		close(fd);
-		return ret;
-	}
-	ret = add_listener(s, fd, path);
-	if (ret < 0)
-		close(fd);
-	return ret;
+	return listeners_add_unix(&s->listeners, path);
 }
 
 int nbd_server_listen_tcp(struct nbd_server *s, const char *host,
 			  const char *port)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
-	struct addrinfo *ai;
-	int fd, ret, one = 1;
-
-	ret = getaddrinfo(host, port, &hints, &ai);
-	if (ret != 0)
-		return -EADDRNOTAVAIL;
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		ret = -errno;
-		goto out;
-	}
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 128) < 0) {
-		ret = -errno;
-		close(fd);
-		goto out;
-	}
-	ret = add_listener(s, fd, NULL);
-	if (ret < 0)
-		close(fd);
-out:
-	freeaddrinfo(ai);
-	return ret;
+	return listeners_add_tcp(&s->listeners, host, port);
 }
 
 void nbd_server_set_handshake_timeout(struct nbd_server *s, uint64_t ms)
@@ -321,7 +223,7 @@ void nbd_server_set_reply_timeout(struct nbd_server *s, uint64_t ms)
 /* Called once the loop runs: the listener array no longer moves. */
 void nbd_server_start(struct nbd_server *s)
 {
-	arm_all(s);
+	listeners_start(&s->listeners);
 }
 
 static void hs_timer_fired(struct loop_timer *t)
@@ -340,7 +242,8 @@ void server_arm_hs_timer(struct nbd_server *s)
 
 static void check_drained(struct nbd_server *s)
 {
-	if (s->shutting_down && !s->conns && s->drained) {
+	if (s->shutting_down && !s->conns && !listeners_armed(&s->listeners) &&
+	    s->drained) {
 		void (*fn)(void *) = s->drained;
 
 		s->drained = NULL;
@@ -353,15 +256,18 @@ void server_conn_gone(struct nbd_server *s)
 	check_drained(s);
 }
 
+static void listeners_stopped(void *arg)
+{
+	check_drained(arg);
+}
+
 void nbd_server_shutdown(struct nbd_server *s, void (*drained)(void *arg),
 			 void *arg)
 {
 	s->shutting_down = true;
 	s->drained = drained;
 	s->drained_arg = arg;
-	/* Pending accepts complete with an error once the socket is shut. */
-	for (size_t i = 0; i < s->nlisteners; i++)
-		shutdown(s->listeners[i].fd, SHUT_RDWR);
+	listeners_stop(&s->listeners);
 	conn_shutdown_all(s);
 	check_drained(s);
 }
@@ -375,14 +281,7 @@ void nbd_server_free(struct nbd_server *s)
 {
 	if (!s)
 		return;
-	for (size_t i = 0; i < s->nlisteners; i++) {
-		close(s->listeners[i].fd);
-		if (s->listeners[i].unix_path) {
-			unlink(s->listeners[i].unix_path);
-			free(s->listeners[i].unix_path);
-		}
-	}
-	free(s->listeners);
+	listeners_fini(&s->listeners);
 	for (size_t i = 0; i < s->ntls_allow; i++) {
 		free(s->tls_allow[i].name);
 		free(s->tls_allow[i].identities);

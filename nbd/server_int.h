@@ -4,21 +4,11 @@
 
 #include <stdbool.h>
 
-#include "accept_backoff.h"
 #include "handshake.h"
+#include "listener.h"
 #include "server.h"
 
 struct conn;
-
-struct listener {
-	struct nbd_server *srv;
-	struct loop_op op;
-	struct loop_timer retry;      /* accept again after a backoff */
-	struct accept_backoff backoff;
-	int fd;
-	bool armed;
-	char *unix_path;
-};
 
 struct tls_allow {
 	char *name, *identities;
@@ -29,8 +19,7 @@ struct nbd_server {
 	struct nbd_export *exports;
 	size_t nexports;
 	struct nbd_exports table;
-	struct listener *listeners;
-	size_t nlisteners;
+	struct listeners listeners;
 	struct conn *conns;          /* every open connection */
 	struct loop_timer hs_timer;  /* expires slow handshakes, stuck replies */
 	bool shutting_down;

@@ -2,27 +2,23 @@
  * One replication connection: 64-byte request headers and their payloads
  * received into a buffer (large payloads straight into the request's
  * aligned buffer), many requests in flight, replies gathered into one
- * sendmsg, in completion order. All socket I/O is io_uring recv/sendmsg on
- * the service's loop; at most one recv and one send are in flight.
+ * sendmsg, in completion order. The socket I/O is the stream core's
+ * (common/stream.h); this file is the replication protocol on top.
  *
  * Flow control: no new header is parsed (and no recv armed) while
  * MAX_INFLIGHT requests or MAX_INFLIGHT_BYTES of their buffers are in
  * flight; it resumes when replies go out.
  *
- * Lifetime: a connection is freed once it is closing and has no recv, no
- * send and no request in flight (conn_maybe_free), from a loop task.
+ * Lifetime: a connection is freed once its stream has closed and no
+ * request is in flight (conn_maybe_free), from a loop task.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
 #include <unistd.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 
 #include "log.h"
-#include "recvbuf.h"
+#include "stream.h"
 #include "repl_service_int.h"
 
 #define RBUF_SIZE (256u * 1024)
@@ -33,31 +29,24 @@
 struct rconn {
 	struct repl_service *svc;
 	struct rconn *next, *prev;
-	int fd;
-	struct loop_op recv_op, send_op;
-	bool recv_armed, send_armed;
-	bool closing;
+	struct stream st;
 	bool disc;               /* close once every reply is sent */
+	bool st_closed;          /* the stream has nothing in flight */
 	bool free_scheduled;
 	struct loop_task free_task;
-
-	struct recvbuf rb;       /* headers and small payloads */
 
 	unsigned inflight;       /* requests between header and reply sent */
 	size_t inflight_bytes;   /* their budgets */
 	struct rreq *free_reqs;
 	struct rreq *payload;    /* a request still receiving its payload */
 	uint32_t payload_have;
-	struct sendq sendq;      /* replies, in completion order */
 };
 
-static void conn_pump(struct rconn *c);
-static void conn_arm_send(struct rconn *c);
 static void rreq_put(struct rconn *c, struct rreq *r);
 
-static struct rconn *conn_of(struct loop_op *op, size_t field)
+static struct rconn *conn_of(struct stream *s)
 {
-	return (struct rconn *)((char *)op - field);
+	return s->owner;
 }
 
 /* --- lifetime ----------------------------------------------------------- */
@@ -79,14 +68,13 @@ static void conn_free(struct rconn *c)
 		c->free_reqs = r->next;
 		rreq_free(r);
 	}
-	close(c->fd);
+	stream_fini(&c->st);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
 		svc->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	recvbuf_fini(&c->rb);
 	free(c);
 	svc->stats.connections_open--;
 	repl_conn_gone(svc);
@@ -102,27 +90,12 @@ static struct rreq *rreq_of(struct sendq_msg *m)
 	return (struct rreq *)((char *)m - offsetof(struct rreq, sq));
 }
 
-static void drop_sendq(struct rconn *c)
-{
-	struct sendq_msg *m;
-
-	while ((m = sendq_pop(&c->sendq)))
-		rreq_put(c, rreq_of(m));
-}
-
-/* Free once closing and nothing is pending; always from a loop task so
- * that no caller's frame still points at c. */
+/* Free once the stream is done and no request is out; always from a loop
+ * task so that no caller's frame still points at c. */
 static void conn_maybe_free(struct rconn *c)
 {
-	if (!c->closing || c->recv_armed || c->send_armed || c->free_scheduled)
-		return;
-	if (c->payload) {
-		rreq_put(c, c->payload);
-		c->payload = NULL;
-	}
-	drop_sendq(c);
-	if (c->inflight > 0)
-		return;  /* the store or a volume queue still holds requests */
+	if (!c->st_closed || c->inflight > 0 || c->free_scheduled)
+		return;  /* the store or a volume queue may still hold requests */
 	c->free_scheduled = true;
 	c->free_task.fn = conn_free_task;
 	loop_defer(c->svc->loop, &c->free_task);
@@ -130,18 +103,12 @@ static void conn_maybe_free(struct rconn *c)
 
 static void conn_close(struct rconn *c, const char *why)
 {
-	if (!c->closing && why)
-		log_debug("replication connection %d closed: %s", c->fd, why);
-	c->closing = true;
-	/* Wakes any pending recv/send with an error or EOF. */
-	shutdown(c->fd, SHUT_RDWR);
-	conn_maybe_free(c);
+	stream_close(&c->st, 0, why);
 }
 
 static void conn_close_when_idle(struct rconn *c)
 {
-	if (c->inflight == 0 && !c->send_armed && sendq_empty(&c->sendq) &&
-	    !c->payload)
+	if (c->inflight == 0 && stream_tx_idle(&c->st) && !c->payload)
 		conn_close(c, "done");
 }
 
@@ -222,15 +189,15 @@ int rreq_reserve_crcs(struct rreq *r, size_t bytes)
 
 bool rreq_orphaned(const struct rreq *r)
 {
-	return r->c->closing;
+	return r->c->st.closing;
 }
 
 static void conn_after_put(struct rconn *c)
 {
-	if (c->closing)
+	if (c->st.closing)
 		conn_maybe_free(c);
 	else
-		conn_pump(c);  /* flow control may have been waiting for us */
+		stream_pump(&c->st);  /* flow control may have been waiting for us */
 }
 
 void rreq_drop(struct rreq *r)
@@ -257,7 +224,7 @@ void rreq_reply(struct rreq *r, int status, uint64_t epoch)
 		c->svc->stats.request_errors++;
 		r->out_len[0] = r->out_len[1] = 0;
 	}
-	if (c->closing) {
+	if (c->st.closing) {
 		rreq_drop(r);
 		return;
 	}
@@ -265,49 +232,7 @@ void rreq_reply(struct rreq *r, int status, uint64_t epoch)
 	repl_rep_encode(&rep, r->hdr);
 	sendq_msg_set(&r->sq, r->hdr, sizeof r->hdr, r->out[0], r->out_len[0],
 		      r->out[1], r->out_len[1]);
-	sendq_push(&c->sendq, &r->sq);
-	conn_arm_send(c);
-}
-
-/* --- sending ------------------------------------------------------------------ */
-
-static void on_send(struct loop_op *op, int res, uint32_t flags)
-{
-	struct rconn *c = conn_of(op, offsetof(struct rconn, send_op));
-	size_t done = res > 0 ? (size_t)res : 0;
-	struct sendq_msg *m;
-
-	c->send_armed = false;
-	if (res < 0 && res != -EINTR && res != -EAGAIN)
-		conn_close(c, "send failed");
-	c->svc->stats.bytes_out += done;
-	sendq_advance(&c->sendq, done);
-	while ((m = sendq_pop_sent(&c->sendq)))
-		rreq_put(c, rreq_of(m));
-	if (c->closing) {
-		conn_maybe_free(c);
-		return;
-	}
-	conn_arm_send(c);
-	conn_pump(c);
-}
-
-/* Gather queued replies into one sendmsg. */
-static void conn_arm_send(struct rconn *c)
-{
-	struct io_uring_sqe *sqe;
-
-	if (c->send_armed || c->closing)
-		return;
-	if (!sendq_prepare(&c->sendq)) {
-		if (c->disc || c->svc->shutting_down)
-			conn_close_when_idle(c);
-		return;
-	}
-	c->send_op.cb = on_send;
-	sqe = loop_get_sqe(c->svc->loop, &c->send_op);
-	io_uring_prep_sendmsg(sqe, c->fd, &c->sendq.msg, MSG_NOSIGNAL);
-	c->send_armed = true;
+	stream_send(&c->st, &r->sq);
 }
 
 /* --- receiving -------------------------------------------------------------------- */
@@ -340,11 +265,11 @@ static void payload_done(struct rconn *c)
 
 static void take_payload_from_rbuf(struct rconn *c)
 {
-	while (c->payload && recvbuf_avail(&c->rb) > 0) {
+	while (c->payload && recvbuf_avail(&c->st.rb) > 0) {
 		size_t want;
 		uint8_t *dst = payload_dst(c->payload, c->payload_have, &want);
 
-		c->payload_have += (uint32_t)recvbuf_take(&c->rb, dst, want);
+		c->payload_have += (uint32_t)recvbuf_take(&c->st.rb, dst, want);
 		if (c->payload_have == c->payload->q.payload_len)
 			payload_done(c);
 	}
@@ -394,10 +319,14 @@ static bool may_start_request(const struct rconn *c)
 	       c->inflight_bytes < MAX_INFLIGHT_BYTES;
 }
 
-/* Parse as many requests from rbuf as flow control allows. */
-static void parse_requests(struct rconn *c)
+/* --- stream callbacks ----------------------------------------------------------- */
+
+/* Parse as many requests from rb as flow control allows. */
+static void conn_parse(struct stream *s)
 {
-	while (!c->closing && !c->disc) {
+	struct rconn *c = conn_of(s);
+
+	while (!s->closing && !c->disc) {
 		struct repl_req q;
 		int ret;
 
@@ -407,98 +336,102 @@ static void parse_requests(struct rconn *c)
 				return;
 			continue;
 		}
-		if (!may_start_request(c) || recvbuf_avail(&c->rb) < REPL_REQ_SIZE)
+		if (!may_start_request(c) || recvbuf_avail(&s->rb) < REPL_REQ_SIZE)
 			return;
-		ret = repl_req_decode(recvbuf_head(&c->rb), &q);
+		ret = repl_req_decode(recvbuf_head(&s->rb), &q);
 		if (ret == -EPROTO) {
 			c->svc->stats.protocol_errors++;
 			conn_close(c, "bad request header");
 			return;
 		}
-		recvbuf_consume(&c->rb, REPL_REQ_SIZE);
+		recvbuf_consume(&s->rb, REPL_REQ_SIZE);
 		start_request(c, &q, ret);
 	}
 }
 
-static void on_recv(struct loop_op *op, int res, uint32_t flags);
-
-static void arm_recv(struct rconn *c)
+static void *conn_payload_target(struct stream *s, size_t *len)
 {
-	struct io_uring_sqe *sqe;
-	uint8_t *dst = NULL;
-	size_t len = 0;
+	struct rconn *c = conn_of(s);
 
-	if (c->recv_armed || c->closing || c->disc)
-		return;
-	if (!c->payload && !may_start_request(c))
-		return;  /* flow control: resumes when a reply goes out */
-	if (c->payload)
-		dst = payload_dst(c->payload, c->payload_have, &len);
-	dst = recvbuf_target(&c->rb, dst, len, &len);
-	if (len == 0)
-		return;  /* a full buffer of headers waiting for flow control */
-	c->recv_op.cb = on_recv;
-	sqe = loop_get_sqe(c->svc->loop, &c->recv_op);
-	io_uring_prep_recv(sqe, c->fd, dst, len, 0);
-	c->recv_armed = true;
+	if (!c->payload) {
+		*len = 0;
+		return NULL;
+	}
+	return payload_dst(c->payload, c->payload_have, len);
 }
 
-static void on_recv(struct loop_op *op, int res, uint32_t flags)
+static void conn_payload_got(struct stream *s, size_t n)
 {
-	struct rconn *c = conn_of(op, offsetof(struct rconn, recv_op));
+	struct rconn *c = conn_of(s);
 
-	c->recv_armed = false;
-	if (res == -EINTR || res == -EAGAIN) {
-		conn_pump(c);
-		return;
-	}
-	if (res <= 0 || c->closing) {
-		conn_close(c, res == 0 ? "peer closed" : "recv failed");
-		return;
-	}
-	c->svc->stats.bytes_in += (uint64_t)res;
-	recvbuf_filled(&c->rb, (size_t)res);
-	if (c->rb.direct) {
-		c->payload_have += (uint32_t)res;
-		if (c->payload_have == c->payload->q.payload_len)
-			payload_done(c);
-	}
-	conn_pump(c);
+	c->payload_have += (uint32_t)n;
+	if (c->payload_have == c->payload->q.payload_len)
+		payload_done(c);
 }
 
-/* Make progress: parse what is buffered, then read more if allowed. */
-static void conn_pump(struct rconn *c)
+/* Flow control: resumes when a reply goes out. */
+static bool conn_may_read(struct stream *s)
 {
-	if (c->closing) {
-		conn_maybe_free(c);
-		return;
-	}
-	parse_requests(c);
+	struct rconn *c = conn_of(s);
+
+	return !c->disc && (c->payload || may_start_request(c));
+}
+
+static void conn_msg_done(struct stream *s, struct sendq_msg *m, bool sent)
+{
+	(void)sent;
+	rreq_put(conn_of(s), rreq_of(m));
+}
+
+static void conn_settled(struct stream *s)
+{
+	struct rconn *c = conn_of(s);
+
 	if (c->disc || c->svc->shutting_down)
 		conn_close_when_idle(c);
-	arm_recv(c);
 }
+
+static void conn_closed(struct stream *s)
+{
+	struct rconn *c = conn_of(s);
+
+	if (c->payload) {
+		rreq_put(c, c->payload);
+		c->payload = NULL;
+	}
+	c->st_closed = true;
+	conn_maybe_free(c);
+}
+
+static const struct stream_ops rconn_ops = {
+	.parse = conn_parse,
+	.payload_target = conn_payload_target,
+	.payload_got = conn_payload_got,
+	.may_read = conn_may_read,
+	.msg_done = conn_msg_done,
+	.settled = conn_settled,
+	.closed = conn_closed,
+};
 
 int rconn_start(struct repl_service *svc, int fd)
 {
 	struct rconn *c = calloc(1, sizeof *c);
-	int one = 1;
 
-	if (!c || recvbuf_init(&c->rb, RBUF_SIZE) < 0) {
+	if (!c || stream_init(&c->st, svc->loop, fd, RBUF_SIZE, &rconn_ops, c,
+			      "replication") < 0) {
 		free(c);
 		close(fd);
 		return -ENOMEM;
 	}
-	/* Replies must not wait for Nagle; fails harmlessly on Unix sockets. */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	c->st.bytes_in = &svc->stats.bytes_in;
+	c->st.bytes_out = &svc->stats.bytes_out;
 	c->svc = svc;
-	c->fd = fd;
 	c->next = svc->conns;
 	if (svc->conns)
 		svc->conns->prev = c;
 	svc->conns = c;
 	svc->stats.connections_open++;
-	arm_recv(c);
+	stream_pump(&c->st);
 	return 0;
 }
 

@@ -7,7 +7,6 @@
 
 #include <endian.h>
 #include <errno.h>
-#include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -322,6 +321,9 @@ void repl_execute(struct repl_service *svc, struct rreq *r)
 
 /* --- lifecycle and listeners --------------------------------------------------- */
 
+static void on_accepted(void *arg, int fd);
+static void listeners_stopped(void *arg);
+
 struct repl_service *repl_service_new(struct loop *loop, struct store_io *io,
 				      const char *replicas_dir,
 				      const char *node_id)
@@ -334,6 +336,10 @@ struct repl_service *repl_service_new(struct loop *loop, struct store_io *io,
 	svc->io = io;
 	svc->max_volume_size = 1ull << 50;
 	svc->started_ms = loop_now_ms();
+	listeners_init(&svc->listeners, loop, "replication", on_accepted,
+		       listeners_stopped, svc);
+	svc->listeners.accepts = &svc->stats.connections_accepted;
+	svc->listeners.failures = &svc->stats.accept_failures;
 	svc->dir = strdup(replicas_dir);
 	svc->node_id = strdup(node_id);
 	if (!svc->dir || !svc->node_id) {
@@ -358,8 +364,6 @@ void repl_service_set_max_volume_size(struct repl_service *svc,
 	svc->max_volume_size = bytes;
 }
 
-static void arm_accept(struct repl_listener *l);
-
 static void check_drained(struct repl_service *svc)
 {
 	void (*fn)(void *) = svc->drained;
@@ -370,105 +374,25 @@ static void check_drained(struct repl_service *svc)
 	fn(svc->drained_arg);
 }
 
-static void on_retry(struct loop_timer *t)
+static void on_accepted(void *arg, int fd)
 {
-	struct repl_listener *l = container_of(t, struct repl_listener, retry);
-
-	if (!l->svc->shutting_down && !l->armed)
-		arm_accept(l);
+	rconn_start(arg, fd);
 }
 
-static void on_accept(struct loop_op *op, int res, uint32_t flags)
+static void listeners_stopped(void *arg)
 {
-	struct repl_listener *l = container_of(op, struct repl_listener, op);
-	struct repl_service *svc = l->svc;
-	uint64_t wait_ms;
-
-	l->armed = false;
-	if (svc->shutting_down) {
-		if (res >= 0)
-			close(res);
-		check_drained(svc);
-		return;
-	}
-	if (res >= 0) {
-		svc->stats.connections_accepted++;
-		rconn_start(svc, res);
-	}
-	wait_ms = accept_backoff_next(&l->backoff, res, loop_now_ms(),
-				      "replication");
-	if (!wait_ms) {
-		arm_accept(l);
-		return;
-	}
-	svc->stats.accept_failures++;
-	l->retry.fn = on_retry;
-	loop_timer_arm(svc->loop, &l->retry, wait_ms);
-}
-
-static void arm_accept(struct repl_listener *l)
-{
-	struct io_uring_sqe *sqe = loop_get_sqe(l->svc->loop, &l->op);
-
-	l->op.cb = on_accept;
-	io_uring_prep_accept(sqe, l->fd, NULL, NULL, SOCK_CLOEXEC);
-	l->armed = true;
-}
-
-static int add_listener(struct repl_service *svc, int fd)
-{
-	struct repl_listener *ls = realloc(svc->listeners,
-					   (svc->nlisteners + 1) * sizeof *ls);
-
-	if (!ls)
-		return -ENOMEM;
-	svc->listeners = ls;
-	ls[svc->nlisteners++] = (struct repl_listener){ .svc = svc, .fd = fd };
-	return 0;
-}
-
-static int bind_listen(const struct addrinfo *ai)
-{
-	int one = 1, ret;
-	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0)
-		return -errno;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 128) < 0) {
-		ret = -errno;
-		close(fd);
-		return ret;
-	}
-	return fd;
+	check_drained(arg);
 }
 
 int repl_service_listen_tcp(struct repl_service *svc, const char *host,
 			    const char *port)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM,
-				  .ai_flags = AI_PASSIVE };
-	struct addrinfo *ai;
-	int fd, ret;
-
-	if (getaddrinfo(host, port, &hints, &ai) != 0)
-		return -EADDRNOTAVAIL;
-	fd = bind_listen(ai);
-	freeaddrinfo(ai);
-	if (fd < 0)
-		return fd;
-	ret = add_listener(svc, fd);
-	if (ret < 0)
-		close(fd);
-	return ret;
+	return listeners_add_tcp(&svc->listeners, host, port);
 }
 
-/* Armed by index once the listener array no longer moves. */
 void repl_service_start(struct repl_service *svc)
 {
-	for (size_t i = 0; i < svc->nlisteners; i++)
-		if (!svc->listeners[i].armed)
-			arm_accept(&svc->listeners[i]);
+	listeners_start(&svc->listeners);
 }
 
 int repl_service_add_fd(struct repl_service *svc, int fd)
@@ -488,12 +412,8 @@ void repl_conn_gone(struct repl_service *svc)
 
 bool repl_service_drained(const struct repl_service *svc)
 {
-	if (!svc->shutting_down || svc->conns)
-		return false;
-	for (size_t i = 0; i < svc->nlisteners; i++)
-		if (svc->listeners[i].armed)
-			return false;
-	return true;
+	return svc->shutting_down && !svc->conns &&
+	       !listeners_armed(&svc->listeners);
 }
 
 void repl_service_shutdown(struct repl_service *svc,
@@ -502,9 +422,7 @@ void repl_service_shutdown(struct repl_service *svc,
 	svc->shutting_down = true;
 	svc->drained = drained;
 	svc->drained_arg = arg;
-	/* Pending accepts complete with an error once the socket is shut. */
-	for (size_t i = 0; i < svc->nlisteners; i++)
-		shutdown(svc->listeners[i].fd, SHUT_RDWR);
+	listeners_stop(&svc->listeners);
 	rconn_close_all(svc);
 	check_drained(svc);
 }
@@ -520,9 +438,7 @@ void repl_service_free(struct repl_service *svc)
 	if (!svc)
 		return;
 	rvol_close_all(svc);
-	for (size_t i = 0; i < svc->nlisteners; i++)
-		close(svc->listeners[i].fd);
-	free(svc->listeners);
+	listeners_fini(&svc->listeners);
 	free(svc->dir);
 	free(svc->node_id);
 	free(svc);

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "accept_backoff.h"
+#include "listener.h"
 #include "repl_proto.h"
 #include "sendq.h"
 #include "repl_service.h"
@@ -70,15 +70,6 @@ struct rvol {
 	uint64_t lease_until, prior_lease_until;
 };
 
-struct repl_listener {
-	struct repl_service *svc;
-	struct loop_op op;
-	struct loop_timer retry;      /* accept again after a backoff */
-	struct accept_backoff backoff;
-	int fd;
-	bool armed;
-};
-
 struct repl_service {
 	struct loop *loop;
 	struct store_io *io;
@@ -86,8 +77,7 @@ struct repl_service {
 	char *node_id;
 	uint64_t max_volume_size;
 	uint64_t started_ms;      /* leases granted before a restart are unknown */
-	struct repl_listener *listeners;
-	size_t nlisteners;
+	struct listeners listeners;
 	struct rconn *conns;
 	struct rvol *vols;
 	bool shutting_down;
