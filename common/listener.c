@@ -9,6 +9,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "log.h"
+
 #define BACKLOG 128
 
 void listeners_init(struct listeners *s, struct loop *loop, const char *what,
@@ -175,4 +177,19 @@ void listeners_fini(struct listeners *s)
 	free(s->ls);
 	s->ls = NULL;
 	s->n = 0;
+}
+
+void listeners_refuse(struct listeners *s, int fd, unsigned cap,
+		      const char *cap_flag, uint64_t *refused)
+{
+	uint64_t now = loop_now_ms();
+
+	close(fd);
+	(*refused)++;
+	if (!s->refused_logged_ms || now - s->refused_logged_ms >= 1000) {
+		log_warn("%s: %u connections open (%s): new ones are closed "
+			 "(%llu so far)", s->what, cap, cap_flag,
+			 (unsigned long long)*refused);
+		s->refused_logged_ms = now;
+	}
 }

@@ -36,6 +36,7 @@ struct listeners {
 	void (*stopped)(void *arg);
 	void *arg;
 	uint64_t *accepts, *failures; /* the owner's counters, or NULL */
+	uint64_t refused_logged_ms;   /* listeners_refuse's last warning */
 	struct listener *ls;
 	size_t n;
 	bool stopping;
@@ -52,6 +53,11 @@ void listeners_start(struct listeners *s);
 void listeners_stop(struct listeners *s);
 /* Whether an accept is still in flight (the owner waits for none). */
 bool listeners_armed(const struct listeners *s);
+/* Close fd, accepted while cap connections were open (what cap_flag
+ * sets): count it in *refused, warn at most once a second. The open
+ * connections keep their memory and fds. */
+void listeners_refuse(struct listeners *s, int fd, unsigned cap,
+		      const char *cap_flag, uint64_t *refused);
 /* Close the sockets, remove Unix socket files, free the array. */
 void listeners_fini(struct listeners *s);
 

@@ -40,7 +40,7 @@ struct tls_sess {
 	bool ready;
 	char peer[TLS_IDENTITY_MAX];
 	char psk_offered[TLS_PSK_MAX_IDENTITY + 1]; /* not proven yet */
-	char error[160];
+	char error[320];
 	uint8_t *in;            /* TLS_IN_CAP: the recv target */
 	uint8_t *out;           /* TLS_OUT_CAP: ciphertext being sent */
 	size_t out_off, out_len;
@@ -227,8 +227,9 @@ static int ctx_configure(SSL_CTX *c, const struct tls_config *cfg, char *err,
 	return 0;
 }
 
-struct tls_ctx *tls_ctx_new_server(const struct tls_config *cfg, char *err,
-				   size_t errlen)
+static struct tls_ctx *ctx_new(const SSL_METHOD *method,
+			       const struct tls_config *cfg, char *err,
+			       size_t errlen)
 {
 	struct tls_ctx *t = calloc(1, sizeof *t);
 
@@ -240,7 +241,7 @@ struct tls_ctx *tls_ctx_new_server(const struct tls_config *cfg, char *err,
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	t->ssl_ctx = SSL_CTX_new(TLS_server_method());
+	t->ssl_ctx = SSL_CTX_new(method);
 	if (!t->ssl_ctx) {
 		set_err(err, errlen, "SSL_CTX_new");
 		free(t);
@@ -252,6 +253,23 @@ struct tls_ctx *tls_ctx_new_server(const struct tls_config *cfg, char *err,
 	}
 	t->cert_expiry = cert_expiry(t->ssl_ctx);
 	return t;
+}
+
+struct tls_ctx *tls_ctx_new_server(const struct tls_config *cfg, char *err,
+				   size_t errlen)
+{
+	return ctx_new(TLS_server_method(), cfg, err, errlen);
+}
+
+struct tls_ctx *tls_ctx_new_client(const struct tls_config *cfg, char *err,
+				   size_t errlen)
+{
+	if (!cfg->ca_file || !cfg->cert_file || cfg->psk_file) {
+		snprintf(err, errlen, "a TLS client needs a certificate, its "
+			 "key and the CA that signed its servers");
+		return NULL;
+	}
+	return ctx_new(TLS_client_method(), cfg, err, errlen);
 }
 
 void tls_ctx_free(struct tls_ctx *t)
@@ -269,7 +287,7 @@ time_t tls_ctx_cert_expiry(const struct tls_ctx *t)
 
 /* ---- sessions ---------------------------------------------------------- */
 
-struct tls_sess *tls_sess_new_server(struct tls_ctx *ctx)
+static struct tls_sess *sess_new(struct tls_ctx *ctx)
 {
 	struct tls_sess *s = calloc(1, sizeof *s);
 
@@ -294,7 +312,38 @@ struct tls_sess *tls_sess_new_server(struct tls_ctx *ctx)
 	BIO_set_mem_eof_return(s->rbio, -1);
 	SSL_set_bio(s->ssl, s->rbio, s->wbio);
 	SSL_set_app_data(s->ssl, s);
-	SSL_set_accept_state(s->ssl);
+	return s;
+}
+
+struct tls_sess *tls_sess_new_server(struct tls_ctx *ctx)
+{
+	struct tls_sess *s = sess_new(ctx);
+
+	if (s)
+		SSL_set_accept_state(s->ssl);
+	return s;
+}
+
+struct tls_sess *tls_sess_new_client(struct tls_ctx *ctx, const char *peer_name)
+{
+	struct tls_sess *s;
+
+	/* SSL_set1_host with "" checks no name at all: fail closed. */
+	if (!peer_name || !peer_name[0])
+		return NULL;
+	s = sess_new(ctx);
+	if (!s)
+		return NULL;
+	/* The server proves peer_name in a subjectAltName (DNS), never by
+	 * its common name alone. */
+	SSL_set_hostflags(s->ssl, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT |
+			  X509_CHECK_FLAG_NO_WILDCARDS);
+	if (SSL_set1_host(s->ssl, peer_name) != 1) {
+		tls_sess_free(s);
+		ERR_clear_error();
+		return NULL;
+	}
+	SSL_set_connect_state(s->ssl);
 	return s;
 }
 
@@ -332,9 +381,15 @@ int tls_sess_in_done(struct tls_sess *s, size_t n)
 
 static void sess_failed(struct tls_sess *s, const char *what, int sslerr)
 {
-	char what2[64];
+	char what2[160];
+	long v = SSL_get_verify_result(s->ssl);
 
-	snprintf(what2, sizeof what2, "%s (SSL error %d)", what, sslerr);
+	/* "certificate verify failed" alone does not say what to fix. */
+	if (v != X509_V_OK)
+		snprintf(what2, sizeof what2, "%s (SSL error %d; peer certificate: "
+			 "%s)", what, sslerr, X509_verify_cert_error_string(v));
+	else
+		snprintf(what2, sizeof what2, "%s (SSL error %d)", what, sslerr);
 	set_err(s->error, sizeof s->error, what2);
 }
 
@@ -361,11 +416,33 @@ static void note_peer(struct tls_sess *s)
 	x = SSL_get0_peer_certificate(s->ssl);
 	if (!x || SSL_get_verify_result(s->ssl) != X509_V_OK)
 		return;
+	/* Too long for s->peer: it would be cut to another name. */
+	n = X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName,
+				      NULL, 0);
+	if (n < 0 || (size_t)n >= sizeof s->peer)
+		return;
 	n = X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName,
 				      s->peer, sizeof s->peer);
 	/* A CN with a NUL in it would name someone else. */
 	if (n < 0 || (size_t)n != strlen(s->peer))
 		s->peer[0] = '\0';
+}
+
+bool tls_sess_peer_has_dns(const struct tls_sess *s, const char *name)
+{
+	X509 *x = s->ready ? SSL_get0_peer_certificate(s->ssl) : NULL;
+	char *matched = NULL;
+	bool ok;
+
+	if (!x || !name || !name[0] ||
+	    SSL_get_verify_result(s->ssl) != X509_V_OK)
+		return false;
+	/* X509_check_host ignores case: compare what it matched exactly. */
+	ok = X509_check_host(x, name, 0, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT |
+			     X509_CHECK_FLAG_NO_WILDCARDS, &matched) == 1 &&
+	     matched && strcmp(matched, name) == 0;
+	OPENSSL_free(matched);
+	return ok;
 }
 
 int tls_sess_handshake(struct tls_sess *s)

@@ -49,6 +49,10 @@ struct tls_ctx;
  * both. Returns NULL with a one-line reason in err. */
 struct tls_ctx *tls_ctx_new_server(const struct tls_config *cfg, char *err,
 				   size_t errlen);
+/* A client context: cfg's certificate and key are presented, servers must
+ * chain to cfg's CA. NULL with a reason in err. */
+struct tls_ctx *tls_ctx_new_client(const struct tls_config *cfg, char *err,
+				   size_t errlen);
 /* Sessions made from ctx keep what they need: ctx may go before them. */
 void tls_ctx_free(struct tls_ctx *ctx);
 /* The certificate's notAfter (unix seconds); 0 without a certificate. */
@@ -58,6 +62,9 @@ struct tls_sess;
 
 /* A server-side session; NULL on ENOMEM. */
 struct tls_sess *tls_sess_new_server(struct tls_ctx *ctx);
+/* A client session that accepts only a server whose certificate names
+ * peer_name in a DNS subjectAltName. NULL on ENOMEM or a bad name. */
+struct tls_sess *tls_sess_new_client(struct tls_ctx *ctx, const char *peer_name);
 void tls_sess_free(struct tls_sess *s);
 
 /* Where the next recv of ciphertext goes, and how much fits. */
@@ -89,6 +96,9 @@ size_t tls_sess_out_backlog(const struct tls_sess *s);
 /* Who the peer proved to be: its PSK identity, or its certificate's
  * common name; "" if it did neither. Valid once ready. */
 const char *tls_sess_peer(const struct tls_sess *s);
+/* Whether the verified peer certificate has name, exactly (case and all),
+ * as a DNS subjectAltName: a node certificate names its node there. */
+bool tls_sess_peer_has_dns(const struct tls_sess *s, const char *name);
 /* The last failure, for the log. */
 const char *tls_sess_error(const struct tls_sess *s);
 

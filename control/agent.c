@@ -410,6 +410,9 @@ static int start_service(struct agent *cm)
 		return -ENOMEM;
 	repl_service_set_epoch_check(cm->svc, agent_epoch_check, cm,
 				     AGENT_EPOCH_WAIT_MS);
+	repl_service_set_holder_check(cm->svc, agent_holder_check, cm);
+	repl_service_set_max_connections(cm->svc, cm->opts.max_repl_connections);
+	repl_service_set_tls(cm->svc, cm->opts.repl_tls_server);
 	ret = repl_service_listen_tcp(cm->svc, host[0] ? host : NULL, colon + 1);
 	if (ret < 0) {
 		log_error("cannot listen on %s: %s", cm->opts.listen_repl, strerror(-ret));

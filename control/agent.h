@@ -35,6 +35,12 @@ struct agent_opts {
 	/* Engines' read lease from their replicas (at most
 	 * REPL_LEASE_MAX_MS); 0: AGENT_READ_LEASE_MS. */
 	uint64_t read_lease_ms;
+	unsigned max_repl_connections;  /* 0: REPL_DEFAULT_MAX_CONNECTIONS */
+	/* Replication mutual TLS (the daemon owns both and swaps them on
+	 * reload): the replica service's server context and the engines'
+	 * client context. NULL, or *NULL: plaintext. */
+	struct tls_ctx *const *repl_tls_server;
+	struct tls_ctx *const *repl_tls_client;
 	/* Offer a volume to clients (0 or -errno), and stop offering it
 	 * (new connections are refused; open ones keep their engine). */
 	int (*export_vol)(void *arg, struct vol *v);

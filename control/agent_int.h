@@ -77,6 +77,7 @@ struct agent_orphan {
 struct agent_epoch {
 	uint64_t id;
 	uint64_t epoch;
+	char attached[CLUSTER_NAME_MAX];  /* the node holding that epoch */
 };
 
 struct agent {
@@ -122,6 +123,8 @@ struct agent {
 void agent_poll_now(struct agent *cm);
 
 /* agent_epochs.c */
+int agent_holder_check(void *arg, uint64_t volume_id, uint64_t epoch,
+		       const char *node);
 void agent_epochs_update(struct agent *cm, const struct cluster_volume *vols,
 			 size_t n);
 int agent_epoch_check(void *arg, uint64_t volume_id, uint64_t epoch);

@@ -401,6 +401,8 @@ static void replica_spec(struct served *s, unsigned i, struct vol_replica_spec *
 		out->client = repl_client_new(cm->loop, &o);
 	} else if (peer) {
 		o.addr = peer->repl_addr;
+		o.tls = cm->opts.repl_tls_client;
+		o.peer_node = p->node;
 		out->client = repl_client_new(cm->loop, &o);
 	} else {
 		log_warn("volume %s: replica node %s is not registered", s->rec.name,

@@ -32,6 +32,7 @@ struct daemon_opts {
 	int lease_ttl_s;          /* --lease-ttl; 0: the agent's default */
 	uint64_t read_lease_ms;   /* --read-lease-ms; 0: the agent's default */
 	unsigned max_connections; /* --max-connections; 0: the NBD default */
+	unsigned max_repl_connections; /* 0: the replication default */
 	uint64_t reply_timeout_ms; /* --reply-timeout-ms; 0: the NBD default */
 	uint64_t resync_rate_bps;
 	/* NBD TLS (--tls ...): mode NBD_TLS_*, -1 until given. */
@@ -39,6 +40,9 @@ struct daemon_opts {
 	struct tls_config tls;
 	const char *tls_allow[NBD_MAX_EXPORTS];  /* "EXPORT=ID,ID" */
 	size_t ntls_allow;
+	/* Replication mutual TLS: --node-cert, --node-key, --cluster-ca. */
+	struct tls_config node_tls;
+	bool insecure;  /* --insecure: plaintext replication */
 	/* --create-volume NAME --size SIZE: create it and exit. */
 	const char *create_volume;
 	uint64_t create_size;
@@ -69,6 +73,9 @@ struct daemon {
 	struct http_server *http;
 	struct agent *cluster;   /* NULL unless --meta */
 	struct tls_ctx *tls;     /* NBD's credentials; NULL without TLS */
+	/* The node's replication credentials: serving replicas, and the
+	 * engines' connections to other nodes. NULL without them. */
+	struct tls_ctx *node_tls, *node_tls_client;
 	double start_time;           /* unix seconds, for metrics */
 };
 
@@ -83,6 +90,11 @@ int daemon_tls_start(struct daemon *d);
 void daemon_tls_reload(struct daemon *d);
 /* Check the --tls options together; -1 with a message on stderr. */
 int daemon_tls_check_opts(struct daemon_opts *o);
+/* The same for --node-cert, --node-key and --cluster-ca, and loading
+ * them (before the cluster starts). */
+int daemon_node_tls_check_opts(const struct daemon_opts *o);
+int daemon_node_tls_start(struct daemon *d);
+void daemon_node_tls_free(struct daemon *d);
 
 /* Handle SIGTERM and SIGINT through the loop: a clean shutdown; SIGHUP
  * reloads the TLS credentials. */

@@ -69,6 +69,16 @@ static const char usage[] =
 	"  --zone ZONE             its failure domain (required with --meta)\n"
 	"  --rack RACK             its rack within the zone (default none)\n"
 	"  --listen-repl HOST:PORT the replication listener (required with --meta)\n"
+	"  --node-cert FILE        this node's certificate (PEM; its node id in a DNS\n"
+	"                          subjectAltName), with --node-key FILE and\n"
+	"                          --cluster-ca FILE: replication is mutual TLS, and\n"
+	"                          only nodes of that CA are served or reached\n"
+	"                          (required with --meta, unless --insecure)\n"
+	"  --max-repl-connections N  replication TCP connections open at once; more\n"
+	"                          are closed at once (1..1000000, default 4096)\n"
+	"  --insecure              plaintext, unauthenticated replication: anyone who\n"
+	"                          reaches --listen-repl can read and overwrite every\n"
+	"                          replica (command line only; for tests)\n"
 	"  --write-timeout-ms MS   a write waiting for enough replicas fails with EIO\n"
 	"                          after MS milliseconds (1..3600000, default 30000)\n"
 	"  --io-timeout-ms MS      a replica request unanswered after MS milliseconds\n"
@@ -177,7 +187,8 @@ static int parse_create_size(const char *s, uint64_t *out)
 /* Long options without a letter. */
 enum {
 	OPT_TLS = 256, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA, OPT_TLS_PSK,
-	OPT_TLS_VERIFY, OPT_TLS_ALLOW,
+	OPT_TLS_VERIFY, OPT_TLS_ALLOW, OPT_NODE_CERT, OPT_NODE_KEY, OPT_CLUSTER_CA,
+	OPT_INSECURE, OPT_MAX_REPL_CONN,
 };
 
 static int parse_tls_mode(const char *s)
@@ -214,6 +225,9 @@ static int parse_tls_arg(int c, const char *arg, struct daemon_opts *o,
 		}
 		o->tls.verify_peer = !strcmp(arg, "yes");
 		return 1;
+	case OPT_NODE_CERT: o->node_tls.cert_file = arg; return 1;
+	case OPT_NODE_KEY: o->node_tls.key_file = arg; return 1;
+	case OPT_CLUSTER_CA: o->node_tls.ca_file = arg; return 1;
 	case OPT_TLS_ALLOW:
 		if (o->ntls_allow == NBD_MAX_EXPORTS) {
 			snprintf(err, errsz, "more than %d --tls-allow", NBD_MAX_EXPORTS);
@@ -260,6 +274,11 @@ static const struct option longopts[] = {
 	{ "tls-psk", required_argument, NULL, OPT_TLS_PSK },
 	{ "tls-verify-peer", required_argument, NULL, OPT_TLS_VERIFY },
 	{ "tls-allow", required_argument, NULL, OPT_TLS_ALLOW },
+	{ "node-cert", required_argument, NULL, OPT_NODE_CERT },
+	{ "node-key", required_argument, NULL, OPT_NODE_KEY },
+	{ "cluster-ca", required_argument, NULL, OPT_CLUSTER_CA },
+	{ "max-repl-connections", required_argument, NULL, OPT_MAX_REPL_CONN },
+	{ "insecure", no_argument, NULL, OPT_INSECURE },  /* command line only */
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -331,6 +350,13 @@ static int apply_option(void *opts_arg, int c, const char *arg, char *err,
 	case 'X':
 		if (parse_max_connections(arg, &o->max_connections) < 0) {
 			snprintf(err, errsz, "--max-connections wants a "
+				 "number from 1 to 1000000, got '%s'", arg);
+			return -1;
+		}
+		break;
+	case OPT_MAX_REPL_CONN:
+		if (parse_max_connections(arg, &o->max_repl_connections) < 0) {
+			snprintf(err, errsz, "--max-repl-connections wants a "
 				 "number from 1 to 1000000, got '%s'", arg);
 			return -1;
 		}
@@ -419,6 +445,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		switch (c) {
 		case 'h': o->help = true; return 0;
 		case 'V': o->version = true; return 0;
+		case OPT_INSECURE: o->insecure = true; break;
 		case '?':
 		case ':':
 			fprintf(stderr, "triplexd: unknown or incomplete option '%s' "
@@ -468,7 +495,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 			"--listen-repl\n");
 		return -1;
 	}
-	return 0;
+	return daemon_node_tls_check_opts(o);
 }
 
 static int export_vol(void *arg, struct vol *v)
@@ -502,14 +529,19 @@ static int start_cluster(struct daemon *d)
 		.resync_rate_bps = o->resync_rate_bps,
 		.lease_ttl_s = o->lease_ttl_s,
 		.read_lease_ms = o->read_lease_ms,
+		.max_repl_connections = o->max_repl_connections,
+		.repl_tls_server = &d->node_tls,
+		.repl_tls_client = &d->node_tls_client,
 		.export_vol = export_vol, .hide_vol = hide_vol,
 		.resize_vol = resize_vol, .export_arg = d,
 	};
 
 	if (!o->meta)
 		return 0;
-	if (!url)
+	if (!url || daemon_node_tls_start(d) < 0) {
+		free(url);
 		return -1;
+	}
 	d->cluster = agent_start(&d->loop, &d->io, &co);
 	free(url); /* the agent opened the store with it and keeps no copy */
 	return d->cluster ? 0 : -1;
@@ -638,6 +670,7 @@ static int run(struct daemon *d)
 	agent_free(d->cluster);
 	nbd_server_free(d->nbd);
 	tls_ctx_free(d->tls);
+	daemon_node_tls_free(d);
 	loop_fini(&d->loop);
 	return ret < 0 ? 1 : d->exit_code;
 out:
@@ -645,6 +678,7 @@ out:
 	agent_free(d->cluster);
 	nbd_server_free(d->nbd);
 	tls_ctx_free(d->tls);
+	daemon_node_tls_free(d);
 	daemon_close_volumes(d);
 	loop_fini(&d->loop);
 	return 1;

@@ -164,6 +164,16 @@ static const struct u64_metric repl_metrics[] = {
 	{ "triplex_replica_epoch_refused_total", C,
 	  "Requests refused because their epoch is not recorded in the "
 	  "metadata store (a forged or stray epoch raise).", RS(epoch_refused) },
+	{ "triplex_replica_auth_refused_total", C,
+	  "Replication peers refused: no valid node certificate of the cluster "
+	  "CA, a node that said hello as another, or a change from a node not "
+	  "holding the volume's attachment.", RS(auth_refused) },
+	{ "triplex_replica_connections_refused_total", C,
+	  "Replication TCP connections closed on arrival: "
+	  "--max-repl-connections were open.", RS(connections_refused) },
+	{ "triplex_replica_handshake_timeouts_total", C,
+	  "Replication connections closed because their TLS handshake was not "
+	  "done in 10 s.", RS(handshake_timeouts) },
 	{ "triplex_replica_accept_failures_total", C,
 	  "Replication accepts that failed for want of file descriptors or "
 	  "memory (the listener then backs off).", RS(accept_failures) },
@@ -396,6 +406,11 @@ static int on_metrics(void *arg, FILE *f)
 		       "Seconds until the NBD TLS certificate expires (negative: "
 		       "expired). SIGHUP reloads it.",
 		       (double)(tls_ctx_cert_expiry(d->tls) - time(NULL)));
+	if (d->node_tls && tls_ctx_cert_expiry(d->node_tls))
+		scalar(f, "triplex_node_cert_expiry_seconds", G,
+		       "Seconds until the node certificate (--node-cert, "
+		       "replication) expires (negative: expired). SIGHUP reloads it.",
+		       (double)(tls_ctx_cert_expiry(d->node_tls) - time(NULL)));
 	emit_process(f, d);
 	return 200;
 }

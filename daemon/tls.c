@@ -98,13 +98,17 @@ int daemon_tls_start(struct daemon *d)
 	return apply_allow_lists(d);
 }
 
+static void node_tls_reload(struct daemon *d);
+
 void daemon_tls_reload(struct daemon *d)
 {
 	struct tls_ctx *fresh;
 	char err[512];
 
+	node_tls_reload(d);
 	if (!d->tls) {
-		log_info("SIGHUP: no TLS credentials to reload");
+		if (!d->node_tls)
+			log_info("SIGHUP: no TLS credentials to reload");
 		return;
 	}
 	fresh = tls_ctx_new_server(&d->opts.tls, err, sizeof err);
@@ -118,4 +122,111 @@ void daemon_tls_reload(struct daemon *d)
 	d->tls = fresh;
 	log_info("SIGHUP: TLS credentials reloaded");
 	log_expiry(fresh);
+}
+
+/* --- replication: the node's certificate ------------------------------- */
+
+int daemon_node_tls_check_opts(const struct daemon_opts *o)
+{
+	const struct tls_config *t = &o->node_tls;
+	int given = !!t->cert_file + !!t->key_file + !!t->ca_file;
+
+	if (given && !o->meta) {
+		fprintf(stderr, "triplexd: --node-cert, --node-key and "
+			"--cluster-ca are for cluster mode (--meta)\n");
+		return -1;
+	}
+	if (given && given != 3) {
+		fprintf(stderr, "triplexd: --node-cert, --node-key and "
+			"--cluster-ca go together\n");
+		return -1;
+	}
+	if (given && o->insecure) {
+		fprintf(stderr, "triplexd: --insecure and --node-cert contradict "
+			"each other: give one\n");
+		return -1;
+	}
+	if (o->meta && !given && !o->insecure) {
+		fprintf(stderr, "triplexd: cluster mode needs --node-cert, "
+			"--node-key and --cluster-ca (docs/security.md), or "
+			"--insecure for plaintext replication that anyone on the "
+			"network can read and overwrite\n");
+		return -1;
+	}
+	return 0;
+}
+
+/* Both ends from the same files: serving replicas, a client certificate
+ * is required; reaching one, the server's must name the expected node. */
+static int node_tls_load(const struct daemon_opts *o, struct tls_ctx **srv,
+			 struct tls_ctx **cli, char *err, size_t errlen)
+{
+	struct tls_config s = o->node_tls;
+
+	s.verify_peer = true;
+	*srv = tls_ctx_new_server(&s, err, errlen);
+	*cli = *srv ? tls_ctx_new_client(&o->node_tls, err, errlen) : NULL;
+	if (*cli)
+		return 0;
+	tls_ctx_free(*srv);
+	*srv = NULL;
+	return -1;
+}
+
+static void log_node_expiry(const struct tls_ctx *t)
+{
+	time_t exp = tls_ctx_cert_expiry(t);
+
+	if (exp)
+		log_info("replication: node certificate valid for %.1f more days",
+			 (double)(exp - time(NULL)) / 86400);
+}
+
+int daemon_node_tls_start(struct daemon *d)
+{
+	char err[512];
+
+	if (!d->opts.node_tls.cert_file) {
+		log_warn("replication is plaintext and unauthenticated "
+			 "(--insecure): anyone who reaches %s can read and "
+			 "overwrite every replica", d->opts.listen_repl);
+		return 0;
+	}
+	if (node_tls_load(&d->opts, &d->node_tls, &d->node_tls_client, err,
+			  sizeof err) < 0) {
+		log_error("replication TLS: %s", err);
+		return -1;
+	}
+	log_info("replication: mutual TLS with the cluster CA %s",
+		 d->opts.node_tls.ca_file);
+	log_node_expiry(d->node_tls);
+	return 0;
+}
+
+static void node_tls_reload(struct daemon *d)
+{
+	struct tls_ctx *srv, *cli;
+	char err[512];
+
+	if (!d->node_tls)
+		return;
+	if (node_tls_load(&d->opts, &srv, &cli, err, sizeof err) < 0) {
+		log_error("SIGHUP: node certificate not reloaded, keeping the "
+			  "old one: %s", err);
+		return;
+	}
+	/* The service and the engines read these pointers at each new
+	 * connection; open sessions hold their own reference. */
+	daemon_node_tls_free(d);
+	d->node_tls = srv;
+	d->node_tls_client = cli;
+	log_info("SIGHUP: node certificate reloaded");
+	log_node_expiry(srv);
+}
+
+void daemon_node_tls_free(struct daemon *d)
+{
+	tls_ctx_free(d->node_tls);
+	tls_ctx_free(d->node_tls_client);
+	d->node_tls = d->node_tls_client = NULL;
 }

@@ -24,6 +24,7 @@
 #include "crc32c.h"
 #include "log.h"
 #include "stream.h"
+#include "tls.h"
 
 /* Holds reply headers, checksums and small data; large READ data is
  * received straight into the caller's buffer. */
@@ -39,6 +40,7 @@ struct repl_client {
 	struct repl_client_opts opts;
 	char addr[256];
 	char node_id[64];
+	char peer_node[64];
 	char volume_name[REPL_MAX_NAME + 1];
 	struct sockaddr_storage sa;
 	socklen_t salen;
@@ -400,6 +402,10 @@ static void send_opening(struct repl_client *c)
 	c->fd = -1;
 	c->st_live = true;
 	c->lost_err = 0;
+	if (c->opts.tls && *c->opts.tls && !c->opts.connect_fd &&
+	    stream_start_tls(&c->st, tls_sess_new_client(*c->opts.tls,
+							  c->peer_node)) < 0)
+		return;  /* closed: retried after the backoff */
 	/* A new session per connection: the replica then refuses whatever
 	 * the kernel may still deliver from the one we gave up on. */
 	c->session++;
@@ -695,6 +701,18 @@ static void client_msg_done(struct stream *s, struct sendq_msg *m, bool sent)
 		complete(c, io_of(m), client_lost_err(c));
 }
 
+/* SSL_set1_host matched the node id ignoring case; node ids are not. */
+static void client_tls_done(struct stream *s, bool ok)
+{
+	struct repl_client *c = client_of(s);
+
+	if (ok && !tls_sess_peer_has_dns(s->tls, c->peer_node)) {
+		log_warn("replica %s: its certificate does not name node '%s' "
+			 "exactly", c->addr, c->peer_node);
+		stream_close(s, -EACCES, "certificate names another node");
+	}
+}
+
 static void client_closed(struct stream *s)
 {
 	struct repl_client *c = client_of(s);
@@ -720,6 +738,7 @@ static const struct stream_ops client_ops = {
 	.payload_got = client_payload_got,
 	.may_read = client_may_read,
 	.msg_done = client_msg_done,
+	.tls_done = client_tls_done,
 	.closed = client_closed,
 };
 
@@ -758,6 +777,8 @@ struct repl_client *repl_client_new(struct loop *loop,
 	c->backoff_ms = BACKOFF_MIN_MS;
 	snprintf(c->addr, sizeof c->addr, "%s", opts->addr);
 	snprintf(c->node_id, sizeof c->node_id, "%s", opts->node_id ? opts->node_id : "");
+	snprintf(c->peer_node, sizeof c->peer_node, "%s",
+		 opts->peer_node ? opts->peer_node : "");
 	snprintf(c->volume_name, sizeof c->volume_name, "%s", opts->volume_name);
 	snprintf((char *)c->hello_payload, sizeof c->hello_payload, "%s", c->node_id);
 	c->open_payload.size = htole64(opts->volume_size);

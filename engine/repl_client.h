@@ -54,6 +54,11 @@ struct repl_client_opts {
 	uint64_t volume_size;
 	uint64_t epoch;
 	uint64_t io_timeout_ms;
+	/* Mutual TLS over TCP (not with connect_fd): *tls is the node's
+	 * client context (the daemon swaps it on reload); the replica must
+	 * present a certificate naming peer_node. NULL: plaintext. */
+	struct tls_ctx *const *tls;
+	const char *peer_node;
 	/* If set, called instead of a TCP connect for each connection: returns
 	 * a connected socket (e.g. one end of a socketpair into this process's
 	 * replica service) or -errno. addr then only names it in logs. */

@@ -173,28 +173,13 @@ void nbd_server_set_max_connections(struct nbd_server *s, unsigned max)
 	s->max_connections = max ? max : NBD_DEFAULT_MAX_CONNECTIONS;
 }
 
-/* Over the cap: close at once, so that the open connections keep their
- * memory and fds; warn at most once a second. */
-static void refuse(struct nbd_server *s, int fd)
-{
-	uint64_t now = loop_now_ms();
-
-	close(fd);
-	s->stats.connections_refused++;
-	if (!s->refused_logged_ms || now - s->refused_logged_ms >= 1000) {
-		log_warn("nbd: %u connections open (--max-connections): new "
-			 "ones are closed (%llu so far)", s->max_connections,
-			 (unsigned long long)s->stats.connections_refused);
-		s->refused_logged_ms = now;
-	}
-}
-
 static void on_accepted(void *arg, int fd)
 {
 	struct nbd_server *s = arg;
 
 	if (s->stats.connections_open >= s->max_connections)
-		refuse(s, fd);
+		listeners_refuse(&s->listeners, fd, s->max_connections,
+				 "--max-connections", &s->stats.connections_refused);
 	else
 		conn_start(s, fd);
 }

@@ -26,7 +26,6 @@ struct nbd_server {
 	uint64_t hs_timeout_ms;       /* handshake deadline per connection */
 	uint64_t reply_timeout_ms;    /* a reply not taken for this long */
 	unsigned max_connections;
-	uint64_t refused_logged_ms;   /* last "too many connections" warning */
 	struct tls_ctx *tls_ctx;      /* NULL: no TLS */
 	enum nbd_tls_mode tls_mode;
 	struct tls_allow *tls_allow;  /* per-export identity lists */

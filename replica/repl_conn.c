@@ -13,12 +13,14 @@
  * request is in flight (conn_maybe_free), from a loop task.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "stream.h"
+#include "tls.h"
 #include "repl_service_int.h"
 
 #define RBUF_SIZE (256u * 1024)
@@ -31,6 +33,10 @@ struct rconn {
 	struct rconn *next, *prev;
 	struct stream st;
 	bool disc;               /* close once every reply is sent */
+	bool tcp;                /* counts against the service's cap */
+	bool tls;                /* requests only after the certificate */
+	uint64_t started_ms;     /* for the handshake timeout */
+	char peer[TLS_IDENTITY_MAX];  /* the node it proved to be */
 	bool st_closed;          /* the stream has nothing in flight */
 	bool free_scheduled;
 	struct loop_task free_task;
@@ -75,6 +81,8 @@ static void conn_free(struct rconn *c)
 		svc->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	if (c->tcp)
+		svc->tcp_open--;
 	free(c);
 	svc->stats.connections_open--;
 	repl_conn_gone(svc);
@@ -391,6 +399,30 @@ static void conn_settled(struct stream *s)
 		conn_close_when_idle(c);
 }
 
+static void conn_tls_done(struct stream *s, bool ok)
+{
+	struct rconn *c = conn_of(s);
+
+	if (!ok) {
+		c->svc->stats.auth_refused++;
+		return;
+	}
+	snprintf(c->peer, sizeof c->peer, "%s", tls_sess_peer(s->tls));
+	/* A verified chain with no usable name is no node; and the name a
+	 * node serves under (its DNS subjectAltName) is the one it writes as. */
+	if (!c->peer[0] || !tls_sess_peer_has_dns(s->tls, c->peer)) {
+		c->svc->stats.auth_refused++;
+		c->peer[0] = '\0';
+		conn_close(c, "node certificate: no common name that is also "
+			   "its DNS subjectAltName");
+	}
+}
+
+const char *rreq_peer(const struct rreq *r)
+{
+	return r->c->tls ? r->c->peer : NULL;
+}
+
 static void conn_closed(struct stream *s)
 {
 	struct rconn *c = conn_of(s);
@@ -410,11 +442,32 @@ static const struct stream_ops rconn_ops = {
 	.may_read = conn_may_read,
 	.msg_done = conn_msg_done,
 	.settled = conn_settled,
+	.tls_done = conn_tls_done,
 	.closed = conn_closed,
 };
 
-int rconn_start(struct repl_service *svc, int fd)
+unsigned rconn_expire_handshakes(struct repl_service *svc, uint64_t now,
+				 uint64_t ms)
 {
+	unsigned left = 0;
+
+	for (struct rconn *c = svc->conns; c; c = c->next) {
+		if (!c->tls || c->peer[0] || c->st.closing)
+			continue;
+		if (now - c->started_ms < ms) {
+			left++;
+			continue;
+		}
+		svc->stats.handshake_timeouts++;
+		conn_close(c, "TLS handshake not done in time");
+	}
+	return left;
+}
+
+int rconn_start(struct repl_service *svc, int fd, bool tcp)
+{
+	bool tls = tcp && svc->tls && *svc->tls;
+
 	struct rconn *c = calloc(1, sizeof *c);
 
 	if (!c || stream_init(&c->st, svc->loop, fd, RBUF_SIZE, &rconn_ops, c,
@@ -431,6 +484,15 @@ int rconn_start(struct repl_service *svc, int fd)
 		svc->conns->prev = c;
 	svc->conns = c;
 	svc->stats.connections_open++;
+	c->tcp = tcp;
+	if (tcp)
+		svc->tcp_open++;
+	c->tls = tls;
+	c->started_ms = loop_now_ms();
+	if (tls)
+		repl_arm_hs_timer(svc);
+	if (tls && stream_start_tls(&c->st, tls_sess_new_server(*svc->tls)) < 0)
+		return 0;  /* closed; freed from the loop */
 	stream_pump(&c->st);
 	return 0;
 }

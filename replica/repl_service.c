@@ -7,6 +7,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -31,9 +32,41 @@ static void op_hello(struct repl_service *svc, struct rreq *r)
 				  (char)r->small[i] : '?';
 	peer[n] = '\0';
 	log_debug("replication: hello from node '%s'", peer);
+	/* Over TLS the node is who its certificate says, whatever it claims. */
+	if (rreq_peer(r) && strcmp(rreq_peer(r), peer) != 0) {
+		log_warn("replication: node '%s' said hello as '%s': refused",
+			 rreq_peer(r), peer);
+		svc->stats.auth_refused++;
+		rreq_reply(r, -EACCES, 0);
+		return;
+	}
 	r->out[0] = svc->node_id;
 	r->out_len[0] = strnlen(svc->node_id, REPL_MAX_HELLO);
 	rreq_reply(r, 0, 0);
+}
+
+/* An OPEN of a volume not open here loads, binds or creates its replica
+ * before fencing sees it: from a TCP peer, only for the attachment's
+ * holder (asked at once; not known yet: -EAGAIN, and the engine opens
+ * again after its backoff, by when its agent has polled). */
+static int open_allowed(struct repl_service *svc, const struct rreq *r)
+{
+	const char *peer = rreq_peer(r);
+	int ok;
+
+	if (!peer || !svc->holder_check || rvol_find(svc, r->q.volume_id))
+		return 0;
+	ok = peer[0] ? svc->holder_check(svc->holder_arg, r->q.volume_id,
+					 r->q.epoch, peer) : -EACCES;
+	if (ok > 0)
+		return 0;
+	if (ok == 0)
+		return -EAGAIN;
+	svc->stats.auth_refused++;
+	log_warn("replication: node '%s' may not open volume id %" PRIu64
+		 " at epoch %" PRIu64 ": it does not hold the attachment",
+		 peer, r->q.volume_id, r->q.epoch);
+	return ok;
 }
 
 static void op_open(struct repl_service *svc, struct rreq *r)
@@ -44,6 +77,8 @@ static void op_open(struct repl_service *svc, struct rreq *r)
 
 	if (ret == 0 && o.size > svc->max_volume_size)
 		ret = -EFBIG;
+	if (ret == 0)
+		ret = open_allowed(svc, r);
 	if (ret == 0)
 		ret = rvol_bind(svc, r->q.volume_id, &o,
 				r->q.flags & REPL_FLAG_CREATE, &v);
@@ -272,19 +307,20 @@ static int check_delete(const struct repl_service *svc, const struct rreq *r)
 static const struct repl_op_desc op_table[REPL_OP_MAX] = {
 	[REPL_OP_HELLO] = { .pre = op_hello },
 	[REPL_OP_OPEN] = { .pre = op_open, .exec = op_open_exec,
-			   .exclusive = true },
+			   .exclusive = true, .changes = true },
 	[REPL_OP_READ] = { .exec = op_read },
-	[REPL_OP_WRITE] = { .exec = op_write },
+	[REPL_OP_WRITE] = { .exec = op_write, .changes = true },
 	[REPL_OP_FLUSH] = { .exec = op_flush },
-	[REPL_OP_TRIM] = { .exec = op_trim },
-	[REPL_OP_ZERO] = { .exec = op_zero },
+	[REPL_OP_TRIM] = { .exec = op_trim, .changes = true },
+	[REPL_OP_ZERO] = { .exec = op_zero, .changes = true },
 	[REPL_OP_CRCS] = { .exec = op_crcs },
 	[REPL_OP_DIRTY] = { .exec = op_dirty },
-	[REPL_OP_FENCE] = { .exec = op_ok },
-	[REPL_OP_DELETE] = { .check = check_delete },
+	[REPL_OP_FENCE] = { .exec = op_ok, .changes = true },
+	[REPL_OP_DELETE] = { .check = check_delete, .changes = true },
 	[REPL_OP_RESIZE] = { .check = check_resize, .exec = op_resize,
-			     .exclusive = true },
-	[REPL_OP_LEASE] = { .check = check_lease, .exec = op_lease },
+			     .exclusive = true, .changes = true },
+	[REPL_OP_LEASE] = { .check = check_lease, .exec = op_lease,
+			    .changes = true },
 };
 
 const struct repl_op_desc *repl_op_desc(unsigned op)
@@ -335,6 +371,8 @@ struct repl_service *repl_service_new(struct loop *loop, struct store_io *io,
 	svc->loop = loop;
 	svc->io = io;
 	svc->max_volume_size = 1ull << 50;
+	svc->max_tcp = REPL_DEFAULT_MAX_CONNECTIONS;
+	svc->hs_timeout_ms = REPL_HANDSHAKE_TIMEOUT_MS;
 	svc->started_ms = loop_now_ms();
 	listeners_init(&svc->listeners, loop, "replication", on_accepted,
 		       listeners_stopped, svc);
@@ -358,6 +396,13 @@ void repl_service_set_epoch_check(struct repl_service *svc,
 	svc->epoch_wait_ms = wait_ms;
 }
 
+void repl_service_set_holder_check(struct repl_service *svc,
+				   repl_holder_check_fn fn, void *arg)
+{
+	svc->holder_check = fn;
+	svc->holder_arg = arg;
+}
+
 void repl_service_set_max_volume_size(struct repl_service *svc,
 				      uint64_t bytes)
 {
@@ -374,9 +419,48 @@ static void check_drained(struct repl_service *svc)
 	fn(svc->drained_arg);
 }
 
+void repl_service_set_max_connections(struct repl_service *svc, unsigned max)
+{
+	svc->max_tcp = max ? max : REPL_DEFAULT_MAX_CONNECTIONS;
+}
+
+void repl_service_set_handshake_timeout(struct repl_service *svc, uint64_t ms)
+{
+	svc->hs_timeout_ms = ms ? ms : REPL_HANDSHAKE_TIMEOUT_MS;
+}
+
 static void on_accepted(void *arg, int fd)
 {
-	rconn_start(arg, fd);
+	struct repl_service *svc = arg;
+
+	if (svc->tcp_open >= svc->max_tcp)
+		listeners_refuse(&svc->listeners, fd, svc->max_tcp,
+				 "--max-repl-connections",
+				 &svc->stats.connections_refused);
+	else
+		rconn_start(svc, fd, true);
+}
+
+static void hs_timer_fired(struct loop_timer *t)
+{
+	struct repl_service *svc = (struct repl_service *)
+		((char *)t - offsetof(struct repl_service, hs_timer));
+
+	if (rconn_expire_handshakes(svc, loop_now_ms(), svc->hs_timeout_ms) > 0 &&
+	    !svc->shutting_down)
+		loop_timer_arm(svc->loop, &svc->hs_timer, 1000);
+	check_drained(svc);
+}
+
+void repl_arm_hs_timer(struct repl_service *svc)
+{
+	svc->hs_timer.fn = hs_timer_fired;
+	loop_timer_arm(svc->loop, &svc->hs_timer, 1000);
+}
+
+void repl_service_set_tls(struct repl_service *svc, struct tls_ctx *const *ctx)
+{
+	svc->tls = ctx;
 }
 
 static void listeners_stopped(void *arg)
@@ -402,7 +486,7 @@ int repl_service_add_fd(struct repl_service *svc, int fd)
 		return -ESHUTDOWN;
 	}
 	svc->stats.connections_accepted++;
-	return rconn_start(svc, fd);
+	return rconn_start(svc, fd, false);
 }
 
 void repl_conn_gone(struct repl_service *svc)
@@ -413,7 +497,7 @@ void repl_conn_gone(struct repl_service *svc)
 bool repl_service_drained(const struct repl_service *svc)
 {
 	return svc->shutting_down && !svc->conns &&
-	       !listeners_armed(&svc->listeners);
+	       !listeners_armed(&svc->listeners) && !svc->hs_timer.armed;
 }
 
 void repl_service_shutdown(struct repl_service *svc,

@@ -33,7 +33,23 @@ struct repl_service_stats {
 	uint64_t volumes_open;
 	uint64_t accept_failures;  /* accept failed for want of fds/memory */
 	uint64_t epoch_refused;    /* epoch raises the store never recorded */
+	uint64_t auth_refused;     /* peers without a valid node certificate,
+				      or saying hello as another node */
+	uint64_t connections_refused;  /* over the TCP connection cap */
+	uint64_t handshake_timeouts;   /* TLS not done in time: closed */
 };
+
+#define REPL_DEFAULT_MAX_CONNECTIONS 4096
+#define REPL_HANDSHAKE_TIMEOUT_MS 10000
+
+/* At most max TCP connections at once (0: the default); more are closed
+ * as they arrive, and the open ones keep being served. Local ones
+ * (repl_service_add_fd) do not count. */
+void repl_service_set_max_connections(struct repl_service *svc, unsigned max);
+/* A TCP connection whose TLS handshake is not done after ms (0: the
+ * default) is closed: a peer cannot hold connections without proving who
+ * it is. */
+void repl_service_set_handshake_timeout(struct repl_service *svc, uint64_t ms);
 
 /* A service storing replicas under replicas_dir (which must exist) through
  * io; node_id answers HELLO. Returns NULL on ENOMEM. */
@@ -59,6 +75,19 @@ void repl_service_set_epoch_check(struct repl_service *svc,
 				  repl_epoch_check_fn fn, void *arg,
 				  uint64_t wait_ms);
 
+/* Asked before a request that changes a replica (OPEN, WRITE, TRIM, ZERO,
+ * FENCE, DELETE, RESIZE, LEASE) runs for a peer that proved its node id
+ * with a certificate: 1 if that node holds the volume's attachment at
+ * epoch in the metadata store, 0 if not known yet (asked again like the
+ * epoch check), -EACCES if another node (or none) holds it, -ESTALE if the
+ * store has moved past epoch. A node of the cluster CA that is not the
+ * engine could otherwise write into any replica (issue 11). Local
+ * connections (repl_service_add_fd) and --insecure ones are not asked. */
+typedef int (*repl_holder_check_fn)(void *arg, uint64_t volume_id,
+				    uint64_t epoch, const char *node);
+void repl_service_set_holder_check(struct repl_service *svc,
+				   repl_holder_check_fn fn, void *arg);
+
 /* Listen on a TCP host and port (call before repl_service_start).
  * Returns 0 or -errno. */
 int repl_service_listen_tcp(struct repl_service *svc, const char *host,
@@ -70,6 +99,13 @@ void repl_service_start(struct repl_service *svc);
 /* Serve an already-connected socket (the service owns fd from now on,
  * also on error). Returns 0 or -ENOMEM. */
 int repl_service_add_fd(struct repl_service *svc, int fd);
+
+struct tls_ctx;
+/* Mutual TLS on the TCP listeners: *ctx is a server context that demands
+ * a client certificate of the cluster CA (the owner may swap it; open
+ * connections keep theirs). add_fd connections stay plain: they are this
+ * process's own. NULL or *ctx NULL: plaintext. */
+void repl_service_set_tls(struct repl_service *svc, struct tls_ctx *const *ctx);
 
 /* Stop accepting and close every connection (requests in flight finish,
  * their replies are dropped); call drained(arg) once nothing is left.

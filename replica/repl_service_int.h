@@ -64,6 +64,9 @@ struct rvol {
 	struct loop_timer retry;  /* the drainer waiting for the store to
 				     settle, or for its epoch to be known */
 	bool deleted;
+	/* The node the store said holds the attachment at holder_epoch. */
+	uint64_t holder_epoch;
+	char holder[REPL_MAX_HELLO + 1];
 	/* Read leases (loop_now_ms): the one granted at the current epoch, and
 	 * the end of any granted at an older one, which a newer engine waits
 	 * out before it serves (docs/architecture.md, read leases). */
@@ -78,6 +81,7 @@ struct repl_service {
 	uint64_t max_volume_size;
 	uint64_t started_ms;      /* leases granted before a restart are unknown */
 	struct listeners listeners;
+	struct tls_ctx *const *tls;
 	struct rconn *conns;
 	struct rvol *vols;
 	bool shutting_down;
@@ -86,6 +90,11 @@ struct repl_service {
 	struct repl_service_stats stats;
 	repl_epoch_check_fn epoch_check;   /* NULL: every epoch taken */
 	void *epoch_arg;
+	repl_holder_check_fn holder_check; /* NULL: every peer may write */
+	void *holder_arg;
+	unsigned max_tcp, tcp_open;       /* TCP connections: cap, open now */
+	uint64_t hs_timeout_ms;
+	struct loop_timer hs_timer;       /* while a handshake is pending */
 	uint64_t epoch_wait_ms;
 };
 
@@ -98,12 +107,23 @@ struct repl_op_desc {
 	void (*pre)(struct repl_service *svc, struct rreq *r);
 	void (*exec)(struct rvol *v, struct rreq *r);
 	bool exclusive;
+	bool changes;  /* only from the attachment's holder (holder_check) */
 };
 
 const struct repl_op_desc *repl_op_desc(unsigned op);
 
 /* repl_conn.c */
-int rconn_start(struct repl_service *svc, int fd);
+/* tls: the connection is over TCP and must prove a node certificate
+ * (svc->tls) before any request is read. */
+int rconn_start(struct repl_service *svc, int fd, bool tcp);
+/* Close TCP connections whose TLS handshake started before now - ms;
+ * returns how many are still in their handshake. */
+unsigned rconn_expire_handshakes(struct repl_service *svc, uint64_t now,
+				 uint64_t ms);
+/* A handshake started: make sure the timer watches it. */
+void repl_arm_hs_timer(struct repl_service *svc);
+/* The node the connection's certificate names; NULL on a plain one. */
+const char *rreq_peer(const struct rreq *r);
 void rconn_close_all(struct repl_service *svc);
 /* Send r's reply with status (payload pieces r->out when status is 0) and
  * the volume's epoch; r goes back to its connection once sent. */

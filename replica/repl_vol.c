@@ -456,13 +456,70 @@ static void epoch_retry_fired(struct loop_timer *t)
 	rvol_release(v);
 }
 
+/* r waits as the drainer (the queue behind it keeps its order) for the
+ * agent to learn what the metadata store says; asked again in 10 ms. */
+static void wait_for_store(struct rvol *v, struct rreq *r)
+{
+	v->drainer = r;
+	v->epoch_waiting = true;  /* not for rvol_exec_end to run */
+	v->retry.fn = epoch_retry_fired;
+	loop_timer_arm(v->svc->loop, &v->retry, 10);
+}
+
+/* Is the wait for the store over for r? (Its deadline starts now if unset.) */
+static bool store_wait_over(struct repl_service *svc, struct rreq *r)
+{
+	uint64_t now = loop_now_ms();
+
+	if (!r->epoch_deadline_ms)
+		r->epoch_deadline_ms = now + svc->epoch_wait_ms;
+	return now >= r->epoch_deadline_ms;
+}
+
+/* May r, from the node its certificate names, change v: does that node
+ * hold the volume's attachment at r's epoch? The answer is kept for the
+ * epoch, so the check runs once per engine and epoch. true: go on. */
+static bool holder_ok(struct rvol *v, struct rreq *r, int order)
+{
+	struct repl_service *svc = v->svc;
+	const char *peer = rreq_peer(r);
+	int ok;
+
+	/* A newer session or epoch of any op would cut the engine off. */
+	if (!svc->holder_check || !peer ||
+	    (!repl_op_desc(r->q.op)->changes && order <= 0))
+		return true;
+	if (peer[0] && v->holder_epoch == r->q.epoch && !strcmp(v->holder, peer))
+		return true;
+	ok = svc->shutting_down || !peer[0] ? -EACCES :
+		svc->holder_check(svc->holder_arg, v->id, r->q.epoch, peer);
+	if (ok > 0) {
+		if (strlen(peer) < sizeof v->holder) {
+			v->holder_epoch = r->q.epoch;
+			snprintf(v->holder, sizeof v->holder, "%s", peer);
+		}
+		return true;
+	}
+	if (ok == 0 && !store_wait_over(svc, r)) {
+		wait_for_store(v, r);
+		return false;
+	}
+	if (ok == 0)
+		ok = -EACCES;
+	svc->stats.auth_refused++;
+	log_warn("replication: %s: node '%s' %s at epoch %" PRIu64 " (op %u): "
+		 "refused", v->name, peer, ok == -ESTALE ?
+		 "asked for an epoch the metadata store has moved past" :
+		 "does not hold the attachment", r->q.epoch, r->q.op);
+	rreq_reply(r, ok, v->epoch);
+	return false;
+}
+
 /* May r raise v's epoch: has the metadata store recorded it? If not known
- * yet, r waits as the drainer (the queue behind it keeps its order) and
- * asks again; refused once the wait is over. true: go on. */
+ * yet, r waits (wait_for_store); refused once the wait is over. true: go on. */
 static bool epoch_recorded(struct rvol *v, struct rreq *r)
 {
 	struct repl_service *svc = v->svc;
-	uint64_t now = loop_now_ms();
 	int ok;
 
 	if (!svc->epoch_check)
@@ -471,9 +528,7 @@ static bool epoch_recorded(struct rvol *v, struct rreq *r)
 				  svc->epoch_check(svc->epoch_arg, v->id, r->q.epoch);
 	if (ok > 0)
 		return true;
-	if (!r->epoch_deadline_ms)
-		r->epoch_deadline_ms = now + svc->epoch_wait_ms;
-	if (ok < 0 || now >= r->epoch_deadline_ms) {
+	if (ok < 0 || store_wait_over(svc, r)) {
 		svc->stats.epoch_refused++;
 		log_warn("replication: %s: epoch %" PRIu64 " asked (op %u) is "
 			 "not recorded in the metadata store: refused (the "
@@ -482,10 +537,7 @@ static bool epoch_recorded(struct rvol *v, struct rreq *r)
 		rreq_reply(r, -EPERM, v->epoch);
 		return false;
 	}
-	v->drainer = r;
-	v->epoch_waiting = true;  /* not for rvol_exec_end to run */
-	v->retry.fn = epoch_retry_fired;
-	loop_timer_arm(svc->loop, &v->retry, 10);
+	wait_for_store(v, r);
 	return false;
 }
 
@@ -503,6 +555,8 @@ static void rvol_run(struct rvol *v, struct rreq *r)
 		return;
 	}
 	if (order > 0 && r->q.epoch > v->epoch && !epoch_recorded(v, r))
+		return;
+	if (!holder_ok(v, r, order))
 		return;
 	if (order > 0 && (ret = rvol_adopt(v, r)) < 0) {
 		rreq_reply(r, ret, v->epoch);

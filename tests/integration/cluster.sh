@@ -32,6 +32,8 @@
 # client in the root namespace reaches a partitioned node's Unix socket
 # (a client on the same host as the node).
 #
+# Replication is mutual TLS: $T/tls holds a cluster CA and nK's certificate
+# (triplexctl dev cert); CLUSTER_INSECURE=1 runs it plaintext instead.
 # Every node gets the same extra triplexd arguments (cluster_setup's);
 # CLUSTER_PID[K] is node K's daemon pid (empty when it is not running).
 # Teardown is registered with lib.sh's on_exit: every node still running
@@ -123,12 +125,19 @@ cluster_start_node() {
 	rm -f "$(cluster_sock "$k")"
 	printf '=== start n%s at %s\n' "$k" "$(date +%T.%N)" >>"$(cluster_log "$k")"
 	# shellcheck disable=SC2086 # words, by design
+	local tls=(--insecure)
+	if [[ ${CLUSTER_INSECURE:-0} != 1 ]]; then
+		[[ -s $T/tls/n$k.crt ]] || "$TPXCTL" dev cert "n$k" --dir "$T" >/dev/null ||
+			fail "triplexctl dev cert n$k failed"
+		tls=(--node-cert "$T/tls/n$k.crt" --node-key "$T/tls/n$k.key"
+			--cluster-ca "$T/tls/ca.crt")
+	fi
 	netns_bg "$k" env ${CLUSTER_NODE_ENV[k]:-} "$TPXD" --data-dir "$d" --node-id "n$k" \
 		--zone "${CLUSTER_ZONES[k]}" \
 		--meta "$TRIPLEX_META" --listen-repl "$a:$CLUSTER_REPL_PORT" \
 		--listen-tcp "$a:$CLUSTER_NBD_PORT" --listen-unix "$(cluster_sock "$k")" \
 		--listen-http "$a:$CLUSTER_HTTP_PORT" \
-		--log-level "${TPX_LOG_LEVEL:-info}" "${CLUSTER_ARGS[@]}" \
+		--log-level "${TPX_LOG_LEVEL:-info}" "${tls[@]}" "${CLUSTER_ARGS[@]}" \
 		>>"$(cluster_log "$k")" 2>&1
 	CLUSTER_PID[k]=$NETNS_BG_PID
 	netns_wait_for "n$k's socket" 20 _cluster_node_up "$k"

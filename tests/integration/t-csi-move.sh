@@ -42,7 +42,8 @@ move --node-b "unix://$T/b.sock" --phase b || fail "phase b failed"
 # n1 comes back (the same command line as dev up's).
 "$TPXD" --data-dir "$(n1 data_dir)" --node-id n1 --zone zone-a --meta "$TRIPLEX_META" \
 	--listen-repl "$(n1 repl)" --listen-tcp "$(n1 nbd_tcp)" --listen-unix "$(n1 nbd_unix)" \
-	--listen-http "$(n1 http)" >>"$(n1 data_dir)/triplexd.log" 2>&1 &
+	--listen-http "$(n1 http)" --node-cert "$T/dev/tls/n1.crt" --node-key "$T/dev/tls/n1.key" \
+	--cluster-ca "$T/dev/tls/ca.crt" >>"$(n1 data_dir)/triplexd.log" 2>&1 &
 N1_NEW=$!
 on_exit "kill -TERM $N1_NEW"
 _n1_up() { ctl node list --json | grep -q '"id": *"n1"'; }

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# A stranger on the replication port cannot lock a volume out or delete it
-# (issue 11). vol (3 replicas) is served by n1 at epoch E. From the client
-# namespace a raw client sends n2's replica service a FENCE to epoch
+# A node of the cluster that is not the engine cannot lock a volume out or
+# delete it (issue 11). vol (3 replicas) is served by n1 at epoch E. From
+# the client namespace a raw client with n3's certificate (a valid node of
+# the cluster CA, so past mutual TLS) sends n2's replica service a FENCE to epoch
 # 2^64-1, which the metadata store never recorded: refused with EPERM
 # after the replica asked its agent, n2 stays at E, and the refusal is
-# counted. A DELETE is refused at once. Writes through n1 go on with all
+# counted. A DELETE is refused at once. At the current epoch a FENCE, a
+# WRITE, a LEASE and a FLUSH (with a newer session) from n3 are refused
+# with EACCES, and an OPEN that would create a replica is refused: the
+# metadata store says n1 holds the attachment. Writes through n1 go on with all
 # three in sync, and attaching vol to n2 (an epoch the store does record)
 # is taken by every replica and serves. Without the check the forged epoch
 # was persisted and no engine could ever serve vol again.
@@ -25,7 +29,8 @@ nbdsh -u "$(cluster_uri vol 1)" -c "h.pwrite(b'BEFORE__' * 512, 0); h.flush()" |
 	fail "writing vol through n1 failed"
 
 forge() {
-	netns_exec "$CLUSTER_CLIENT" /usr/bin/python3 "$TPX_ITEST_DIR/repl_forge.py" \
+	FORGE_CERT=$T/tls/n3.crt FORGE_KEY=$T/tls/n3.key FORGE_CA=$T/tls/ca.crt \
+		netns_exec "$CLUSTER_CLIENT" /usr/bin/python3 "$TPX_ITEST_DIR/repl_forge.py" \
 		"$(netns_addr 2)" "$CLUSTER_REPL_PORT" "$@"
 }
 t0=$(date +%s%N)
@@ -40,6 +45,26 @@ grep -q "epoch 18446744073709551615 asked (op 10) is not recorded in the metadat
 got=$(forge delete "$vid" "$epoch") || fail "the forged DELETE could not be sent"
 [[ $got == "status -1 epoch 0" ]] || fail "forged DELETE: got '$got', want EPERM"
 [[ -e $(cluster_replica_file vol 2) ]] || fail "n2's replica of vol is gone"
+# At the current epoch (and a session newer than the engine's, which
+# would cut the engine off if taken, even for a FLUSH), n3 does not hold
+# vol's attachment: FENCE, WRITE, LEASE and FLUSH are refused with EACCES,
+# counted as refused peers.
+auth0=$(cluster_metric 2 triplex_replica_auth_refused_total)
+for op in fence write lease flush; do
+	got=$(FORGE_SESSION=18446744073709551615 forge "$op" "$vid" "$epoch") ||
+		fail "the forged $op could not be sent"
+	[[ $got == "status -13 epoch $epoch" ]] ||
+		fail "forged $op at the current epoch from n3: got '$got', want 'status -13 epoch $epoch' (EACCES)"
+done
+grep -q "node 'n3' does not hold the attachment at epoch $epoch (op 4): refused" \
+	"$(cluster_log 2)" || fail "n2 does not log the refused write"
+(($(cluster_metric 2 triplex_replica_auth_refused_total) >= auth0 + 4)) ||
+	fail "triplex_replica_auth_refused_total did not count the four refusals"
+# Nor can n3 make a replica on n2 for a volume id it does not hold.
+got=$(forge create 999999 1) || fail "the forged OPEN could not be sent"
+[[ $got == "status -11 epoch 0" || $got == "status -13 epoch 0" ]] ||
+	fail "forged OPEN+CREATE from n3: got '$got', want EAGAIN or EACCES"
+[[ ! -e $(cluster_dir 2)/replicas/forged ]] || fail "n2 made the forged replica"
 
 # The volume goes on at E with three replicas.
 nbdsh -u "$(cluster_uri vol 1)" -c "h.pwrite(b'AFTER___' * 512, 4096); h.flush()" ||

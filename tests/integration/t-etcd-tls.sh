@@ -56,7 +56,7 @@ TLS=(--etcd-cacert "$P/ca.crt" --etcd-cert "$P/client.crt" --etcd-key "$P/client
 mkdir -p "$T/n1" "$T/n2"
 repl=$(free_port)
 "$TPXD" --data-dir "$T/n1" --node-id n1 --zone zone-a --meta "$URL" "${TLS[@]}" \
-	--listen-repl "127.0.0.1:$repl" --listen-unix "$T/n1.sock" >"$T/n1.log" 2>&1 &
+	--listen-repl "127.0.0.1:$repl" --listen-unix "$T/n1.sock" --insecure >"$T/n1.log" 2>&1 &
 N1=$!
 on_exit "kill $N1"
 _registered() { ctl node list --meta "$URL" "${TLS[@]}" 2>/dev/null | grep -Eq '^n1 +up '; }
@@ -87,7 +87,7 @@ grep -q 'need https' <<<"$out" || fail "unclear error for certificates with etcd
 
 # triplexd without the certificates exits with the reason.
 "$TPXD" --data-dir "$T/n2" --node-id n2 --zone zone-b --meta "$URL" \
-	--etcd-cacert "$P/ca.crt" --listen-repl "127.0.0.1:$(free_port)" \
+	--etcd-cacert "$P/ca.crt" --listen-repl "127.0.0.1:$(free_port)" --insecure \
 	--listen-unix "$T/n2.sock" >"$T/n2.log" 2>&1 && fail "triplexd without a client certificate started"
 grep -q 'cannot open metadata store' "$T/n2.log" || fail "triplexd gave no reason: $(cat "$T/n2.log")"
 

@@ -25,7 +25,7 @@ mkdir -p "$T/A" "$T/B"
 # node DIR ID LOG: start triplexd; sets NODE_PID.
 node() {
 	"$TPXD" --data-dir "$1" --node-id "$2" --zone zone-a --meta "$TRIPLEX_META" \
-		--listen-repl "127.0.0.1:$(free_port)" --listen-unix "$1/nbd.sock" \
+		--listen-repl "127.0.0.1:$(free_port)" --listen-unix "$1/nbd.sock" --insecure \
 		>>"$3" 2>&1 &
 	NODE_PID=$!
 }

@@ -15,8 +15,10 @@ head -c 24M /dev/urandom >"$T/in"
 nbdcopy --flush "$T/in" "$uri" || fail "write failed"
 
 mkdir -p "$D/n4"
+# n4's certificate of the cluster's CA, as an operator adding a node makes it.
+read -ra n4_tls <<<"$(ctl dev cert n4 --dir "$D")" || fail "dev cert n4 failed"
 "$TPXD" --data-dir "$D/n4" --node-id n4 --zone zone-d --meta "sqlite:$D/meta.db" \
-	--listen-repl "127.0.0.1:$(free_port)" --listen-unix "$D/n4/nbd.sock" \
+	--listen-repl "127.0.0.1:$(free_port)" --listen-unix "$D/n4/nbd.sock" "${n4_tls[@]}" \
 	>"$D/n4/triplexd.log" 2>&1 &
 N4=$!
 on_exit "kill -TERM $N4"

@@ -228,6 +228,122 @@ static void test_session_plaintext(void **state)
 	tls_ctx_free(ctx);
 }
 
+/* Carry ciphertext both ways between two of our sessions until neither
+ * has more to say; returns the bytes moved. */
+static size_t pair_shuttle(struct tls_sess *a, struct tls_sess *b)
+{
+	size_t moved = 0, n;
+
+	for (int round = 0; round < 20; round++) {
+		struct tls_sess *from = round % 2 ? b : a, *to = round % 2 ? a : b;
+		const void *p;
+
+		while ((n = tls_sess_out(from, &p)) > 0) {
+			assert_int_equal(tls_sess_feed(to, p, n), 0);
+			tls_sess_out_done(from, n);
+			moved += n;
+		}
+		tls_sess_handshake(to);
+	}
+	return moved;
+}
+
+struct node_certs {
+	char cert[3][256], key[3][256], ca[256];
+};
+
+/* n1 and n2 trusted (the "cluster CA" file holds both self-signed
+ * certificates), n3 not; n2 also without a SAN for the CN-only case. */
+static void make_node_certs(struct node_certs *nc, char nosan_cert[256],
+			    char nosan_key[256])
+{
+	const char *names[3] = { "n1", "n2", "n3" };
+	char text[8192];
+	size_t len = 0;
+
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(fx_make_named_cert(dir, names[i], true, nc->cert[i],
+						    nc->key[i], 256), 0);
+	for (int i = 0; i < 2; i++) {
+		FILE *f = fopen(nc->cert[i], "r");
+
+		assert_non_null(f);
+		len += fread(text + len, 1, sizeof text - len, f);
+		fclose(f);
+	}
+	snprintf(nc->ca, sizeof nc->ca, "%s/fx-cluster-ca.pem", dir);
+	FILE *f = fopen(nc->ca, "w");
+
+	assert_non_null(f);
+	fwrite(text, 1, len, f);
+	fclose(f);
+	assert_int_equal(fx_make_named_cert(dir, "n2-nosan", false, nosan_cert,
+					    nosan_key, 256), 0);
+}
+
+/* Client n1 dials expecting `expect`; the server presents server_i's
+ * certificate and demands a client certificate. 1 if both ends are
+ * ready, else 0; *peer gets what the server saw. */
+static int mutual(const struct node_certs *nc, int client_i, const char *srv_cert,
+		  const char *srv_key, const char *expect, char peer[64])
+{
+	struct tls_config scfg = { .cert_file = srv_cert, .key_file = srv_key,
+				   .ca_file = nc->ca, .verify_peer = true };
+	struct tls_config ccfg = { .cert_file = nc->cert[client_i],
+				   .key_file = nc->key[client_i],
+				   .ca_file = nc->ca };
+	char err[256];
+	struct tls_ctx *sc = tls_ctx_new_server(&scfg, err, sizeof err);
+	struct tls_ctx *cc = tls_ctx_new_client(&ccfg, err, sizeof err);
+	struct tls_sess *s, *c;
+	int ok;
+
+	assert_non_null(sc);
+	assert_non_null(cc);
+	s = tls_sess_new_server(sc);
+	c = tls_sess_new_client(cc, expect);
+	assert_non_null(s);
+	assert_non_null(c);
+	tls_sess_handshake(c);  /* the ClientHello */
+	pair_shuttle(c, s);
+	ok = tls_sess_ready(s) && tls_sess_ready(c);
+	snprintf(peer, 64, "%s", tls_sess_ready(s) ? tls_sess_peer(s) : "");
+	if (ok) {
+		char buf[8];
+
+		assert_int_equal(tls_sess_write(c, "ping", 4), 0);
+		pair_shuttle(c, s);
+		assert_int_equal(tls_sess_read(s, buf, sizeof buf), 4);
+		assert_memory_equal(buf, "ping", 4);
+	}
+	tls_sess_free(s);
+	tls_sess_free(c);
+	tls_ctx_free(sc);
+	tls_ctx_free(cc);
+	return ok;
+}
+
+/* Node to node: both certificates must chain to the cluster CA, and the
+ * client accepts only the node it meant to reach, named in a SAN. */
+static void test_client_mutual(void **state)
+{
+	struct node_certs nc;
+	char nosan_cert[256], nosan_key[256], peer[64];
+
+	make_node_certs(&nc, nosan_cert, nosan_key);
+	assert_int_equal(mutual(&nc, 0, nc.cert[1], nc.key[1], "n2", peer), 1);
+	assert_string_equal(peer, "n1");
+	/* Another trusted node answering where n2 was expected. */
+	assert_int_equal(mutual(&nc, 0, nc.cert[0], nc.key[0], "n2", peer), 0);
+	/* A server outside the cluster CA, even named right. */
+	assert_int_equal(mutual(&nc, 0, nc.cert[2], nc.key[2], "n3", peer), 0);
+	/* A client outside the cluster CA. */
+	assert_int_equal(mutual(&nc, 2, nc.cert[1], nc.key[1], "n2", peer), 0);
+	assert_string_equal(peer, "");
+	/* CN=n2 without a SAN is not n2 (and is not in the CA file either). */
+	assert_int_equal(mutual(&nc, 0, nosan_cert, nosan_key, "n2-nosan", peer), 0);
+}
+
 static void test_ctx_errors(void **state)
 {
 	struct tls_config none = { 0 }, halfcert = { .cert_file = cert },
@@ -255,6 +371,7 @@ int main(void)
 		cmocka_unit_test(test_session_psk),
 		cmocka_unit_test(test_psk_identity_unproven),
 		cmocka_unit_test(test_session_plaintext),
+		cmocka_unit_test(test_client_mutual),
 		cmocka_unit_test(test_ctx_errors),
 	};
 

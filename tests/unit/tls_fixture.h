@@ -6,6 +6,7 @@
 #ifndef TRIPLEX_TLS_FIXTURE_H
 #define TRIPLEX_TLS_FIXTURE_H
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,21 +15,25 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "tls.h"
 
-/* Write a P-256 key and a self-signed certificate for CN=localhost to
- * dir/fx-key.pem and dir/fx-cert.pem. 0 or -1. */
-static inline int fx_make_cert(const char *dir, char *cert, char *key,
-			       size_t len)
+/* Write a P-256 key and a self-signed certificate for CN=name (with
+ * subjectAltName DNS:name unless san is false) to dir/fx-<name>-key.pem
+ * and dir/fx-<name>-cert.pem. 0 or -1. */
+static inline int fx_make_named_cert(const char *dir, const char *name,
+				     bool san, char *cert, char *key, size_t len)
 {
 	EVP_PKEY *k = EVP_EC_gen("P-256");
 	X509 *x = X509_new();
+	char alt[128];
 	FILE *f;
 	int ok;
 
-	snprintf(cert, len, "%s/fx-cert.pem", dir);
-	snprintf(key, len, "%s/fx-key.pem", dir);
+	snprintf(cert, len, "%s/fx-%s-cert.pem", dir, name);
+	snprintf(key, len, "%s/fx-%s-key.pem", dir, name);
+	snprintf(alt, sizeof alt, "DNS:%s", name);
 	if (!k || !x)
 		return -1;
 	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
@@ -36,8 +41,20 @@ static inline int fx_make_cert(const char *dir, char *cert, char *key,
 	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
 	X509_set_pubkey(x, k);
 	X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
-				   (const unsigned char *)"localhost", -1, -1, 0);
+				   (const unsigned char *)name, -1, -1, 0);
 	X509_set_issuer_name(x, X509_get_subject_name(x));
+	if (san) {
+		X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, NULL,
+							NID_subject_alt_name, alt);
+
+		ok = e && X509_add_ext(x, e, -1);
+		X509_EXTENSION_free(e);
+		if (!ok) {
+			X509_free(x);
+			EVP_PKEY_free(k);
+			return -1;
+		}
+	}
 	ok = X509_sign(x, k, EVP_sha256()) > 0;
 	f = fopen(cert, "w");
 	ok = ok && f && PEM_write_X509(f, x);
@@ -50,6 +67,13 @@ static inline int fx_make_cert(const char *dir, char *cert, char *key,
 	X509_free(x);
 	EVP_PKEY_free(k);
 	return ok ? 0 : -1;
+}
+
+/* The server certificate of most tests: CN=localhost, no SAN. */
+static inline int fx_make_cert(const char *dir, char *cert, char *key,
+			       size_t len)
+{
+	return fx_make_named_cert(dir, "localhost", false, cert, key, len);
 }
 
 struct fx_client {

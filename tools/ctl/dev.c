@@ -8,7 +8,11 @@
  * start it again with its own command line, recording its new pid.
  * A node's pid is read from its data directory's lock (the triplexd
  * running there now, even one restarted by hand), never guessed.
+ * Replication is mutual TLS with certificates made in DIR/tls (a cluster
+ * CA and one per node), unless dev up --insecure. triplexctl dev cert
+ * NODE --dir DIR makes one for a node added by hand.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -45,6 +49,7 @@ struct dev_node {
 	char dir[PATH_MAX];
 	char sock[PATH_MAX + 16];
 	int repl_port, nbd_port, http_port;
+	char tls_dir[PATH_MAX];  /* "": plaintext replication (--insecure) */
 	pid_t pid;
 };
 
@@ -103,6 +108,7 @@ static int pick_ports(int *ports, int n)
 static int spawn(struct dev_node *n, const char *meta_url)
 {
 	char bin[PATH_MAX], repl[32], tcp[32], http[32], log[PATH_MAX + 16];
+	char crt[PATH_MAX + 16], key[PATH_MAX + 16], ca[PATH_MAX + 16];
 	int fd;
 
 	ctl_triplexd_path(bin, sizeof bin);
@@ -110,6 +116,9 @@ static int spawn(struct dev_node *n, const char *meta_url)
 	snprintf(tcp, sizeof tcp, "127.0.0.1:%d", n->nbd_port);
 	snprintf(http, sizeof http, "127.0.0.1:%d", n->http_port);
 	snprintf(log, sizeof log, "%s/triplexd.log", n->dir);
+	snprintf(crt, sizeof crt, "%s/%s.crt", n->tls_dir, n->id);
+	snprintf(key, sizeof key, "%s/%s.key", n->tls_dir, n->id);
+	snprintf(ca, sizeof ca, "%s/ca.crt", n->tls_dir);
 	n->pid = fork();
 	if (n->pid < 0)
 		return -errno;
@@ -121,10 +130,18 @@ static int spawn(struct dev_node *n, const char *meta_url)
 		dup2(fd, 2);
 	}
 	setsid();  /* a Ctrl-C in the shell does not reach the cluster */
-	execl(bin, "triplexd", "--data-dir", n->dir, "--node-id", n->id,
-	      "--zone", n->zone, "--meta", meta_url, "--listen-repl", repl,
-	      "--listen-tcp", tcp, "--listen-unix", n->sock, "--listen-http", http,
-	      (char *)NULL);
+	char *argv[] = { "triplexd", "--data-dir", n->dir, "--node-id", n->id,
+			 "--zone", n->zone, "--meta", (char *)meta_url,
+			 "--listen-repl", repl, "--listen-tcp", tcp,
+			 "--listen-unix", n->sock, "--listen-http", http,
+			 "--node-cert", crt, "--node-key", key, "--cluster-ca", ca,
+			 NULL };
+
+	if (!n->tls_dir[0]) {  /* the three TLS options become one */
+		argv[17] = "--insecure";
+		argv[18] = NULL;
+	}
+	execv(bin, argv);
 	fprintf(stderr, "cannot run %s: %s\n", bin, strerror(errno));
 	_exit(127);
 }
@@ -291,6 +308,7 @@ static int write_cluster_json(const char *dir, struct dev_node *nodes,
 	snprintf(buf, sizeof buf, "nbd://127.0.0.1:%d/demo", nodes[0].nbd_port);
 	json_array_append_new(uris, json_string(buf));
 	json_object_set_new(root, "meta", json_string(meta_url));
+	json_object_set_new(root, "tls_dir", json_string(nodes[0].tls_dir));
 	json_object_set_new(root, "nodes", jn);
 	json_object_set_new(root, "etcd", etcd_json(etcd));
 	json_object_set_new(root, "volumes",
@@ -325,7 +343,31 @@ static int up_fail(struct dev_node *nodes, int spawned, const char *what)
 	return ctl_fail("dev up: %s", what);
 }
 
-static int dev_up(const char *dir, uint64_t size, bool with_etcd)
+/* The cluster CA and n1..n3's certificates in DIR/tls, or none. */
+static int up_certs(const char *dir, struct dev_node *nodes, bool insecure)
+{
+	const char *ids[NODES];
+	char tls_dir[PATH_MAX];
+
+	snprintf(tls_dir, sizeof tls_dir, insecure ? "%.0s" : "%s/tls", dir);
+	for (int i = 0; i < NODES; i++) {
+		snprintf(nodes[i].tls_dir, sizeof nodes[i].tls_dir, "%s", tls_dir);
+		ids[i] = nodes[i].id;
+	}
+	if (insecure) {
+		printf("replication is plaintext (--insecure)\n");
+		return 0;
+	}
+	if (dev_make_certs(tls_dir, ids, NODES) < 0)
+		return ctl_fail("dev up: cannot make certificates in %s (see "
+				"%s/openssl.log; is openssl installed?)", tls_dir,
+				tls_dir);
+	printf("replication is mutual TLS: cluster CA and node certificates "
+	       "in %s\n", tls_dir);
+	return 0;
+}
+
+static int dev_up(const char *dir, uint64_t size, bool with_etcd, bool insecure)
 {
 	struct dev_etcd etcd[NODES];
 	struct dev_node nodes[NODES];
@@ -362,6 +404,8 @@ static int dev_up(const char *dir, uint64_t size, bool with_etcd)
 		if (mkdir(n->dir, 0755) < 0 && errno != EEXIST)
 			return up_fail(nodes, i, "cannot create a node directory");
 	}
+	if (up_certs(dir, nodes, insecure))
+		return up_fail(nodes, 0, "no certificates");
 	for (i = 0; i < NODES; i++) {
 		struct dev_node *n = &nodes[i];
 
@@ -472,8 +516,9 @@ static int port_of(json_t *o, const char *key)
 }
 
 /* The node's command line back from its cluster.json entry. */
-static int node_from_json(json_t *o, struct dev_node *n)
+static int node_from_json(json_t *root, json_t *o, struct dev_node *n)
 {
+	const char *tls = json_string_value(json_object_get(root, "tls_dir"));
 	const char *id = json_string_value(json_object_get(o, "id"));
 	const char *zone = json_string_value(json_object_get(o, "zone"));
 	const char *d = json_string_value(json_object_get(o, "data_dir"));
@@ -486,6 +531,7 @@ static int node_from_json(json_t *o, struct dev_node *n)
 	snprintf(n->zone, sizeof n->zone, "%s", zone);
 	snprintf(n->dir, sizeof n->dir, "%s", d);
 	snprintf(n->sock, sizeof n->sock, "%s", sock);
+	snprintf(n->tls_dir, sizeof n->tls_dir, "%s", tls ? tls : "");
 	n->nbd_port = port_of(o, "nbd_tcp");
 	n->repl_port = port_of(o, "repl");
 	n->http_port = port_of(o, "http");
@@ -515,7 +561,7 @@ static int dev_restart(const char *dir, const char *id)
 		if (!strcmp(json_string_value(json_object_get(o, "id")) ?: "", id))
 			found = o;
 	meta = json_string_value(json_object_get(root, "meta"));
-	if (!found || !meta || node_from_json(found, &n) < 0) {
+	if (!found || !meta || node_from_json(root, found, &n) < 0) {
 		json_decref(root);
 		return ctl_fail("dev restart: %s names no node %s (nodes: n1, n2, n3)",
 				path, id);
@@ -537,6 +583,41 @@ static int dev_restart(const char *dir, const char *id)
 	json_decref(root);
 	printf("restarted %s (pid %d) with its own command line; log %s/triplexd.log\n",
 	       id, (int)n.pid, n.dir);
+	return 0;
+}
+
+/* Node ids become file names and a certificate's DNS name; "ca" is the
+ * CA's own files. */
+static bool valid_node_id(const char *id)
+{
+	size_t len = strlen(id);
+
+	if (len == 0 || len >= 64 || !strcmp(id, "ca"))
+		return false;
+	for (const char *p = id; *p; p++)
+		if (!isalnum((unsigned char)*p) && !strchr("-_.", *p))
+			return false;
+	return id[0] != '.' && id[0] != '-';
+}
+
+/* A certificate of the cluster's CA (made first if DIR has none) for a
+ * node added by hand, or for a cluster started without dev up. */
+static int dev_cert(const char *dir, const char *id)
+{
+	char tls_dir[PATH_MAX];
+
+	if (!valid_node_id(id))
+		return ctl_fail("dev cert: '%s' is not a node id (letters, digits, "
+				"'-', '_', '.'; not 'ca')", id);
+	snprintf(tls_dir, sizeof tls_dir, "%s/tls", dir);
+	if (mkdir(tls_dir, 0700) < 0 && errno != EEXIST)
+		return ctl_fail("dev cert: cannot create %s: %s", tls_dir,
+				strerror(errno));
+	if (dev_make_node_cert(tls_dir, id) < 0)
+		return ctl_fail("dev cert: openssl failed (see %s/openssl.log)",
+				tls_dir);
+	printf("--node-cert %s/%s.crt --node-key %s/%s.key --cluster-ca %s/ca.crt\n",
+	       tls_dir, id, tls_dir, id, tls_dir);
 	return 0;
 }
 
@@ -582,9 +663,10 @@ int dev_main(int argc, char **argv)
 		{ "dir", required_argument, NULL, 'd' },
 		{ "size", required_argument, NULL, 's' },
 		{ "etcd", no_argument, NULL, 'e' },
+		{ "insecure", no_argument, NULL, 'i' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool with_etcd = false;
+	bool with_etcd = false, insecure = false;
 	const char *dir = NULL, *size_arg = "1G";
 	uint64_t size;
 	int c;
@@ -592,15 +674,16 @@ int dev_main(int argc, char **argv)
 	const char *node = NULL;
 
 	if (argc < 2 || (strcmp(argv[1], "up") && strcmp(argv[1], "down") &&
-			 strcmp(argv[1], "restart")))
-		return ctl_fail("usage: triplexctl dev up|down|restart --dir DIR "
-				"[--size SIZE] [--etcd] (see triplexctl dev --help)");
+			 strcmp(argv[1], "restart") && strcmp(argv[1], "cert")))
+		return ctl_fail("usage: triplexctl dev up|down|restart|cert --dir DIR "
+				"[--size SIZE] [--etcd] [--insecure] (see "
+				"triplexctl dev --help)");
 	opterr = 0;
 	optind = 2;
-	if (!strcmp(argv[1], "restart")) {
+	if (!strcmp(argv[1], "restart") || !strcmp(argv[1], "cert")) {
 		if (argc < 3 || argv[2][0] == '-')
-			return ctl_fail("dev restart: which node? (triplexctl dev "
-					"restart NODE --dir DIR)");
+			return ctl_fail("dev %s: which node? (triplexctl dev "
+					"%s NODE --dir DIR)", argv[1], argv[1]);
 		node = argv[2];
 		optind = 3;
 	}
@@ -611,6 +694,8 @@ int dev_main(int argc, char **argv)
 			size_arg = optarg;
 		else if (c == 'e')
 			with_etcd = true;
+		else if (c == 'i')
+			insecure = true;
 		else
 			return ctl_fail("dev %s: unknown or incomplete option '%s' "
 					"(see triplexctl dev %s --help)", argv[1],
@@ -620,9 +705,11 @@ int dev_main(int argc, char **argv)
 		return ctl_fail("dev %s: --dir DIR is required", argv[1]);
 	if (!strcmp(argv[1], "down"))
 		return dev_down(dir);
+	if (!strcmp(argv[1], "cert"))
+		return dev_cert(dir, node);
 	if (node)
 		return dev_restart(dir, node);
 	if (ctl_parse_size("--size", size_arg, &size))
 		return 1;
-	return dev_up(dir, size, with_etcd);
+	return dev_up(dir, size, with_etcd, insecure);
 }

@@ -191,21 +191,25 @@ static const struct help_entry entries[] = {
 	  "options:\n" JSON_OPT META_OPT "\n"
 	  "example:\n  triplexctl node list\n" },
 	{ "dev",
-	  "usage: triplexctl dev up|down|restart --dir DIR [OPTIONS]\n\n"
+	  "usage: triplexctl dev up|down|restart|cert --dir DIR [OPTIONS]\n\n"
 	  "subcommands:\n"
 	  "  up          start three triplexd on loopback and volume demo\n"
 	  "  down        stop them\n"
-	  "  restart     stop one node and start it again\n\n"
+	  "  restart     stop one node and start it again\n"
+	  "  cert        a certificate of the cluster's CA for one more node\n\n"
 	  "example:\n  triplexctl dev up --dir /tmp/tpx\n" },
 	{ "dev up",
-	  "usage: triplexctl dev up --dir DIR [--size SIZE] [--etcd]\n\n"
+	  "usage: triplexctl dev up --dir DIR [--size SIZE] [--etcd] [--insecure]\n\n"
 	  "Start n1, n2, n3 on loopback in zone-a, zone-b, zone-c sharing the\n"
 	  "metadata store DIR/meta.db (created), create volume demo, attach it to\n"
-	  "n1 and wait until it is served; DIR/cluster.json describes it all.\n\n"
+	  "n1 and wait until it is served; DIR/cluster.json describes it all.\n"
+	  "Replication is mutual TLS: DIR/tls holds a cluster CA (made once, kept)\n"
+	  "and each node's certificate and key, made with openssl.\n\n"
 	  "options:\n"
 	  "  --dir DIR           the cluster's directory (required; created)\n"
 	  "  --size SIZE         the size of volume demo (default 1G)\n"
 	  "  --etcd              a three-member etcd on loopback instead of SQLite\n"
+	  "  --insecure          plaintext, unauthenticated replication (no DIR/tls)\n"
 	  "\n" SIZE_UNITS "\n"
 	  "example:\n  triplexctl dev up --dir /tmp/tpx --size 2G\n" },
 	{ "dev down",
@@ -225,6 +229,15 @@ static const struct help_entry entries[] = {
 	  "options:\n"
 	  "  --dir DIR           the cluster's directory (required)\n\n"
 	  "example:\n  triplexctl dev restart n2 --dir /tmp/tpx\n" },
+	{ "dev cert",
+	  "usage: triplexctl dev cert NODE --dir DIR\n\n"
+	  "Make DIR/tls/NODE.crt and NODE.key, signed by the cluster CA in\n"
+	  "DIR/tls (made first if there is none): CN and DNS subjectAltName NODE,\n"
+	  "for serving and reaching replicas. Prints the triplexd options that\n"
+	  "use them.\n\n"
+	  "options:\n"
+	  "  --dir DIR           the cluster's directory (required)\n\n"
+	  "example:\n  triplexctl dev cert n4 --dir /tmp/tpx\n" },
 };
 
 #define NENTRIES (sizeof entries / sizeof entries[0])
