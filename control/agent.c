@@ -513,15 +513,33 @@ size_t agent_volumes(const struct agent *cm)
 	return n;
 }
 
-struct vol *agent_vol(const struct agent *cm, size_t i)
+static const struct served *served_at(const struct agent *cm, size_t i)
 {
 	for (const struct served *s = cm->served; s; s = s->next) {
 		if (s->fenced || !s->vol)
 			continue;
 		if (i-- == 0)
-			return s->vol;
+			return s;
 	}
 	return NULL;
+}
+
+struct vol *agent_vol(const struct agent *cm, size_t i)
+{
+	const struct served *s = served_at(cm, i);
+
+	return s ? s->vol : NULL;
+}
+
+bool agent_vol_resync_pos(const struct agent *cm, size_t i, unsigned r,
+			  uint64_t *pos)
+{
+	const struct served *s = served_at(cm, i);
+
+	if (!s || r >= CLUSTER_MAX_REPLICAS || !s->jobs[r])
+		return false;
+	*pos = resync_get_stats(s->jobs[r])->pos;
+	return true;
 }
 
 const struct repl_service_stats *agent_repl_stats(const struct agent *cm)

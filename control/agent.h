@@ -71,6 +71,11 @@ void agent_free(struct agent *cm);
  * end), for metrics. */
 size_t agent_volumes(const struct agent *cm);
 struct vol *agent_vol(const struct agent *cm, size_t i);
+/* Replica r of that volume is being resynced: its next offset in *pos
+ * (the copy goes in order from the start or a checkpoint). false if no
+ * resync of it runs. */
+bool agent_vol_resync_pos(const struct agent *cm, size_t i, unsigned r,
+			  uint64_t *pos);
 /* The replica service's counters (for /metrics). */
 const struct repl_service_stats *agent_repl_stats(const struct agent *cm);
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "version.h"
 
 #define PROM_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
@@ -293,6 +294,66 @@ static void emit_latency(FILE *f, struct daemon *d)
 static void scalar(FILE *f, const char *name, const char *type,
 		   const char *help, double v);
 
+static const char *replica_state(const struct vol_replica_info *ri, bool rebuilding)
+{
+	if (rebuilding || ri->receiving)
+		return "rebuilding";
+	return ri->in_sync ? "in_sync" : "out_of_sync";
+}
+
+/* One series per replica and state of the volumes whose engine runs here
+ * (1: the replica's state), and the progress of each rebuild. */
+static void emit_replicas(FILE *f, struct daemon *d)
+{
+	static const char *const states[] = { "in_sync", "out_of_sync", "rebuilding" };
+	static const char st[] = "triplex_volume_replica_state";
+	static const char done[] = "triplex_volume_resync_done_bytes";
+	struct vol_replica_info ri;
+	struct vol *v;
+	uint64_t pos;
+
+	if (!d->cluster)
+		return;
+	family(f, st, G, "Per replica of a volume whose engine runs here: 1 for "
+	       "its state (in_sync, out_of_sync, rebuilding), 0 for the others.");
+	for (size_t i = 0; (v = agent_vol(d->cluster, i)); i++)
+		for (unsigned r = 0; r < vol_nreplicas(v); r++) {
+			bool rb = agent_vol_resync_pos(d->cluster, i, r, &pos);
+
+			vol_replica_info(v, r, &ri);
+			for (size_t k = 0; k < 3; k++) {
+				fprintf(f, "%s{volume=\"", st);
+				label_value(f, vol_name(v));
+				fputs("\",node=\"", f);
+				label_value(f, ri.node ? ri.node : "");
+				fprintf(f, "\",state=\"%s\"} %d\n", states[k],
+					!strcmp(states[k], replica_state(&ri, rb)));
+			}
+		}
+	family(f, done, G, "Per replica being resynced: bytes of the volume "
+	       "behind its copy position (of triplex_volume_size_bytes).");
+	for (size_t i = 0; (v = agent_vol(d->cluster, i)); i++)
+		for (unsigned r = 0; r < vol_nreplicas(v); r++) {
+			if (!agent_vol_resync_pos(d->cluster, i, r, &pos))
+				continue;
+			vol_replica_info(v, r, &ri);
+			fprintf(f, "%s{volume=\"", done);
+			label_value(f, vol_name(v));
+			fputs("\",node=\"", f);
+			label_value(f, ri.node ? ri.node : "");
+			fprintf(f, "\"} %" PRIu64 "\n", pos);
+		}
+}
+
+static void emit_build_info(FILE *f)
+{
+	family(f, "triplex_build_info", G, "1, labelled with the version and "
+	       "the git revision of this build.");
+	fprintf(f, "triplex_build_info{version=\"%s\",revision=\"", tpx_version());
+	label_value(f, tpx_git_rev());
+	fputs("\"} 1\n", f);
+}
+
 /* The filesystem of the data directory (replicas and volumes). */
 static void emit_disk(FILE *f, struct daemon *d)
 {
@@ -390,6 +451,8 @@ static int on_metrics(void *arg, FILE *f)
 	       (double)(d->nvols + (d->cluster ? agent_volumes(d->cluster) : 0)));
 	emit_volumes(f, d);
 	emit_latency(f, d);
+	emit_replicas(f, d);
+	emit_build_info(f);
 	emit_disk(f, d);
 	emit_u64_table(f, nbd_metrics, sizeof nbd_metrics / sizeof nbd_metrics[0],
 		       nbd_server_get_stats(d->nbd));

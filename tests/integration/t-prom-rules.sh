@@ -32,9 +32,11 @@ nbdsh -u "$(uri demo)" -c 'h.pwrite(b"x" * 4096, 0)' || fail "a write to demo fa
 curl -sf "http://$HTTP/metrics" >"$T/metrics" || fail "curl /metrics failed"
 stop_server
 # Cluster-only families are not on a single daemon; t-fault-corrupt,
-# t-epoch-forgery and t-repl-tls read them on cluster nodes.
+# t-epoch-forgery, t-repl-tls and t-metrics-replicas read them on cluster
+# nodes.
 cluster_only="triplex_replica_checksum_errors_total triplex_replica_epoch_refused_total"
 cluster_only+=" triplex_replica_auth_refused_total triplex_node_cert_expiry_seconds"
+cluster_only+=" triplex_volume_resync_done_bytes"
 missing=
 for m in $(grep -o 'triplex_[a-z_]*' "$D/triplex-alerts.yml" | sort -u); do
 	[[ " $cluster_only " == *" $m "* ]] && continue
