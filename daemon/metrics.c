@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -430,6 +431,14 @@ static void scalar(FILE *f, const char *name, const char *type,
 	fprintf(f, "%s %.15g\n", name, v);
 }
 
+static double wall_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void emit_process(FILE *f, struct daemon *d)
 {
 	scalar(f, "triplex_process_cpu_seconds_total", C,
@@ -437,6 +446,10 @@ static void emit_process(FILE *f, struct daemon *d)
 	scalar(f, "triplex_process_resident_memory_bytes", G,
 	      "Resident memory size.", rss_bytes());
 	scalar(f, "triplex_process_open_fds", G, "Open file descriptors.", open_fds());
+	/* The scraper compares it with its own clock (TriplexClockSkew). */
+	scalar(f, "triplex_time_seconds", G,
+	       "This node's wall clock, seconds since the Unix epoch.",
+	       wall_seconds());
 	scalar(f, "triplex_process_start_time_seconds", G,
 	      "Start time since the Unix epoch.", d->start_time);
 }

@@ -35,6 +35,13 @@ done
 ((started[3] > now + 3000 && started[3] < now + 4200)) ||
 	fail "n3's clock is not an hour ahead (start time ${started[3]}, now $now)"
 ((started[1] > now - 600 && started[1] <= now)) || fail "n1's clock is off"
+# What TriplexClockSkew compares with the scraper's clock.
+for k in 1 2 3; do
+	skew[k]=$(($(cluster_metric "$k" triplex_time_seconds) - $(date +%s)))
+done
+((skew[1] > -5 && skew[1] < 5)) || fail "n1's triplex_time_seconds is ${skew[1]} s off"
+((skew[2] < -3500 && skew[2] > -3700)) || fail "n2's triplex_time_seconds is ${skew[2]} s off, want about -3600"
+((skew[3] > 3500 && skew[3] < 3700)) || fail "n3's triplex_time_seconds is ${skew[3]} s off, want about +3600"
 
 cluster_volume_create vol 16M
 cluster_attach vol n1
