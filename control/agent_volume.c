@@ -223,7 +223,7 @@ static void start_resyncs(struct served *s)
 struct put_job {
 	struct metaq_job j;
 	char key[128];
-	char val[512];
+	char val[8192];
 };
 
 static int put_run(struct meta *m, struct metaq_job *job)
@@ -240,6 +240,43 @@ static void put_done(struct metaq_job *job, int res)
 	if (res < 0)
 		log_warn("metadata store: cannot write %s: %s", p->key, strerror(-res));
 	free(p);
+}
+
+static const char *replica_node(const struct served *s, int idx)
+{
+	struct vol_replica_info ri = { 0 };
+
+	if (idx < 0)
+		return NULL;
+	vol_replica_info(s->vol, (unsigned)idx, &ri);
+	return ri.node ? ri.node : "?";
+}
+
+/* The runs of blocks each replica had wrong, as a JSON array. Node ids
+ * are checked names (letters, digits, -_.): no escaping needed. */
+static int put_findings(const struct served *s, const struct scrub_report *r,
+			char *out, size_t len)
+{
+	int n = snprintf(out, len, ",\"findings\":[");
+
+	for (unsigned k = 0; k < r->nfindings && (size_t)n < len; k++) {
+		const struct scrub_finding *f = &r->findings[k];
+		const char *src = replica_node(s, f->source);
+
+		n += snprintf(out + n, len - (size_t)n,
+			      "%s{\"node\":\"%s\",\"first_block\":%llu,"
+			      "\"blocks\":%llu,\"problem\":\"%s\","
+			      "\"repaired_from\":%s%s%s}", k ? "," : "",
+			      replica_node(s, (int)f->replica),
+			      (unsigned long long)f->block,
+			      (unsigned long long)f->blocks,
+			      f->bad ? "checksum" : "mismatch", src ? "\"" : "",
+			      src ? src : "null", src ? "\"" : "");
+	}
+	if ((size_t)n < len)
+		n += snprintf(out + n, len - (size_t)n, "],\"findings_dropped\":%llu",
+			      (unsigned long long)r->findings_dropped);
+	return n;
 }
 
 static void scrub_put(struct served *s, const char *state, const struct scrub_report *r)
@@ -263,6 +300,10 @@ static void scrub_put(struct served *s, const char *state, const struct scrub_re
 			      (unsigned long long)r->mismatched_blocks,
 			      (unsigned long long)r->repaired_blocks,
 			      (unsigned long long)r->unrepaired_blocks);
+	if (r && (size_t)n < sizeof p->val)
+		n += put_findings(s, r, p->val + n, sizeof p->val - (size_t)n);
+	if ((size_t)n >= sizeof p->val - 1)
+		n = (int)sizeof p->val - 2;  /* cannot happen: 32 findings fit */
 	snprintf(p->val + n, sizeof p->val - (size_t)n, "}");
 	agent_submit(s->cm, &p->j);
 }

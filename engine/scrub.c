@@ -25,7 +25,10 @@ struct scrub {
 	int res[VOL_MAX_REPLICAS];
 	uint8_t *buf[VOL_MAX_REPLICAS];
 	uint32_t crcs[VOL_MAX_REPLICAS][CHUNK_BLOCKS];
+	bool bad[VOL_MAX_REPLICAS][CHUNK_BLOCKS];  /* copy failed its checksum */
+	bool reread[VOL_MAX_REPLICAS];  /* the chunk's read failed a checksum */
 	struct rep_io io[VOL_MAX_REPLICAS];
+	struct rep_io *block_io;  /* one-block re-reads of a failed chunk */
 	struct rl_entry lock;
 	struct loop_task task;
 	struct loop_timer pace;
@@ -54,6 +57,7 @@ static void sc_end(struct scrub *sc, int res)
 	sc->done(res, &sc->rep, sc->arg);
 	for (unsigned i = 0; i < VOL_MAX_REPLICAS; i++)
 		free(sc->buf[i]);
+	free(sc->block_io);
 	free(sc);
 }
 
@@ -93,10 +97,11 @@ static int good_copy(const struct scrub *sc, unsigned b)
 	for (unsigned i = 0; i < sc->nrep; i++) {
 		unsigned votes = 0;
 
-		if (sc->res[i] < 0)
+		if (sc->res[i] < 0 || sc->bad[i][b])
 			continue;
 		for (unsigned j = 0; j < sc->nrep; j++)
-			votes += sc->res[j] == 0 && sc->crcs[j][b] == sc->crcs[i][b];
+			votes += sc->res[j] == 0 && !sc->bad[j][b] &&
+				 sc->crcs[j][b] == sc->crcs[i][b];
 		if (votes > best_votes) {
 			best = (int)i;
 			best_votes = votes;
@@ -121,8 +126,34 @@ static void repair_block(struct scrub *sc, unsigned target, unsigned good, unsig
 	replica_submit(sc->v->reps[sc->idx[target]], io);
 }
 
-/* A replica whose whole read failed with a checksum error is checked
- * block by block in the next pass: here its blocks count as bad. */
+/* Block b of replica i was wrong: extend the last run or start one. */
+static void note_finding(struct scrub *sc, unsigned i, unsigned b, bool bad,
+			 int good)
+{
+	struct scrub_report *r = &sc->rep;
+	uint64_t blk = sc->pos / BLK + b;
+	int source = good < 0 ? -1 : (int)sc->idx[good];
+
+	for (unsigned k = r->nfindings; k-- > 0;) {
+		struct scrub_finding *f = &r->findings[k];
+
+		if (f->replica != sc->idx[i])
+			continue;
+		if (f->block + f->blocks == blk && f->bad == bad && f->source == source) {
+			f->blocks++;
+			return;
+		}
+		break;  /* that replica's last run ends elsewhere */
+	}
+	if (r->nfindings == SCRUB_MAX_FINDINGS) {
+		r->findings_dropped++;
+		return;
+	}
+	r->findings[r->nfindings++] = (struct scrub_finding){
+		.replica = sc->idx[i], .block = blk, .blocks = 1, .bad = bad,
+		.source = source };
+}
+
 static void compare(struct scrub *sc)
 {
 	unsigned n = (unsigned)((sc->end - sc->pos) / BLK);
@@ -133,7 +164,7 @@ static void compare(struct scrub *sc)
 
 		sc->rep.blocks_checked += sc->nrep;
 		for (unsigned i = 0; i < sc->nrep; i++) {
-			bool bad = sc->res[i] < 0;
+			bool bad = sc->res[i] < 0 || sc->bad[i][b];
 
 			if (!bad && good >= 0 && sc->crcs[i][b] == sc->crcs[good][b])
 				continue;
@@ -141,6 +172,7 @@ static void compare(struct scrub *sc)
 				sc->rep.bad_blocks++;
 			else
 				sc->rep.mismatched_blocks++;
+			note_finding(sc, i, b, bad, good);
 			if (good < 0)
 				sc->rep.unrepaired_blocks++;
 			else
@@ -151,20 +183,85 @@ static void compare(struct scrub *sc)
 		chunk_done(sc);
 }
 
+/* Data from another node is checked here too (invariant 6): which of
+ * io's blocks fail their checksum, into bad. */
+static void check_blocks(const struct rep_io *io, bool *bad)
+{
+	for (uint64_t b = 0; b < io->len / BLK; b++)
+		bad[b] = !io->verified &&
+			 crc32c((uint8_t *)io->buf + b * BLK, BLK) != io->crcs[b];
+}
+
+static void block_read_done(struct rep_io *io, int res)
+{
+	struct scrub *sc = io->priv;
+	size_t k = (size_t)(io - sc->block_io);
+	unsigned i = (unsigned)(k / CHUNK_BLOCKS), b = (unsigned)(k % CHUNK_BLOCKS);
+
+	if (res == 0)
+		check_blocks(io, &sc->bad[i][b]);
+	else
+		sc->bad[i][b] = true;  /* unreadable: repaired like a bad one */
+	if (--sc->pending == 0)
+		compare(sc);
+}
+
+/* Replicas that failed the chunk's read with a checksum error are read
+ * again block by block, so that the report names the blocks, not the
+ * chunk. Without memory for that, their whole chunk counts as bad. */
+static void reread_blockwise(struct scrub *sc)
+{
+	unsigned n = (unsigned)((sc->end - sc->pos) / BLK);
+
+	if (!sc->block_io)
+		sc->block_io = calloc((size_t)VOL_MAX_REPLICAS * CHUNK_BLOCKS,
+				      sizeof *sc->block_io);
+	if (!sc->block_io) {
+		compare(sc);
+		return;
+	}
+	sc->pending = 1;  /* held while the reads are issued */
+	for (unsigned i = 0; i < sc->nrep; i++) {
+		if (!sc->reread[i])
+			continue;
+		sc->res[i] = 0;
+		for (unsigned b = 0; b < n; b++) {
+			struct rep_io *io = &sc->block_io[(size_t)i * CHUNK_BLOCKS + b];
+
+			*io = (struct rep_io){ .done = block_read_done, .priv = sc,
+					       .op = REP_READ,
+					       .off = sc->pos + (uint64_t)b * BLK,
+					       .len = BLK,
+					       .buf = sc->buf[i] + (size_t)b * BLK,
+					       .crcs = &sc->crcs[i][b] };
+			sc->pending++;
+			replica_submit(sc->v->reps[sc->idx[i]], io);
+		}
+	}
+	if (--sc->pending == 0)
+		compare(sc);
+}
+
 static void read_done(struct rep_io *io, int res)
 {
 	struct scrub *sc = io->priv;
 	unsigned i = (unsigned)(io - sc->io);
+	unsigned n = (unsigned)(io->len / BLK);
 
-	/* Data from another node is checked here too (invariant 6). */
-	if (res == 0 && !io->verified) {
-		for (uint64_t b = 0; b < io->len / BLK; b++)
-			if (crc32c((uint8_t *)io->buf + b * BLK, BLK) != io->crcs[b])
-				res = -STORE_ECSUM;
-	}
+	if (res == 0)
+		check_blocks(io, sc->bad[i]);
+	else
+		memset(sc->bad[i], 0, n * sizeof sc->bad[i][0]);
+	sc->reread[i] = res == -STORE_ECSUM;
 	sc->res[i] = res;
-	if (--sc->pending == 0)
-		compare(sc);
+	if (--sc->pending > 0)
+		return;
+	for (unsigned j = 0; j < sc->nrep; j++)
+		if (sc->reread[j]) {
+			reread_blockwise(sc);
+			return;
+		}
+	compare(sc);
 }
 
 static void chunk_locked(struct rl_entry *e)

@@ -8,9 +8,22 @@
 #ifndef TRIPLEX_SCRUB_H
 #define TRIPLEX_SCRUB_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "volume.h"
+
+#define SCRUB_MAX_FINDINGS 32
+
+/* A run of blocks one replica had wrong, and what was done about it. */
+struct scrub_finding {
+	unsigned replica;             /* index in the volume */
+	uint64_t block;               /* first 4 KiB block of the run */
+	uint64_t blocks;
+	bool bad;                     /* failed its checksum; else it
+					 disagreed with the majority */
+	int source;                   /* replica rewritten from, -1: none */
+};
 
 struct scrub_report {
 	uint64_t bytes_scrubbed;
@@ -19,6 +32,9 @@ struct scrub_report {
 	uint64_t mismatched_blocks;   /* replicas disagreed on a good block */
 	uint64_t repaired_blocks;     /* copies rewritten */
 	uint64_t unrepaired_blocks;   /* no good copy, or the rewrite failed */
+	struct scrub_finding findings[SCRUB_MAX_FINDINGS];
+	unsigned nfindings;
+	uint64_t findings_dropped;    /* runs past SCRUB_MAX_FINDINGS */
 };
 
 typedef void scrub_done_fn(int res, const struct scrub_report *rep, void *arg);

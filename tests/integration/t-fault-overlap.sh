@@ -44,7 +44,7 @@ sub=$(checker_fig "$WLOG" sub_block)
 
 checker_verify vol 1 "$WLOG"
 cmp_in_sync vol 3
-ctl volume scrub vol --meta "$TRIPLEX_META" >"$T/scrub.json" 2>"$T/scrub.err" ||
+ctl volume scrub vol --json --meta "$TRIPLEX_META" >"$T/scrub.json" 2>"$T/scrub.err" ||
 	fail "scrub failed: $(cat "$T/scrub.err" "$T/scrub.json")"
 /usr/bin/python3 -c 'import json,sys
 r = json.load(open(sys.argv[1]))

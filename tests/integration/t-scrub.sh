@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Scrub: corrupt a block of a replica that reads never touch (n2; n1 serves
 # reads), then `triplexctl volume scrub`: the bad copy is found by its
-# checksum, rewritten from a good replica, the report says so, all
-# replicas end identical, and a second scrub finds nothing.
+# checksum, rewritten from a good replica, the report says so in blocks
+# (block 300 of n2, one block: the chunk it was read in is read again block
+# by block), all replicas end identical, and a second scrub finds nothing.
+# The same report in words without --json.
 . "$(dirname "$0")/lib.sh"
 require_triplexd "scrub"
 require_tool nbdcopy
@@ -20,17 +22,32 @@ printf 'garbage!' | dd of="$D/n2/replicas/demo/data" bs=1 seek=$((300 * 4096 + 1
 	conv=notrunc status=none
 cmp -s "$D/n1/replicas/demo/data" "$D/n2/replicas/demo/data" && fail "corruption did not land"
 
-ctl volume scrub demo >"$T/scrub1.json" || { cat "$T/scrub1.json" >&2; fail "scrub failed"; }
+ctl volume scrub demo --json >"$T/scrub1.json" || { cat "$T/scrub1.json" >&2; fail "scrub failed"; }
 cat "$T/scrub1.json" >&2
 field() { /usr/bin/python3 -c "import json; print(json.load(open('$1'))['$2'])"; }
-(($(field "$T/scrub1.json" bad_blocks) >= 1)) || fail "scrub did not find the bad block"
-(($(field "$T/scrub1.json" repaired_blocks) >= 1)) || fail "scrub repaired nothing"
+(($(field "$T/scrub1.json" bad_blocks) == 1)) || fail "scrub did not count exactly the one bad block"
+(($(field "$T/scrub1.json" repaired_blocks) == 1)) || fail "scrub did not repair exactly one block"
+finding=$(/usr/bin/python3 -c "
+import json
+f = json.load(open('$T/scrub1.json'))['findings']
+print(len(f), f[0]['node'], f[0]['first_block'], f[0]['blocks'], f[0]['problem'], f[0]['repaired_from'])")
+[[ $finding == "1 n2 300 1 checksum n1" || $finding == "1 n2 300 1 checksum n3" ]] ||
+	fail "the report's findings: '$finding', want 1 finding: n2 block 300, 1 block, checksum, from n1 or n3"
 (($(field "$T/scrub1.json" unrepaired_blocks) == 0)) || fail "scrub left blocks unrepaired"
 cmp "$D/n1/replicas/demo/data" "$D/n2/replicas/demo/data" || fail "n2 still differs after scrub"
 cmp "$D/n1/replicas/demo/data" "$D/n3/replicas/demo/data" || fail "n3 differs from n1"
 
-ctl volume scrub demo >"$T/scrub2.json" || fail "second scrub failed"
+ctl volume scrub demo --json >"$T/scrub2.json" || fail "second scrub failed"
 (($(field "$T/scrub2.json" bad_blocks) == 0 && $(field "$T/scrub2.json" repaired_blocks) == 0)) ||
 	fail "second scrub still found problems: $(cat "$T/scrub2.json")"
+# The report in words, on a block damaged on n3 this time.
+printf 'garbage!' | dd of="$D/n3/replicas/demo/data" bs=1 seek=$((1000 * 4096)) \
+	conv=notrunc status=none
+ctl volume scrub demo >"$T/scrub3.txt" || { cat "$T/scrub3.txt" >&2; fail "third scrub failed"; }
+cat "$T/scrub3.txt" >&2
+grep -Eq '^  n3: block 1000 \(bytes 4096000\+4096\): failed its checksum, rewritten from n[12]$' "$T/scrub3.txt" ||
+	fail "the report in words does not name n3's block 1000"
+grep -q '^1 blocks failed their checksum, 0 differed, 1 repaired, 0 not repaired$' "$T/scrub3.txt" ||
+	fail "the report's last line is wrong"
 nbdcopy "$uri" "$T/out" && cmp -n $((8 << 20)) "$T/in" "$T/out" || fail "volume contents changed"
 log PASS

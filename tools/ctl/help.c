@@ -168,12 +168,15 @@ static const struct help_entry entries[] = {
 	  "                      most 60 s)\n" JSON_OPT META_OPT "\n" SIZE_UNITS "\n"
 	  "example:\n  triplexctl volume resize db --size 20G --wait\n" },
 	{ "volume scrub",
-	  "usage: triplexctl volume scrub NAME [--meta URL]\n\n"
+	  "usage: triplexctl volume scrub NAME [--json] [--meta URL]\n\n"
 	  "Ask the volume's engine to compare every replica and repair what\n"
-	  "differs, wait for its report (at most 10 minutes) and print it. A\n"
+	  "differs, wait for its report (at most 10 minutes) and print it: each\n"
+	  "replica's blocks that failed their checksum or differed from the\n"
+	  "majority, and where their good copy came from (--json: the engine's\n"
+	  "record as it is). A\n"
 	  "volume that does not exist or is not attached fails at once. Exits\n"
 	  "1 if anything was left unrepaired.\n\n"
-	  "options:\n" META_OPT "\n"
+	  "options:\n" JSON_OPT META_OPT "\n"
 	  "example:\n  triplexctl volume scrub demo\n" },
 	{ "node",
 	  "usage: triplexctl node list [--json] [--meta URL]\n\n"

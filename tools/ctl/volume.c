@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <libnbd.h>
 #include <stdbool.h>
@@ -566,6 +567,54 @@ static int scrub_check(struct meta *m, const char *name)
 	return 0;
 }
 
+static uint64_t jint(json_t *o, const char *key)
+{
+	return (uint64_t)json_integer_value(json_object_get(o, key));
+}
+
+/* The engine's report in words: totals, then each run of blocks a
+ * replica had wrong and where its good copy came from. */
+static void print_scrub_report(const char *name, const char *text)
+{
+	json_t *o = json_loads(text, 0, NULL), *f;
+	size_t i;
+
+	if (!o) {
+		puts(text);
+		return;
+	}
+	printf("scrub of %s: %s, %" PRIu64 " bytes, %" PRIu64 " block copies "
+	       "checked\n", name,
+	       json_string_value(json_object_get(o, "state")) ?: "?",
+	       jint(o, "bytes_scrubbed"), jint(o, "blocks_checked"));
+	json_array_foreach(json_object_get(o, "findings"), i, f) {
+		uint64_t first = jint(f, "first_block"), n = jint(f, "blocks");
+		const char *src = json_string_value(json_object_get(f, "repaired_from"));
+
+		printf("  %s: block%s %" PRIu64 "%s", json_string_value(
+		       json_object_get(f, "node")) ?: "?", n > 1 ? "s" : "", first,
+		       n > 1 ? "-" : "");
+		if (n > 1)
+			printf("%" PRIu64, first + n - 1);
+		printf(" (bytes %" PRIu64 "+%" PRIu64 "): %s, ", first * 4096, n * 4096,
+		       !strcmp(json_string_value(json_object_get(f, "problem")) ?: "",
+			       "checksum") ? "failed its checksum" :
+			       "differed from the majority");
+		if (src)
+			printf("rewritten from %s\n", src);
+		else
+			printf("NOT repaired: no good copy\n");
+	}
+	if (jint(o, "findings_dropped"))
+		printf("  ... and %" PRIu64 " more runs (see the engine's log)\n",
+		       jint(o, "findings_dropped"));
+	printf("%" PRIu64 " blocks failed their checksum, %" PRIu64 " differed, "
+	       "%" PRIu64 " repaired, %" PRIu64 " not repaired\n",
+	       jint(o, "bad_blocks"), jint(o, "mismatched_blocks"),
+	       jint(o, "repaired_blocks"), jint(o, "unrepaired_blocks"));
+	json_decref(o);
+}
+
 /* Ask the volume's engine to scrub it and wait for the report. */
 static int volume_scrub(int argc, char **argv)
 {
@@ -596,7 +645,10 @@ static int volume_scrub(int argc, char **argv)
 			continue;
 		v = (const char *)kv.value;
 		if (v && (strstr(v, "\"done\"") || strstr(v, "\"failed\""))) {
-			puts(v);
+			if (a.json)
+				puts(v);
+			else
+				print_scrub_report(a.name, v);
 			ret = strstr(v, "\"done\"") && strstr(v, "\"unrepaired_blocks\":0") ? 0 : 1;
 			meta_kv_clear(&kv);
 			meta_close(m);
