@@ -87,6 +87,17 @@ void loop_timer_arm(struct loop *l, struct loop_timer *t, uint64_t ms)
 	io_uring_prep_timeout(sqe, &t->ts, 0, 0);
 }
 
+void loop_timer_fire_now(struct loop *l, struct loop_timer *t)
+{
+	struct io_uring_sqe *sqe;
+
+	if (!t->armed)
+		return;
+	/* The timeout completes with -ECANCELED: timer_fired runs fn. */
+	sqe = loop_get_sqe(l, NULL);
+	io_uring_prep_timeout_remove(sqe, (__u64)(uintptr_t)&t->op, 0);
+}
+
 static int run_tasks(struct loop *l)
 {
 	struct loop_task *list = l->tasks_head;

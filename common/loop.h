@@ -58,6 +58,10 @@ void loop_defer(struct loop *l, struct loop_task *task);
  * until fn has run; arming an armed timer does nothing. */
 void loop_timer_arm(struct loop *l, struct loop_timer *timer, uint64_t ms);
 
+/* An armed timer's fn runs on the next turn instead of when it is due
+ * (its timeout is removed); nothing if it is not armed. */
+void loop_timer_fire_now(struct loop *l, struct loop_timer *timer);
+
 /* Milliseconds on the monotonic clock, for deadlines and pacing. */
 uint64_t loop_now_ms(void);
 

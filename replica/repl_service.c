@@ -508,6 +508,8 @@ void repl_service_shutdown(struct repl_service *svc,
 	svc->drained_arg = arg;
 	listeners_stop(&svc->listeners);
 	rconn_close_all(svc);
+	/* Not a second more for the handshake watch: drained waits for it. */
+	loop_timer_fire_now(svc->loop, &svc->hs_timer);
 	check_drained(svc);
 }
 

@@ -8,7 +8,10 @@
  * The first input byte picks a mode: bit 0 recomputes every request
  * header's CRC and bit 1 every WRITE block's CRC as the frames are walked,
  * so that mutations reach the checks behind the CRCs; without them the
- * bytes go in as they are.
+ * bytes go in as they are. Bit 2 makes it a TCP connection of a service
+ * with replication TLS (a client certificate required): the bytes are
+ * what an unauthenticated peer sends to the port, taken as TLS records;
+ * nothing may be answered but the handshake, and the connection ends.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -24,6 +27,8 @@
 #include "log.h"
 #include "repl_proto.h"
 #include "repl_service.h"
+#include "repl_service_int.h"
+#include "../unit/tls_fixture.h"
 
 #define MAX_SPINS 2000000
 
@@ -31,6 +36,21 @@ static struct loop loop;
 static struct store_io io;
 static struct repl_service *svc;
 static char dir[] = "/tmp/tpx-fuzz-repl-XXXXXX";
+static struct tls_ctx *fz_tls;
+
+/* A node certificate (self-signed, so also its own CA) for TLS mode. */
+static void make_tls(void)
+{
+	char cert[256], key[256], err[256];
+	struct tls_config cfg = { .cert_file = cert, .key_file = key,
+				  .ca_file = cert, .verify_peer = true };
+
+	if (fx_make_named_cert(dir, "n1", true, cert, key, sizeof cert) < 0)
+		abort();
+	fz_tls = tls_ctx_new_server(&cfg, err, sizeof err);
+	if (!fz_tls)
+		abort();
+}
 
 static void setup_once(void)
 {
@@ -43,6 +63,7 @@ static void setup_once(void)
 	if (!mkdtemp(dir) || loop_init(&loop, 256) < 0)
 		abort();
 	store_io_uring_init(&io, &loop);
+	make_tls();
 }
 
 static int rm_one(const char *p, const struct stat *st, int flag,
@@ -166,9 +187,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		abort();
 	service_start();
-	if (repl_service_add_fd(svc, sv[0]) < 0)
+	if (data[0] & 4) {
+		repl_service_set_tls(svc, &fz_tls);
+		if (rconn_start(svc, sv[0], true) < 0)
+			abort();
+	} else if (repl_service_add_fd(svc, sv[0]) < 0) {
 		abort();
+	}
 	run_connection(sv[1], copy, size - 1);
+	/* No random bytes make a client certificate of the CA: no request. */
+	if ((data[0] & 4) && repl_service_get_stats(svc)->requests)
+		abort();
 	close(sv[1]);
 	free(copy);
 	service_stop();
