@@ -302,6 +302,17 @@ static const char *replica_state(const struct vol_replica_info *ri, bool rebuild
 	return ri->in_sync ? "in_sync" : "out_of_sync";
 }
 
+/* NAME{volume="...",node="..." with the values escaped; the caller ends it. */
+static void replica_series(FILE *f, const char *name, struct vol *v,
+			   const struct vol_replica_info *ri)
+{
+	fprintf(f, "%s{volume=\"", name);
+	label_value(f, vol_name(v));
+	fputs("\",node=\"", f);
+	label_value(f, ri->node ? ri->node : "");
+	fputc('"', f);
+}
+
 /* One series per replica and state of the volumes whose engine runs here
  * (1: the replica's state), and the progress of each rebuild. */
 static void emit_replicas(FILE *f, struct daemon *d)
@@ -323,11 +334,8 @@ static void emit_replicas(FILE *f, struct daemon *d)
 
 			vol_replica_info(v, r, &ri);
 			for (size_t k = 0; k < 3; k++) {
-				fprintf(f, "%s{volume=\"", st);
-				label_value(f, vol_name(v));
-				fputs("\",node=\"", f);
-				label_value(f, ri.node ? ri.node : "");
-				fprintf(f, "\",state=\"%s\"} %d\n", states[k],
+				replica_series(f, st, v, &ri);
+				fprintf(f, ",state=\"%s\"} %d\n", states[k],
 					!strcmp(states[k], replica_state(&ri, rb)));
 			}
 		}
@@ -338,11 +346,8 @@ static void emit_replicas(FILE *f, struct daemon *d)
 			if (!agent_vol_resync_pos(d->cluster, i, r, &pos))
 				continue;
 			vol_replica_info(v, r, &ri);
-			fprintf(f, "%s{volume=\"", done);
-			label_value(f, vol_name(v));
-			fputs("\",node=\"", f);
-			label_value(f, ri.node ? ri.node : "");
-			fprintf(f, "\"} %" PRIu64 "\n", pos);
+			replica_series(f, done, v, &ri);
+			fprintf(f, "} %" PRIu64 "\n", pos);
 		}
 }
 

@@ -68,12 +68,13 @@ static int apply_allow_lists(struct daemon *d)
 	return 0;
 }
 
-static void log_expiry(const struct tls_ctx *t)
+/* what: "nbd: TLS certificate", "replication: node certificate". */
+static void log_expiry(const char *what, const struct tls_ctx *t)
 {
 	time_t exp = tls_ctx_cert_expiry(t);
 
 	if (exp)
-		log_info("nbd: TLS certificate valid for %.1f more days",
+		log_info("%s valid for %.1f more days", what,
 			 (double)(exp - time(NULL)) / 86400);
 }
 
@@ -94,7 +95,7 @@ int daemon_tls_start(struct daemon *d)
 		 d->opts.tls.cert_file ? "certificate" : "",
 		 d->opts.tls.cert_file && d->opts.tls.psk_file ? ", " : "",
 		 d->opts.tls.psk_file ? "pre-shared keys" : "");
-	log_expiry(d->tls);
+	log_expiry("nbd: TLS certificate", d->tls);
 	return apply_allow_lists(d);
 }
 
@@ -121,7 +122,7 @@ void daemon_tls_reload(struct daemon *d)
 	tls_ctx_free(d->tls);  /* open sessions hold their own reference */
 	d->tls = fresh;
 	log_info("SIGHUP: TLS credentials reloaded");
-	log_expiry(fresh);
+	log_expiry("nbd: TLS certificate", fresh);
 }
 
 /* --- replication: the node's certificate ------------------------------- */
@@ -173,15 +174,6 @@ static int node_tls_load(const struct daemon_opts *o, struct tls_ctx **srv,
 	return -1;
 }
 
-static void log_node_expiry(const struct tls_ctx *t)
-{
-	time_t exp = tls_ctx_cert_expiry(t);
-
-	if (exp)
-		log_info("replication: node certificate valid for %.1f more days",
-			 (double)(exp - time(NULL)) / 86400);
-}
-
 int daemon_node_tls_start(struct daemon *d)
 {
 	char err[512];
@@ -199,7 +191,7 @@ int daemon_node_tls_start(struct daemon *d)
 	}
 	log_info("replication: mutual TLS with the cluster CA %s",
 		 d->opts.node_tls.ca_file);
-	log_node_expiry(d->node_tls);
+	log_expiry("replication: node certificate", d->node_tls);
 	return 0;
 }
 
@@ -221,7 +213,7 @@ static void node_tls_reload(struct daemon *d)
 	d->node_tls = srv;
 	d->node_tls_client = cli;
 	log_info("SIGHUP: node certificate reloaded");
-	log_node_expiry(srv);
+	log_expiry("replication: node certificate", srv);
 }
 
 void daemon_node_tls_free(struct daemon *d)
