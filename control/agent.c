@@ -77,11 +77,31 @@ static int lease_run(struct meta *m, struct metaq_job *job)
 
 static void lease_submit(struct agent *cm, int op);
 
+/* Every poll and lease job tells how the store answers. Both count:
+ * a store that can be read but not written (SQLite locked) is not up. */
+static void meta_answered(struct agent *cm, int res, bool lease, bool renewed)
+{
+	uint64_t now = loop_now_ms();
+
+	*(lease ? &cm->lease_ok : &cm->poll_ok) = res == 0;
+	if (res < 0) {
+		cm->meta_errors++;
+		return;
+	}
+	cm->meta_ok_ms = now;
+	if (renewed)
+		cm->lease_ok_ms = now;
+}
+
 static void lease_done(struct metaq_job *job, int res)
 {
 	struct lease_job *l = (struct lease_job *)job;
 	struct agent *cm = l->cm;
 
+	/* EEXIST (our id taken) and ENOENT (lease gone) are answers too. */
+	if (l->op != LEASE_REVOKE)
+		meta_answered(cm, res == -EEXIST || res == -ENOENT ? 0 : res,
+			      true, res == 0);
 	if (l->op == LEASE_REGISTER) {
 		cm->registering = false;
 		if (res == 0) {
@@ -324,6 +344,7 @@ static void poll_done(struct metaq_job *job, int res)
 	struct agent *cm = p->cm;
 
 	cm->polling = false;
+	meta_answered(cm, res, false, false);
 	if (res == 0 && p->claim_rev && p->claim_rev != cm->conflict_rev) {
 		cm->conflict_rev = p->claim_rev;
 		log_error("cluster: another triplexd (replicas on %s, data dir "
@@ -488,6 +509,8 @@ struct agent *agent_start(struct loop *loop, struct store_io *io,
 	cm->q = metaq_new(loop, m);
 	if (!cm->q)
 		goto fail;
+	meta_answered(cm, 0, true, true);
+	cm->poll_ok = true;
 	log_info("cluster: node %s (zone %s) registered, replicas on %s",
 		 cm->node.id, cm->node.zone, opts->listen_repl);
 	if (agent_watch_start(cm, opts->meta_url) < 0)
@@ -540,6 +563,19 @@ bool agent_vol_resync_pos(const struct agent *cm, size_t i, unsigned r,
 		return false;
 	*pos = resync_get_stats(s->jobs[r])->pos;
 	return true;
+}
+
+void agent_meta_health(const struct agent *cm, struct agent_meta_health *h)
+{
+	uint64_t now = loop_now_ms();
+
+	*h = (struct agent_meta_health){
+		.up = cm->poll_ok && cm->lease_ok,
+		.errors = cm->meta_errors,
+		.ok_age_s = (double)(now - cm->meta_ok_ms) / 1000.0,
+		.lease_age_s = (double)(now - cm->lease_ok_ms) / 1000.0,
+		.lease_ttl_s = cm->opts.lease_ttl_s,
+	};
 }
 
 const struct repl_service_stats *agent_repl_stats(const struct agent *cm)

@@ -76,6 +76,15 @@ struct vol *agent_vol(const struct agent *cm, size_t i);
  * resync of it runs. */
 bool agent_vol_resync_pos(const struct agent *cm, size_t i, unsigned r,
 			  uint64_t *pos);
+/* The metadata store as this node sees it (for /metrics). */
+struct agent_meta_health {
+	bool up;               /* the last poll or lease renewal succeeded */
+	uint64_t errors;       /* polls and lease renewals that failed */
+	double ok_age_s;       /* seconds since the last success */
+	double lease_age_s;    /* since the node's lease was last renewed */
+	int lease_ttl_s;
+};
+void agent_meta_health(const struct agent *cm, struct agent_meta_health *h);
 /* The replica service's counters (for /metrics). */
 const struct repl_service_stats *agent_repl_stats(const struct agent *cm);
 

@@ -116,6 +116,11 @@ struct agent {
 	struct agent_epoch *epochs;
 	size_t nepochs;
 	uint64_t epoch_poll_ms;   /* the last poll an unknown epoch asked for */
+	/* The metadata store as the poll and the lease see it (metrics). */
+	bool poll_ok, lease_ok;   /* the last poll, lease job succeeded */
+	uint64_t meta_errors;     /* poll and lease jobs that failed */
+	uint64_t meta_ok_ms;      /* loop_now_ms of the last success */
+	uint64_t lease_ok_ms;     /* of the last registration or keepalive */
 };
 
 /* agent.c: poll the store now (a change was seen), outside the once a

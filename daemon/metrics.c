@@ -436,6 +436,33 @@ static void scalar(FILE *f, const char *name, const char *type,
 	fprintf(f, "%s %.15g\n", name, v);
 }
 
+/* A gauge that may be negative (an expired certificate). */
+static void signed_gauge(FILE *f, const char *name, const char *help, double v)
+{
+	family(f, name, G, help);
+	fprintf(f, "%s %.15g\n", name, v);
+}
+
+/* Whether this node reaches the metadata store, and how fresh its lease
+ * is: past the TTL, the others take the node for dead. */
+static void emit_meta(FILE *f, const struct agent *cm)
+{
+	struct agent_meta_health h;
+
+	agent_meta_health(cm, &h);
+	scalar(f, "triplex_meta_up", G, "1 when the last poll or lease renewal "
+	       "of the metadata store succeeded.", h.up);
+	scalar(f, "triplex_meta_errors_total", C, "Polls and lease renewals of "
+	       "the metadata store that failed.", (double)h.errors);
+	scalar(f, "triplex_meta_last_success_age_seconds", G, "Seconds since "
+	       "the metadata store last answered.", h.ok_age_s);
+	scalar(f, "triplex_node_lease_age_seconds", G, "Seconds since the "
+	       "node's lease was last renewed; past the TTL the node counts "
+	       "as down.", h.lease_age_s);
+	scalar(f, "triplex_node_lease_ttl_seconds", G, "The node's lease TTL "
+	       "(--lease-ttl).", h.lease_ttl_s);
+}
+
 static double wall_seconds(void)
 {
 	struct timespec ts;
@@ -475,6 +502,8 @@ static int on_metrics(void *arg, FILE *f)
 	emit_u64_table(f, nbd_metrics, sizeof nbd_metrics / sizeof nbd_metrics[0],
 		       nbd_server_get_stats(d->nbd));
 	if (d->cluster)
+		emit_meta(f, d->cluster);
+	if (d->cluster)
 		emit_u64_table(f, repl_metrics,
 			       sizeof repl_metrics / sizeof repl_metrics[0],
 			       agent_repl_stats(d->cluster));
@@ -483,12 +512,12 @@ static int on_metrics(void *arg, FILE *f)
 	emit_u64_table(f, http_metrics, sizeof http_metrics / sizeof http_metrics[0],
 		       http_server_get_stats(d->http));
 	if (d->tls && tls_ctx_cert_expiry(d->tls))
-		scalar(f, "triplex_tls_cert_expiry_seconds", G,
+		signed_gauge(f, "triplex_tls_cert_expiry_seconds",
 		       "Seconds until the NBD TLS certificate expires (negative: "
 		       "expired). SIGHUP reloads it.",
 		       (double)(tls_ctx_cert_expiry(d->tls) - time(NULL)));
 	if (d->node_tls && tls_ctx_cert_expiry(d->node_tls))
-		scalar(f, "triplex_node_cert_expiry_seconds", G,
+		signed_gauge(f, "triplex_node_cert_expiry_seconds",
 		       "Seconds until the node certificate (--node-cert, "
 		       "replication) expires (negative: expired). SIGHUP reloads it.",
 		       (double)(tls_ctx_cert_expiry(d->node_tls) - time(NULL)));

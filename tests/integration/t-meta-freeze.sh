@@ -50,6 +50,17 @@ WRITER=$!
 on_exit "kill $WRITER"
 sleep 3
 
+# The outage shows in n1's metrics: the store is not up, the lease is
+# older than its TTL (5 s). META_DOWN: "up age" as seen.
+meta_metrics_down() {
+	local up age
+	up=$(cluster_metric 1 triplex_meta_up)
+	age=$(cluster_metric 1 triplex_node_lease_age_seconds)
+	((up == 0)) || fail "triplex_meta_up is $up on n1 while the store is frozen"
+	((age >= 5)) || fail "n1's lease age is $age s while the store has been frozen for $((FREEZE_S - 3)) s"
+	META_DOWN="triplex_meta_up 0, lease age $age s"
+}
+
 mono() { /usr/bin/python3 -c 'import time; print("%.3f" % time.monotonic())'; }
 FAULT=${TPX_META_FAULT:-freeze}
 if [[ $FAULT == leader-kill ]]; then
@@ -67,7 +78,9 @@ elif [[ ${TPX_META_KIND:-sqlite} == etcd ]]; then
 	echo "locked $(mono)" >"$T/freeze.out"
 	etcd_freeze_all
 	on_exit etcd_thaw_all
-	sleep "$FREEZE_S"
+	sleep $((FREEZE_S - 3))
+	meta_metrics_down
+	sleep 3
 	echo "released $(mono)" >>"$T/freeze.out"
 	etcd_thaw_all
 	FREEZE_WHAT="SIGSTOP of all three etcd members"
@@ -84,6 +97,8 @@ print("released %.3f" % time.monotonic(), flush=True)
 PY
 	FREEZER=$!
 	on_exit "kill $FREEZER"
+	sleep $((FREEZE_S - 3))
+	meta_metrics_down
 	wait "$FREEZER" || fail "the lock holder failed: $(cat "$T/freeze.out")"
 	FREEZE_WHAT="the SQLite write lock held by another process"
 fi
@@ -117,6 +132,11 @@ awk -v m="$max_during" 'BEGIN { exit !(m < 2000) }' ||
 
 # The store answers again: the nodes come back, the volume is intact.
 netns_wait_for "n1..n3 registered again" 30 _cluster_all_registered
+_meta_metrics_up() {
+	(($(cluster_metric 1 triplex_meta_up) == 1 &&
+	  $(cluster_metric 1 triplex_node_lease_age_seconds) < 5))
+}
+netns_wait_for "n1's metrics to show the store up" 15 _meta_metrics_up
 [[ $(cluster_field vol attached) == n1 ]] ||
 	fail "vol moved to $(cluster_field vol attached) after a metadata outage alone"
 grep -q "taking it over" "$(cluster_log 2)" "$(cluster_log 3)" &&
@@ -126,5 +146,5 @@ grep -q "taking it over" "$(cluster_log 2)" "$(cluster_log 3)" &&
 cluster_flush vol 1
 cmp_replicas vol 1 2 3
 cluster_stop_all
-log "figures: $FAULT ${FREEZE_S} s ($FREEZE_WHAT); writes completed during it: $n_during, p50 $(pct IN 50) ms, p99 $(pct IN 99) ms, slowest $max_during ms (outside it: p50 $(pct OUT 50) ms, p99 $(pct OUT 99) ms); n1..n3 registered again afterwards; n1 = n2 = n3"
+log "figures: $FAULT ${FREEZE_S} s ($FREEZE_WHAT); writes completed during it: $n_during, p50 $(pct IN 50) ms, p99 $(pct IN 99) ms, slowest $max_during ms (outside it: p50 $(pct OUT 50) ms, p99 $(pct OUT 99) ms); n1..n3 registered again afterwards; n1 = n2 = n3; n1's metrics during it: ${META_DOWN:-not sampled (leader kill)}, after: triplex_meta_up 1"
 log PASS

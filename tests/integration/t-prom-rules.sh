@@ -36,7 +36,8 @@ stop_server
 # nodes.
 cluster_only="triplex_replica_checksum_errors_total triplex_replica_epoch_refused_total"
 cluster_only+=" triplex_replica_auth_refused_total triplex_node_cert_expiry_seconds"
-cluster_only+=" triplex_volume_resync_done_bytes"
+cluster_only+=" triplex_volume_resync_done_bytes triplex_meta_up triplex_node_lease_age_seconds"
+cluster_only+=" triplex_node_lease_ttl_seconds"
 missing=
 for m in $(grep -o 'triplex_[a-z_]*' "$D/triplex-alerts.yml" | sort -u); do
 	[[ " $cluster_only " == *" $m "* ]] && continue
