@@ -17,6 +17,7 @@
 #include "cluster.h"
 #include "metaq.h"
 #include "resync.h"
+#include "scrub.h"
 #include "volume.h"
 
 #define AGENT_EXPORT_WAIT_TICKS 5
@@ -32,6 +33,17 @@ struct rep_ctx {
 
 /* One volume attached here: its engine and its record. A served volume is
  * never freed before the agent (jobs and connections may point at it). */
+/* What agent_progress.c last published of a volume's long jobs. */
+struct agent_progress {
+	const struct resync *job[CLUSTER_MAX_REPLICAS];  /* as first seen */
+	uint64_t t0_ms[CLUSTER_MAX_REPLICAS], pos0[CLUSTER_MAX_REPLICAS];
+	uint64_t last[CLUSTER_MAX_REPLICAS], moved_ms[CLUSTER_MAX_REPLICAS];
+	const struct scrub *scrub;
+	uint64_t scrub_t0_ms, scrub_last, scrub_moved_ms;
+	bool published;          /* a record is out: delete it once all end */
+	unsigned ticks;
+};
+
 struct served {
 	struct served *next;
 	struct agent *cm;
@@ -40,7 +52,7 @@ struct served {
 	bool starting;           /* waiting for cluster_volume_start_serving */
 	bool exported;
 	bool reconciling, reconciled;
-	bool scrubbing;
+	struct scrub *scrub;     /* the scrub running, or NULL */
 	bool fenced;             /* another node or epoch owns it now */
 	unsigned waited_ticks;
 	struct rep_ctx ctx[CLUSTER_MAX_REPLICAS];
@@ -52,6 +64,7 @@ struct served {
 	unsigned resize_retry_tick;  /* no new attempt before this tick */
 	uint64_t resize_from;    /* bytes before this resize */
 	uint64_t resize_t0_ms;
+	struct agent_progress progress;
 };
 
 /* A volume whose engine's node is missing from the store (failover). */
@@ -122,6 +135,17 @@ struct agent {
 	uint64_t meta_ok_ms;      /* loop_now_ms of the last success */
 	uint64_t lease_ok_ms;     /* of the last registration or keepalive */
 };
+
+/* agent_volume.c: put val under key (NULL: delete it), on the metadata
+ * worker; with_lease: the node's lease, so that it goes with the node. */
+void agent_put(struct agent *cm, const char *key, const char *val,
+	       bool with_lease);
+
+/* agent_progress.c: once a poll, publish the progress of s's rebuilds
+ * and scrub under CLUSTER_PROGRESS_PREFIX; agent_progress_clear when s
+ * stops being served here. */
+void agent_progress_tick(struct served *s);
+void agent_progress_clear(struct served *s);
 
 /* agent.c: poll the store now (a change was seen), outside the once a
  * second rhythm that the failover and export rules count. */

@@ -222,15 +222,21 @@ static void start_resyncs(struct served *s)
  * "running", then "done" or "failed" and the report. */
 struct put_job {
 	struct metaq_job j;
-	char key[128];
-	char val[8192];
+	char key[160];
+	char *val;             /* NULL: delete */
+	int64_t lease;
 };
 
 static int put_run(struct meta *m, struct metaq_job *job)
 {
 	struct put_job *p = (struct put_job *)job;
+	int r;
 
-	return meta_put(m, p->key, p->val, strlen(p->val), -1, 0, NULL);
+	if (!p->val) {
+		r = meta_del(m, p->key, -1);
+		return r == -ENOENT ? 0 : r;
+	}
+	return meta_put(m, p->key, p->val, strlen(p->val), -1, p->lease, NULL);
 }
 
 static void put_done(struct metaq_job *job, int res)
@@ -239,7 +245,24 @@ static void put_done(struct metaq_job *job, int res)
 
 	if (res < 0)
 		log_warn("metadata store: cannot write %s: %s", p->key, strerror(-res));
+	free(p->val);
 	free(p);
+}
+
+void agent_put(struct agent *cm, const char *key, const char *val,
+	       bool with_lease)
+{
+	struct put_job *p = calloc(1, sizeof *p);
+
+	if (!p || (val && !(p->val = strdup(val)))) {
+		free(p);
+		log_warn("metadata store: no memory to write %s", key);
+		return;
+	}
+	p->j = (struct metaq_job){ .run = put_run, .done = put_done };
+	snprintf(p->key, sizeof p->key, "%s", key);
+	p->lease = with_lease ? cm->lease : 0;
+	agent_submit(cm, &p->j);
 }
 
 static const char *replica_node(const struct served *s, int idx)
@@ -281,16 +304,13 @@ static int put_findings(const struct served *s, const struct scrub_report *r,
 
 static void scrub_put(struct served *s, const char *state, const struct scrub_report *r)
 {
-	struct put_job *p = calloc(1, sizeof *p);
+	char key[160], val[8192];
 	int n;
 
-	if (!p)
-		return;
-	p->j = (struct metaq_job){ .run = put_run, .done = put_done };
-	snprintf(p->key, sizeof p->key, "/triplex/scrub/%s", s->rec.name);
-	n = snprintf(p->val, sizeof p->val, "{\"state\":\"%s\"", state);
+	snprintf(key, sizeof key, "/triplex/scrub/%s", s->rec.name);
+	n = snprintf(val, sizeof val, "{\"state\":\"%s\"", state);
 	if (r)
-		n += snprintf(p->val + n, sizeof p->val - (size_t)n,
+		n += snprintf(val + n, sizeof val - (size_t)n,
 			      ",\"bytes_scrubbed\":%llu,\"blocks_checked\":%llu,"
 			      "\"bad_blocks\":%llu,\"mismatched_blocks\":%llu,"
 			      "\"repaired_blocks\":%llu,\"unrepaired_blocks\":%llu",
@@ -300,30 +320,33 @@ static void scrub_put(struct served *s, const char *state, const struct scrub_re
 			      (unsigned long long)r->mismatched_blocks,
 			      (unsigned long long)r->repaired_blocks,
 			      (unsigned long long)r->unrepaired_blocks);
-	if (r && (size_t)n < sizeof p->val)
-		n += put_findings(s, r, p->val + n, sizeof p->val - (size_t)n);
-	if ((size_t)n >= sizeof p->val - 1)
-		n = (int)sizeof p->val - 2;  /* cannot happen: 32 findings fit */
-	snprintf(p->val + n, sizeof p->val - (size_t)n, "}");
-	agent_submit(s->cm, &p->j);
+	if (r && (size_t)n < sizeof val)
+		n += put_findings(s, r, val + n, sizeof val - (size_t)n);
+	if ((size_t)n >= sizeof val - 1)
+		n = (int)sizeof val - 2;  /* cannot happen: 32 findings fit */
+	snprintf(val + n, sizeof val - (size_t)n, "}");
+	agent_put(s->cm, key, val, false);
 }
 
 static void scrubbed(int res, const struct scrub_report *r, void *arg)
 {
 	struct served *s = arg;
 
-	s->scrubbing = false;
+	s->scrub = NULL;
 	scrub_put(s, res == 0 ? "done" : "failed", r);
 }
 
 static void maybe_scrub(struct served *s, const char *request)
 {
-	if (!s->exported || s->scrubbing || !request ||
+	if (!s->exported || s->scrub || !request ||
 	    !strstr(request, "\"requested\""))
 		return;
 	scrub_put(s, "running", NULL);
-	s->scrubbing = scrub_start(s->vol, s->cm->opts.resync_rate_bps,
-				   scrubbed, s) == 0;
+	if (scrub_start(s->vol, s->cm->opts.resync_rate_bps, scrubbed, s,
+			&s->scrub) < 0) {
+		s->scrub = NULL;
+		scrub_put(s, "failed", NULL);
+	}
 }
 
 /* --- connections to the replicas ------------------------------------------ */
@@ -596,6 +619,7 @@ void agent_volume_tick(struct served *s, const char *scrub)
 	maybe_export(s);
 	start_resyncs(s);
 	maybe_scrub(s, scrub);
+	agent_progress_tick(s);
 }
 
 /* --- starting to serve ----------------------------------------------------------- */
@@ -674,6 +698,7 @@ void agent_fence(struct served *s, const char *why)
 	s->fenced = true;
 	if (!s->vol)
 		return;  /* still starting: serve_done sees it */
+	agent_progress_clear(s);
 	s->cm->opts.hide_vol(s->cm->opts.export_arg, s->rec.name);
 	vol_fence(s->vol);  /* also stops reconnecting to replicas that refuse
 			       our epoch anyway */

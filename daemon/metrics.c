@@ -52,6 +52,21 @@ static uint64_t vol_replicas_of(const struct vol *v) { return vol_nreplicas(v); 
 static uint64_t vol_in_sync_of(const struct vol *v) { return vol_in_sync_count(v); }
 static uint64_t vol_min_of(const struct vol *v) { return vol_min_replicas(v); }
 
+/* In sync and connected: what a write can reach now. The in-sync set
+ * never shrinks below min_replicas, so it alone cannot show a block. */
+static uint64_t vol_available_of(const struct vol *v)
+{
+	uint64_t n = 0;
+
+	for (unsigned i = 0; i < vol_nreplicas(v); i++) {
+		struct vol_replica_info ri;
+
+		vol_replica_info(v, i, &ri);
+		n += ri.in_sync && ri.up;
+	}
+	return n;
+}
+
 static const char H_VREQ[] = "Client requests the engine completed, by kind.";
 static const char H_SREQ[] = "Requests the replica store completed, by kind.";
 
@@ -78,6 +93,9 @@ static const struct vol_metric vol_metrics[] = {
 	  FN(vol_replicas_of) },
 	{ "triplex_volume_in_sync_replicas", G, "Replicas in the in-sync set.", NULL,
 	  FN(vol_in_sync_of) },
+	{ "triplex_volume_available_replicas", G,
+	  "Replicas in the in-sync set and connected now.", NULL,
+	  FN(vol_available_of) },
 	{ "triplex_volume_min_replicas", G,
 	  "Writes wait, then fail, while fewer replicas than this are in sync.",
 	  NULL, FN(vol_min_of) },

@@ -301,7 +301,13 @@ static void next_chunk(struct scrub *sc)
 static void task_fn(struct loop_task *t) { next_chunk(SCRUB_OF(t, task)); }
 static void pace_fn(struct loop_timer *t) { next_chunk(SCRUB_OF(t, pace)); }
 
-int scrub_start(struct vol *v, uint64_t rate_bps, scrub_done_fn *done, void *arg)
+uint64_t scrub_bytes_done(const struct scrub *sc)
+{
+	return sc->rep.bytes_scrubbed;
+}
+
+int scrub_start(struct vol *v, uint64_t rate_bps, scrub_done_fn *done,
+		void *arg, struct scrub **out)
 {
 	struct scrub *sc = calloc(1, sizeof *sc);
 
@@ -323,5 +329,6 @@ int scrub_start(struct vol *v, uint64_t rate_bps, scrub_done_fn *done, void *arg
 	sc->pace.fn = pace_fn;
 	log_info("volume %s: scrub starting", v->name);
 	loop_defer(v->loop, &sc->task);
+	*out = sc;
 	return 0;
 }

@@ -39,8 +39,14 @@ struct scrub_report {
 
 typedef void scrub_done_fn(int res, const struct scrub_report *rep, void *arg);
 
-/* Start scrubbing the whole volume; done runs once from the loop.
- * Returns 0 or -errno. */
-int scrub_start(struct vol *v, uint64_t rate_bps, scrub_done_fn *done, void *arg);
+struct scrub;
+
+/* Start scrubbing the whole volume; done runs once from the loop, and
+ * the handle in *out is gone once it has. Returns 0 or -errno. */
+int scrub_start(struct vol *v, uint64_t rate_bps, scrub_done_fn *done,
+		void *arg, struct scrub **out);
+
+/* Bytes of the volume scrubbed so far (of vol_size), for progress. */
+uint64_t scrub_bytes_done(const struct scrub *sc);
 
 #endif

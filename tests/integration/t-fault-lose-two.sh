@@ -87,6 +87,12 @@ doubt=$(cluster_show vol | /usr/bin/python3 -c 'import json, sys
 v = json.load(sys.stdin)
 print(" ".join(p["node"] for p in v["placement"] if p.get("doubt")))')
 [[ $doubt == "$kept" ]] || fail "want $kept (in sync, missed the failed writes) in doubt, got '$doubt'"
+# What TriplexVolumeWritesBlocked watches: one replica in sync and
+# reachable, below min_replicas, though two are still in the set.
+avail=$(cluster_metric 1 triplex_volume_available_replicas 'volume="vol"')
+insync=$(cluster_metric 1 triplex_volume_in_sync_replicas 'volume="vol"')
+((avail == 1 && insync == 2)) ||
+	fail "n1's metrics: $avail replicas available, $insync in sync; want 1 and 2"
 
 # n2 and n3 come back: the one that stayed in the in-sync set missed the
 # two failed writes that n1 applied, so it must be brought level before it
@@ -104,5 +110,5 @@ cmp -n $((8 << 20)) "$T/known" "$T/readback2" || fail "data read through n1 diff
 cluster_flush vol 1
 cmp_replicas vol 1 2 3
 cluster_stop_all
-log "figures: writes acked after the faults=0, failed=2 (EIO after ${fail_ms[*]} ms, write timeout $WT_MS ms); faults: 2 (kill -9 n2, n3, both restarted); reads refused meanwhile, 8 MiB read back intact from n1 once n2 and n3 were back; states: $states; $kept in doubt until compared after its restart; then n1 = n2 = n3"
+log "figures: writes acked after the faults=0, failed=2 (EIO after ${fail_ms[*]} ms, write timeout $WT_MS ms); faults: 2 (kill -9 n2, n3, both restarted); reads refused meanwhile, 8 MiB read back intact from n1 once n2 and n3 were back; states: $states; $kept in doubt until compared after its restart; n1's triplex_volume_available_replicas 1 (in sync 2) meanwhile; then n1 = n2 = n3"
 log PASS

@@ -54,6 +54,48 @@ struct ctl_broken_record {
 	char why[192];
 };
 
+/* progress.c: a long job an engine runs, as it last published it. */
+struct ctl_job {
+	char volume[CLUSTER_NAME_MAX];
+	char engine[CLUSTER_NAME_MAX];   /* the node running it */
+	char kind[16];                   /* rebuild, catch-up, scrub */
+	char replica[CLUSTER_NAME_MAX];  /* the node copied to; "" for scrub */
+	uint64_t epoch, done, total;     /* bytes */
+	double rate_bps, elapsed_s;
+	double stalled_s;                /* since done last moved */
+	bool stale;                      /* not updated for a while */
+};
+
+/* The jobs of volume vol (NULL: of every volume): 0 or -errno; free
+ * *jobs after. */
+int ctl_jobs_load(struct meta *m, const char *vol, struct ctl_job **jobs,
+		  size_t *n);
+/* The jobs of one progress record (text, len) of volume vol, appended to
+ * *jobs: 0 (a record that does not decode adds none) or -ENOMEM. Numbers
+ * are made sane: done <= total, no negative rate or time. */
+int ctl_jobs_parse(const char *vol, const char *text, size_t len,
+		   struct ctl_job **jobs, size_t *n);
+/* "1.5 GiB"; "rebuild of db onto n3 by n1: 42% (...), 85.0 MiB/s, ETA 12s" */
+void ctl_bytes_approx(double b, char *buf, size_t len);
+void ctl_eta_words(const struct ctl_job *j, char *buf, size_t len);
+void ctl_job_words(const struct ctl_job *j, char *buf, size_t len);
+/* A bar on stderr when it is a terminal: ctl_bar_draw redraws the line,
+ * ctl_bar_end clears it for the final line. */
+bool ctl_bar_wanted(void);
+void ctl_bar_draw(const struct ctl_job *j);
+void ctl_bar_end(void);
+/* Seconds on the monotonic clock: waits are bounded by time, not by a
+ * count of tries that may each take seconds. */
+double ctl_mono_s(void);
+void ctl_sleep_100ms(void);
+
+/* volume_wait.c: wait until node's new replica of volume name is in sync,
+ * with a bar on a terminal and a final line: 0, or 1 after saying why. */
+int ctl_wait_rebuilt(struct meta *m, const char *name, const char *node);
+/* One frame of the bar of name's scrub, if one runs: the bytes it has
+ * done (0: none seen). */
+uint64_t ctl_scrub_frame(struct meta *m, const char *name);
+
 struct ctl_view {
 	struct cluster_node *nodes;     /* up: registered, lease running */
 	size_t nnodes;
@@ -63,6 +105,8 @@ struct ctl_view {
 	size_t ndown;
 	struct ctl_broken_record *broken;
 	size_t nbroken;
+	struct ctl_job *jobs;           /* rebuilds and scrubs running */
+	size_t njobs;
 };
 
 enum ctl_vol_state {

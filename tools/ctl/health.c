@@ -25,6 +25,7 @@ static const struct {
 	{ "REPLICA_OUT_OF_SYNC", "replica(s) out of sync" },
 	{ "REPLICA_REBUILDING", "replica(s) rebuilding" },
 	{ "REPLICA_UNAVAILABLE", "in-sync replica(s) on a node that is down" },
+	{ "JOB_STALLED", "rebuild(s) or scrub(s) stalled" },
 };
 
 const char *ctl_problem_label(const char *code)
@@ -153,6 +154,26 @@ static int check_volume(struct ctl_health_report *h, const struct ctl_view *v,
 	return r;
 }
 
+/* A rebuild or scrub whose position has not moved for a minute. */
+#define STALLED_S 60
+
+static int check_job(struct ctl_health_report *h, const struct ctl_job *j)
+{
+	char what[CTL_PROBLEM_TEXT], todo[CTL_PROBLEM_TEXT], words[256];
+
+	if (j->stalled_s < STALLED_S && !j->stale)
+		return 0;
+	ctl_job_words(j, words, sizeof words);
+	snprintf(what, sizeof what, "%s: %s for %.0f s", words,
+		 j->stale ? "no news from its engine" : "not moved",
+		 j->stalled_s);
+	snprintf(todo, sizeof todo, "look at %s's log and at %s (its disk, "
+		 "its link): a stalled copy waits for a replica that does not "
+		 "answer", j->engine, j->replica[0] ? j->replica : j->engine);
+	return add(h, CTL_HEALTH_WARN, "JOB_STALLED", j->volume,
+		   j->replica[0] ? j->replica : j->engine, what, todo);
+}
+
 static int check_broken(struct ctl_health_report *h,
 			const struct ctl_broken_record *b)
 {
@@ -177,6 +198,8 @@ int ctl_health_check(const struct ctl_view *v, struct ctl_health_report *h)
 		r = check_down_node(h, &v->down[i]);
 	for (size_t i = 0; r == 0 && i < v->nvols; i++)
 		r = check_volume(h, v, &v->vols[i]);
+	for (size_t i = 0; r == 0 && i < v->njobs; i++)
+		r = check_job(h, &v->jobs[i]);
 	return r;
 }
 

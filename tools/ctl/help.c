@@ -52,9 +52,11 @@ static const struct help_entry entries[] = {
 	  "                         [--count N]]\n\n"
 	  "One screen: HEALTH_OK, HEALTH_WARN or HEALTH_ERR with the reasons (node\n"
 	  "down, replica out of sync, volume below min_replicas, metadata store\n"
-	  "unreachable), the nodes up and down with their zones, the volumes by\n"
-	  "state. Exits 0 when the store could be read (whatever the health),\n"
-	  "1 when it could not (HEALTH_ERR is still printed).\n\n"
+	  "unreachable, a rebuild or scrub stalled), the nodes up and down with\n"
+	  "their zones, the volumes by state, and the rebuilds and scrubs\n"
+	  "running with their progress, rate and ETA. Exits 0 when the store\n"
+	  "could be read (whatever the health), 1 when it could not (HEALTH_ERR\n"
+	  "is still printed).\n\n"
 	  "options:\n" JSON_OPT META_OPT
 	  "  --watch          show it again every --interval seconds (default 2)\n"
 	  "                   until interrupted, or --count N times\n"
@@ -139,8 +141,8 @@ static const struct help_entry entries[] = {
 	  "options:\n" META_OPT "\n"
 	  "example:\n  triplexctl volume detach db\n" },
 	{ "volume replace",
-	  "usage: triplexctl volume replace NAME --from ID [--to ID] [--json] "
-	  "[--meta URL]\n\n"
+	  "usage: triplexctl volume replace NAME --from ID [--to ID] [--wait] "
+	  "[--json] [--meta URL]\n\n"
 	  "Move the replica on node --from to node --to (default: a live node in\n"
 	  "a failure domain the volume does not use yet); the new replica is\n"
 	  "rebuilt while the volume serves. Refused if it would leave fewer than\n"
@@ -148,8 +150,11 @@ static const struct help_entry entries[] = {
 	  "options:\n"
 	  "  --from ID           the node whose replica goes (required)\n"
 	  "  --to ID             the node that gets the new replica\n"
+	  "  --wait              wait until the new replica is in sync (a bar\n"
+	  "                      with rate and ETA on a terminal; Ctrl-C stops\n"
+	  "                      the wait, not the rebuild)\n"
 	  JSON_OPT META_OPT "\n"
-	  "example:\n  triplexctl volume replace db --from n3 --to n4\n" },
+	  "example:\n  triplexctl volume replace db --from n3 --to n4 --wait\n" },
 	{ "volume delete",
 	  "usage: triplexctl volume delete NAME [--force] [--meta URL]\n\n"
 	  "Delete the record; every replica's node deletes its data (a node that\n"
@@ -170,12 +175,13 @@ static const struct help_entry entries[] = {
 	{ "volume scrub",
 	  "usage: triplexctl volume scrub NAME [--json] [--meta URL]\n\n"
 	  "Ask the volume's engine to compare every replica and repair what\n"
-	  "differs, wait for its report (at most 10 minutes) and print it: each\n"
-	  "replica's blocks that failed their checksum or differed from the\n"
-	  "majority, and where their good copy came from (--json: the engine's\n"
-	  "record as it is). A\n"
-	  "volume that does not exist or is not attached fails at once. Exits\n"
-	  "1 if anything was left unrepaired.\n\n"
+	  "differs, wait for its report and print it: each replica's blocks\n"
+	  "that failed their checksum or differed from the majority, and where\n"
+	  "their good copy came from (--json: the engine's record as it is).\n"
+	  "On a terminal a bar shows the progress, rate and ETA. It gives up\n"
+	  "after 10 minutes without progress. A volume that does not exist or\n"
+	  "is not attached fails at once. Exits 1 if anything was left\n"
+	  "unrepaired.\n\n"
 	  "options:\n" JSON_OPT META_OPT "\n"
 	  "example:\n  triplexctl volume scrub demo\n" },
 	{ "node",

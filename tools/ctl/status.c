@@ -194,6 +194,20 @@ static void print_volumes(const struct ctl_view *v)
 	putchar('\n');
 }
 
+/* Rebuilds and scrubs in progress, with rate and ETA. */
+static void print_jobs(const struct ctl_view *v)
+{
+	char words[256];
+
+	if (!v->njobs)
+		return;
+	printf("  jobs:     %zu running\n", v->njobs);
+	for (size_t i = 0; i < v->njobs; i++) {
+		ctl_job_words(&v->jobs[i], words, sizeof words);
+		printf("            %s\n", words);
+	}
+}
+
 static void print_status(const struct status *st)
 {
 	printf("  health:   %s\n", ctl_health_name(st->health.health));
@@ -204,6 +218,7 @@ static void print_status(const struct status *st)
 		return;
 	print_nodes(&st->view);
 	print_volumes(&st->view);
+	print_jobs(&st->view);
 }
 
 static json_t *problems_json(const struct ctl_health_report *h)
@@ -249,6 +264,27 @@ static json_t *volumes_json(const struct ctl_view *v)
 	return a;
 }
 
+static json_t *jobs_json(const struct ctl_view *v)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < v->njobs; i++) {
+		const struct ctl_job *j = &v->jobs[i];
+		double eta = j->rate_bps >= 1 && j->total > j->done ?
+			     (double)(j->total - j->done) / j->rate_bps : 0;
+
+		json_array_append_new(a, json_pack(
+			"{s:s, s:s, s:s, s:s?, s:I, s:I, s:f, s:f, s:f, s:b}",
+			"volume", j->volume, "kind", j->kind, "engine", j->engine,
+			"replica", j->replica[0] ? j->replica : NULL,
+			"done_bytes", (json_int_t)j->done,
+			"total_bytes", (json_int_t)j->total,
+			"rate_bytes_per_second", j->rate_bps, "eta_seconds", eta,
+			"stalled_seconds", j->stalled_s, "stale", j->stale));
+	}
+	return a;
+}
+
 static void print_json(json_t *o)
 {
 	char *text = json_dumps(o, JSON_INDENT(2));
@@ -268,6 +304,7 @@ static void print_status_json(const struct status *st)
 	if (st->reachable) {
 		json_object_set_new(o, "nodes", nodes_json(&st->view));
 		json_object_set_new(o, "volumes", volumes_json(&st->view));
+		json_object_set_new(o, "jobs", jobs_json(&st->view));
 	}
 	print_json(o);
 }

@@ -17,6 +17,7 @@ void ctl_view_free(struct ctl_view *v)
 	free(v->vols);
 	free(v->down);
 	free(v->broken);
+	free(v->jobs);
 	memset(v, 0, sizeof *v);
 }
 
@@ -137,6 +138,9 @@ int ctl_view_load(struct meta *m, struct ctl_view *v)
 		ctl_view_free(v);
 		return r;
 	}
+	/* Progress is for show: without it the view still stands. */
+	if (ctl_jobs_load(m, NULL, &v->jobs, &v->njobs) < 0)
+		v->njobs = 0;
 	return 0;
 }
 

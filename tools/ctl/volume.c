@@ -37,8 +37,6 @@ struct vol_args {
 	bool relaxed, json, force, wait;
 };
 
-static void sleep_100ms(void);
-static double mono_s(void);
 
 static int parse_int(const char *s, int *out)
 {
@@ -327,12 +325,12 @@ static int wait_served(struct meta *m, const struct cluster_volume *v)
 		return ctl_fail("volume %s: node %s has no NBD TCP listener to "
 				"wait for", v->name, v->attached);
 	snprintf(uri, sizeof uri, "nbd://%s/%s", n.nbd_addr, v->name);
-	for (double end = mono_s() + 60; mono_s() < end;) {
+	for (double end = ctl_mono_s() + 60; ctl_mono_s() < end;) {
 		if (served_now(m, v->name, v->epoch, uri)) {
 			printf("served at %s\n", uri);
 			return 0;
 		}
-		sleep_100ms();
+		ctl_sleep_100ms();
 	}
 	return ctl_fail("volume %s: not served by %s after 60 s (see its log)",
 			v->name, v->attached);
@@ -392,10 +390,27 @@ static int volume_detach(int argc, char **argv)
 	return 0;
 }
 
+/* The node of after's placement that before did not have. */
+static const char *new_node(const struct cluster_volume *before,
+			    const struct cluster_volume *after)
+{
+	for (int k = 0; k < after->nplacement; k++) {
+		bool had = false;
+
+		for (int i = 0; i < before->nplacement; i++)
+			had |= !strcmp(before->placement[i].node,
+				       after->placement[k].node);
+		if (!had)
+			return after->placement[k].node;
+	}
+	return NULL;
+}
+
 static int volume_replace(int argc, char **argv)
 {
 	struct vol_args a = { 0 };
-	struct cluster_volume v;
+	struct cluster_volume before, v;
+	const char *node;
 	struct meta *m;
 	char err[256];
 	int ret;
@@ -406,12 +421,19 @@ static int volume_replace(int argc, char **argv)
 		return ctl_fail("volume replace: --from ID is required");
 	if (ctl_meta_open(a.meta, &m))
 		return 1;
+	if (cluster_volume_get(m, a.name, &before) < 0)
+		before.nplacement = 0;
 	ret = cluster_volume_replace(m, a.name, a.from, a.to, &v, err, sizeof err);
-	meta_close(m);
-	if (ret < 0)
+	if (ret < 0) {
+		meta_close(m);
 		return ctl_fail("cannot replace %s's replica on %s: %s", a.name, a.from, err);
+	}
 	print_volume(&v, a.json);
-	return 0;
+	fflush(stdout);
+	node = new_node(&before, &v);
+	ret = a.wait && node ? ctl_wait_rebuilt(m, a.name, node) : 0;
+	meta_close(m);
+	return ret;
 }
 
 static int volume_delete(int argc, char **argv)
@@ -460,7 +482,7 @@ static int wait_resized(struct meta *m, const char *name, uint64_t size)
 	struct cluster_volume v;
 	int64_t got = -1;
 
-	for (double end = mono_s() + 60; mono_s() < end;) {
+	for (double end = ctl_mono_s() + 60; ctl_mono_s() < end;) {
 		if (cluster_volume_get(m, name, &v) < 0)
 			return ctl_fail("volume %s: cannot read its record", name);
 		if (!v.attached[0]) {
@@ -474,7 +496,7 @@ static int wait_resized(struct meta *m, const char *name, uint64_t size)
 			printf("served at %s, %lld bytes\n", uri, (long long)got);
 			return 0;
 		}
-		sleep_100ms();
+		ctl_sleep_100ms();
 	}
 	return ctl_fail("volume %s: its engine on %s does not serve %llu bytes "
 			"after 60 s (it offers %lld; see its log)", name,
@@ -528,23 +550,6 @@ static int volume_resize(int argc, char **argv)
 	ret = a.wait ? wait_resized(m, a.name, size) : 0;
 	meta_close(m);
 	return ret;
-}
-
-static void sleep_100ms(void)
-{
-	struct timespec ts = { 0, 100000000 };
-
-	nanosleep(&ts, NULL);
-}
-
-/* Seconds on the monotonic clock: waits are bounded by time, not by a
- * count of tries that may each take seconds. */
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Only a volume that exists and is attached has an engine to scrub it:
@@ -620,6 +625,7 @@ static int volume_scrub(int argc, char **argv)
 {
 	static const char req[] = "{\"state\":\"requested\"}";
 	struct vol_args a = { 0 };
+	uint64_t done = 0;
 	struct meta *m;
 	char key[128];
 	int ret = 1;
@@ -636,15 +642,22 @@ static int volume_scrub(int argc, char **argv)
 		return ctl_fail("cannot request a scrub of '%s'", a.name);
 	}
 	fprintf(stderr, "scrub of %s requested; waiting for the engine\n", a.name);
-	for (int i = 0; i < 6000; i++) {  /* 10 minutes */
+	/* 10 minutes without an answer or progress */
+	for (int i = 0; i < 6000; i++) {
 		struct meta_kv kv = { 0 };
 		const char *v;
+		uint64_t at;
 
-		sleep_100ms();
+		ctl_sleep_100ms();
+		if (i % 5 == 4 && (at = ctl_scrub_frame(m, a.name)) > done) {
+			done = at;
+			i = 0;
+		}
 		if (meta_get(m, key, &kv) < 0)
 			continue;
 		v = (const char *)kv.value;
 		if (v && (strstr(v, "\"done\"") || strstr(v, "\"failed\""))) {
+			ctl_bar_end();
 			if (a.json)
 				puts(v);
 			else
@@ -659,7 +672,8 @@ static int volume_scrub(int argc, char **argv)
 		meta_kv_clear(&kv);
 	}
 	meta_close(m);
-	return ctl_fail("scrub of '%s': no answer from its engine in 10 minutes "
+	ctl_bar_end();
+	return ctl_fail("scrub of '%s': no answer or progress from its engine in 10 minutes "
 			"(is the volume attached?)", a.name);
 }
 
