@@ -59,7 +59,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 /* Queue a response. MHD owns body afterwards if must_free. */
 static enum MHD_Result reply(struct http_server *s, struct MHD_Connection *c,
 			     int status, const char *type, void *body,
-			     size_t len, bool must_free)
+			     size_t len, bool must_free, const char *allow)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -73,7 +73,7 @@ static enum MHD_Result reply(struct http_server *s, struct MHD_Connection *c,
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
 	ret = MHD_queue_response(c, (unsigned)status, resp);
 	MHD_destroy_response(resp);
 	s->stats.requests++;
@@ -86,7 +86,8 @@ static enum MHD_Result reply_text(struct http_server *s,
 				  struct MHD_Connection *c, int status,
 				  const char *text)
 {
-	return reply(s, c, status, TEXT_PLAIN, (void *)text, strlen(text), false);
+	return reply(s, c, status, TEXT_PLAIN, (void *)text, strlen(text), false,
+		     "GET, HEAD");
 }
 
 static const struct http_route *find_route(const struct http_server *s,
@@ -98,11 +99,21 @@ static const struct http_route *find_route(const struct http_server *s,
 	return NULL;
 }
 
+struct http_request {
+	struct MHD_Connection *c;
+};
+
+const char *http_request_arg(struct http_request *req, const char *key)
+{
+	return MHD_lookup_connection_value(req->c, MHD_GET_ARGUMENT_KIND, key);
+}
+
 /* Run the route's handler into a memory stream and send what it wrote. */
 static enum MHD_Result reply_route(struct http_server *s,
 				   struct MHD_Connection *c,
 				   const struct http_route *r)
 {
+	struct http_request req = { c };
 	char *body = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&body, &len);
@@ -110,12 +121,17 @@ static enum MHD_Result reply_route(struct http_server *s,
 
 	if (!f)
 		return reply_text(s, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
-	status = r->fn(s->arg, f);
+	status = r->post ? r->post(s->arg, &req, f) : r->fn(s->arg, f);
 	if (fclose(f) != 0 || !body) {
 		free(body);
 		return reply_text(s, c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
 	}
-	return reply(s, c, status, r->content_type, body, len, true);
+	return reply(s, c, status, r->content_type, body, len, true, NULL);
+}
+
+static bool method_is(const char *method, const char *want)
+{
+	return strcmp(method, want) == 0;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
@@ -127,13 +143,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 	const struct http_route *r;
 
 	/* Answered on the first call; any request body is discarded. */
-	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
-	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-		return reply_text(s, c, MHD_HTTP_METHOD_NOT_ALLOWED,
-				  "method not allowed\n");
+	bool get = method_is(method, MHD_HTTP_METHOD_GET) ||
+		   method_is(method, MHD_HTTP_METHOD_HEAD);
+	bool post = method_is(method, MHD_HTTP_METHOD_POST);
+
 	r = find_route(s, url);
-	if (!r)
+	if (!r && (get || post))
 		return reply_text(s, c, MHD_HTTP_NOT_FOUND, "not found\n");
+	if (!r || (r->post ? !post : !get)) {
+		static const char text[] = "method not allowed\n";
+
+		return reply(s, c, MHD_HTTP_METHOD_NOT_ALLOWED, TEXT_PLAIN,
+			     (void *)text, sizeof text - 1, false,
+			     r && r->post ? "POST" : "GET, HEAD");
+	}
 	return reply_route(s, c, r);
 }
 

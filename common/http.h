@@ -4,8 +4,9 @@
  * epoll fd and arms a timer only when MHD has a connection deadline, so an
  * idle server costs nothing.
  *
- * Requests are routed by exact path. GET and HEAD are served; other methods
- * get 405, unknown paths 404.
+ * Requests are routed by exact path. GET and HEAD are served; a route with a
+ * post handler answers POST only (its arguments in the query string); other
+ * methods get 405, unknown paths 404.
  */
 #ifndef TRIPLEX_HTTP_H
 #define TRIPLEX_HTTP_H
@@ -22,10 +23,16 @@ struct http_server;
  * Runs on the loop thread, so it may read any loop-owned state. */
 typedef int http_handler_fn(void *arg, FILE *body);
 
+/* A POST's query arguments: the value of key, or NULL. */
+struct http_request;
+const char *http_request_arg(struct http_request *req, const char *key);
+typedef int http_post_fn(void *arg, struct http_request *req, FILE *body);
+
 struct http_route {
 	const char *path;          /* exact match, e.g. "/metrics" */
 	const char *content_type;
-	http_handler_fn *fn;
+	http_handler_fn *fn;       /* GET and HEAD */
+	http_post_fn *post;        /* or POST only */
 };
 
 struct http_stats {

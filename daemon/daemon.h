@@ -11,6 +11,7 @@
 #include "loop.h"
 #include "server.h"
 #include "store_io.h"
+#include "store_io_fault.h"
 #include "tls.h"
 #include "volume.h"
 
@@ -43,6 +44,7 @@ struct daemon_opts {
 	/* Replication mutual TLS: --node-cert, --node-key, --cluster-ca. */
 	struct tls_config node_tls;
 	bool insecure;  /* --insecure: plaintext replication */
+	bool fault_injection;  /* --fault-injection: POST /admin/fault */
 	/* --create-volume NAME --size SIZE: create it and exit. */
 	const char *create_volume;
 	uint64_t create_size;
@@ -60,6 +62,10 @@ struct daemon {
 	struct daemon_opts opts;
 	struct loop loop;
 	struct store_io io;
+	/* In front of io: the faults POST /admin/fault injects. The stores
+	 * use store_io: &fault.io with --fault-injection, else &io. */
+	struct store_io_fault fault;
+	struct store_io *store_io;
 	struct vol **vols;
 	size_t nvols;
 	struct nbd_server *nbd;
@@ -78,6 +84,10 @@ struct daemon {
 	struct tls_ctx *node_tls, *node_tls_client;
 	double start_time;           /* unix seconds, for metrics */
 };
+
+/* fault.c: POST /admin/fault. */
+struct http_request;
+int daemon_on_fault(void *arg, struct http_request *req, FILE *f);
 
 /* Open every volume in DATA_DIR/volumes. Returns 0 or -errno (logged). */
 int daemon_open_volumes(struct daemon *d);

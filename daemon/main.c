@@ -79,6 +79,9 @@ static const char usage[] =
 	"  --insecure              plaintext, unauthenticated replication: anyone who\n"
 	"                          reaches --listen-repl can read and overwrite every\n"
 	"                          replica (command line only; for tests)\n"
+	"  --fault-injection       accept POST /admin/fault on --listen-http: store\n"
+	"                          I/O delays and ENOSPC for `triplexctl drill`\n"
+	"                          (command line only; off by default)\n"
 	"  --write-timeout-ms MS   a write waiting for enough replicas fails with EIO\n"
 	"                          after MS milliseconds (1..3600000, default 30000)\n"
 	"  --io-timeout-ms MS      a replica request unanswered after MS milliseconds\n"
@@ -188,7 +191,7 @@ static int parse_create_size(const char *s, uint64_t *out)
 enum {
 	OPT_TLS = 256, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA, OPT_TLS_PSK,
 	OPT_TLS_VERIFY, OPT_TLS_ALLOW, OPT_NODE_CERT, OPT_NODE_KEY, OPT_CLUSTER_CA,
-	OPT_INSECURE, OPT_MAX_REPL_CONN,
+	OPT_INSECURE, OPT_MAX_REPL_CONN, OPT_FAULT_INJECTION,
 };
 
 static int parse_tls_mode(const char *s)
@@ -279,6 +282,7 @@ static const struct option longopts[] = {
 	{ "cluster-ca", required_argument, NULL, OPT_CLUSTER_CA },
 	{ "max-repl-connections", required_argument, NULL, OPT_MAX_REPL_CONN },
 	{ "insecure", no_argument, NULL, OPT_INSECURE },  /* command line only */
+	{ "fault-injection", no_argument, NULL, OPT_FAULT_INJECTION },  /* ditto */
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -446,6 +450,7 @@ static int parse_args(int argc, char **argv, struct daemon_opts *o)
 		case 'h': o->help = true; return 0;
 		case 'V': o->version = true; return 0;
 		case OPT_INSECURE: o->insecure = true; break;
+		case OPT_FAULT_INJECTION: o->fault_injection = true; break;
 		case '?':
 		case ':':
 			fprintf(stderr, "triplexd: unknown or incomplete option '%s' "
@@ -542,7 +547,7 @@ static int start_cluster(struct daemon *d)
 		free(url);
 		return -1;
 	}
-	d->cluster = agent_start(&d->loop, &d->io, &co);
+	d->cluster = agent_start(&d->loop, d->store_io, &co);
 	free(url); /* the agent opened the store with it and keeps no copy */
 	return d->cluster ? 0 : -1;
 }
@@ -643,6 +648,8 @@ static int run(struct daemon *d)
 		return 1;
 	}
 	store_io_uring_init(&d->io, &d->loop);
+	store_io_fault_init(&d->fault, &d->io);
+	d->store_io = d->opts.fault_injection ? &d->fault.io : &d->io;
 	if (daemon_open_volumes(d) < 0)
 		goto out;
 	d->nbd = nbd_server_new(&d->loop, d->vols, d->nvols);

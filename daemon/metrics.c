@@ -481,6 +481,17 @@ static void emit_meta(FILE *f, const struct agent *cm)
 	       "(--lease-ttl).", h.lease_ttl_s);
 }
 
+/* With --fault-injection: proof that an injected fault landed. */
+static void emit_fault(FILE *f, const struct store_io_fault *fi)
+{
+	scalar(f, "triplex_fault_active", G, "1 while an injected store fault "
+	       "(POST /admin/fault) is in force.", store_io_fault_active(fi));
+	scalar(f, "triplex_fault_delayed_ops_total", C, "Store I/O calls an "
+	       "injected fault delayed.", (double)fi->delayed);
+	scalar(f, "triplex_fault_failed_ops_total", C, "Store writes an "
+	       "injected fault failed (ENOSPC).", (double)fi->failed);
+}
+
 static double wall_seconds(void)
 {
 	struct timespec ts;
@@ -539,6 +550,8 @@ static int on_metrics(void *arg, FILE *f)
 		       "Seconds until the node certificate (--node-cert, "
 		       "replication) expires (negative: expired). SIGHUP reloads it.",
 		       (double)(tls_ctx_cert_expiry(d->node_tls) - time(NULL)));
+	if (d->opts.fault_injection)
+		emit_fault(f, &d->fault);
 	emit_process(f, d);
 	return 200;
 }
@@ -564,9 +577,10 @@ static int on_readyz(void *arg, FILE *f)
 }
 
 static const struct http_route routes[] = {
-	{ "/healthz", "text/plain; charset=utf-8", on_healthz },
-	{ "/readyz", "text/plain; charset=utf-8", on_readyz },
-	{ "/metrics", PROM_TYPE, on_metrics },
+	{ "/healthz", "text/plain; charset=utf-8", on_healthz, NULL },
+	{ "/readyz", "text/plain; charset=utf-8", on_readyz, NULL },
+	{ "/metrics", PROM_TYPE, on_metrics, NULL },
+	{ "/admin/fault", "text/plain; charset=utf-8", NULL, daemon_on_fault },
 };
 
 int daemon_start_http(struct daemon *d, const char *host, const char *port)

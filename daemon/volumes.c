@@ -17,7 +17,7 @@ static int open_one(struct daemon *d, const char *dir, const char *name)
 
 	if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
 		return -ENAMETOOLONG;
-	ret = store_open(path, &d->io, &st);
+	ret = store_open(path, d->store_io, &st);
 	if (ret < 0) {
 		log_error("volume %s: cannot open %s: %s", name, path, strerror(-ret));
 		return ret;

@@ -49,7 +49,7 @@ printf 'junk\n' >"$conf"
 example=$TPX_SRC/deploy/triplexd.conf.example
 sed -n 's/^#\([a-z][a-z-]* = .*\)/\1/p' "$example" >"$conf"
 for opt in $("$TPXD" --help | grep -oE -- '--[a-z][a-z-]+' | sort -u); do
-	case $opt in --help | --version | --config | --insecure) continue ;; esac
+	case $opt in --help | --version | --config | --insecure | --fault-injection) continue ;; esac
 	grep -q "^${opt#--} = " "$conf" || fail "$opt is not in $example"
 done
 echo 'not-an-option = 1' >>"$conf"

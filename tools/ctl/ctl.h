@@ -18,6 +18,7 @@ struct ctl_cmd {
 int volume_main(int argc, char **argv);
 int node_main(int argc, char **argv);
 int dev_main(int argc, char **argv);
+int drill_main(int argc, char **argv);
 /* dev_certs.c: DIR/tls/ca.{crt,key} (kept if present) and ID.{crt,key}
  * for each node id. 0 or -errno (openssl's output in DIR/tls/openssl.log). */
 int dev_make_certs(const char *tls_dir, const char *const *ids, int n);

@@ -34,22 +34,14 @@
 
 #include "cluster.h"
 #include "ctl.h"
+#include "dev.h"
 
-#define NODES 3
+#define NODES DEV_NODES
 #define WAIT_MS 20000
 
 struct dev_etcd {
 	char dir[PATH_MAX];
 	int client_port, peer_port;
-	pid_t pid;
-};
-
-struct dev_node {
-	char id[8], zone[16];
-	char dir[PATH_MAX];
-	char sock[PATH_MAX + 16];
-	int repl_port, nbd_port, http_port;
-	char tls_dir[PATH_MAX];  /* "": plaintext replication (--insecure) */
 	pid_t pid;
 };
 
@@ -130,16 +122,18 @@ static int spawn(struct dev_node *n, const char *meta_url)
 		dup2(fd, 2);
 	}
 	setsid();  /* a Ctrl-C in the shell does not reach the cluster */
+	/* --fault-injection: a dev cluster is where `triplexctl drill` runs. */
 	char *argv[] = { "triplexd", "--data-dir", n->dir, "--node-id", n->id,
 			 "--zone", n->zone, "--meta", (char *)meta_url,
 			 "--listen-repl", repl, "--listen-tcp", tcp,
 			 "--listen-unix", n->sock, "--listen-http", http,
+			 "--fault-injection",
 			 "--node-cert", crt, "--node-key", key, "--cluster-ca", ca,
 			 NULL };
 
 	if (!n->tls_dir[0]) {  /* the three TLS options become one */
-		argv[17] = "--insecure";
-		argv[18] = NULL;
+		argv[18] = "--insecure";
+		argv[19] = NULL;
 	}
 	execv(bin, argv);
 	fprintf(stderr, "cannot run %s: %s\n", bin, strerror(errno));
@@ -461,7 +455,7 @@ static void stop_pids(const pid_t *pids, int n)
 
 /* The triplexd holding data_dir's lock (see daemon/datadir.c), 0 if none:
  * a pid in cluster.json may be stale, or another process's by now. */
-static pid_t running_pid(const char *data_dir)
+pid_t dev_running_pid(const char *data_dir)
 {
 	char path[PATH_MAX + 16], buf[32];
 	long pid = 0;
@@ -491,7 +485,7 @@ static pid_t node_pid(json_t *n)
 	const char *d = json_string_value(json_object_get(n, "data_dir"));
 
 	if (d)
-		return running_pid(d);
+		return dev_running_pid(d);
 	return (pid_t)json_integer_value(json_object_get(n, "pid"));
 }
 
@@ -546,7 +540,34 @@ static bool socket_cb(void *path)
 	return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
 }
 
-static int dev_restart(const char *dir, const char *id)
+int dev_cluster_load(const char *dir, struct dev_node *nodes, int *n,
+		     char *meta, size_t metalen)
+{
+	char path[PATH_MAX + 16];
+	json_t *root = load_cluster_json(dir, path, sizeof path), *o;
+	const char *url;
+	size_t i;
+
+	if (!root)
+		return 1;
+	*n = 0;
+	url = json_string_value(json_object_get(root, "meta"));
+	json_array_foreach(json_object_get(root, "nodes"), i, o) {
+		if (*n >= DEV_NODES || node_from_json(root, o, &nodes[*n]) < 0) {
+			json_decref(root);
+			return ctl_fail("%s: node %zu cannot be read", path, i + 1);
+		}
+		nodes[(*n)++].pid = node_pid(o);
+	}
+	snprintf(meta, metalen, "%s", url ? url : "");
+	json_decref(root);
+	if (!url || *n != DEV_NODES)
+		return ctl_fail("%s names no metadata store or not %d nodes", path,
+				DEV_NODES);
+	return 0;
+}
+
+int dev_restart_node(const char *dir, const char *id, bool quiet)
 {
 	char path[PATH_MAX + 16];
 	json_t *root = load_cluster_json(dir, path, sizeof path), *o, *found = NULL;
@@ -566,10 +587,11 @@ static int dev_restart(const char *dir, const char *id)
 		return ctl_fail("dev restart: %s names no node %s (nodes: n1, n2, n3)",
 				path, id);
 	}
-	old = running_pid(n.dir);
+	old = dev_running_pid(n.dir);
 	if (old) {
 		stop_pids(&old, 1);
-		printf("stopped %s (pid %d)\n", id, (int)old);
+		if (!quiet)
+			printf("stopped %s (pid %d)\n", id, (int)old);
 	}
 	unlink(n.sock);  /* a killed daemon leaves its socket behind */
 	if (spawn(&n, meta) < 0 || !wait_for(socket_cb, n.sock, &n, 1)) {
@@ -581,8 +603,9 @@ static int dev_restart(const char *dir, const char *id)
 	if (json_dump_file(root, path, JSON_INDENT(2)) < 0)
 		fprintf(stderr, "triplexctl: cannot update %s\n", path);
 	json_decref(root);
-	printf("restarted %s (pid %d) with its own command line; log %s/triplexd.log\n",
-	       id, (int)n.pid, n.dir);
+	if (!quiet)
+		printf("restarted %s (pid %d) with its own command line; log "
+		       "%s/triplexd.log\n", id, (int)n.pid, n.dir);
 	return 0;
 }
 
@@ -708,7 +731,7 @@ int dev_main(int argc, char **argv)
 	if (!strcmp(argv[1], "cert"))
 		return dev_cert(dir, node);
 	if (node)
-		return dev_restart(dir, node);
+		return dev_restart_node(dir, node, false);
 	if (ctl_parse_size("--size", size_arg, &size))
 		return 1;
 	return dev_up(dir, size, with_etcd, insecure);

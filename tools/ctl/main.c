@@ -11,6 +11,7 @@ static const struct ctl_cmd commands[] = {
 	{ "volume", volume_main, "create, list, show, attach and replace volumes" },
 	{ "node", node_main, "list the nodes of the cluster" },
 	{ "dev", dev_main, "start or stop a local three-node cluster" },
+	{ "drill", drill_main, "a chaos drill against a dev cluster" },
 };
 
 int ctl_fail(const char *fmt, ...)
