@@ -100,6 +100,9 @@ complete_words() {
 export R=$ROOT
 [[ $(complete_words triplexctl volume cr) == create ]] || fail "completion of 'triplexctl volume cr': $(complete_words triplexctl volume cr)"
 [[ $(complete_words triplexctl volume create --repl) == --replicas ]] || fail "completion of volume create --repl"
+[[ $(complete_words triplexctl dr) == drill ]] || fail "completion of 'triplexctl dr': $(complete_words triplexctl dr)"
+[[ $(complete_words triplexctl dev re) == restart ]] || fail "completion of 'triplexctl dev re': $(complete_words triplexctl dev re)"
+[[ $(complete_words triplexctl drill --ho) == --hold ]] || fail "completion of 'triplexctl drill --ho': $(complete_words triplexctl drill --ho)"
 [[ $(complete_words triplexd --conf) == --config ]] || fail "completion of 'triplexd --conf': $(complete_words triplexd --conf)"
 
 # Removal: every file of the package is gone.
