@@ -565,6 +565,12 @@ bool agent_vol_resync_pos(const struct agent *cm, size_t i, unsigned r,
 	return true;
 }
 
+struct store *agent_replica_at(const struct agent *cm, size_t i,
+			       const char **name)
+{
+	return repl_service_replica_at(cm->svc, i, name);
+}
+
 void agent_meta_health(const struct agent *cm, struct agent_meta_health *h)
 {
 	uint64_t now = loop_now_ms();

@@ -263,6 +263,28 @@ static struct vol *volume_at(struct daemon *d, size_t i)
 	return d->cluster ? agent_vol(d->cluster, i - d->nvols) : NULL;
 }
 
+static void emit_row(FILE *f, const struct vol_metric *m, const char *vol,
+		     uint64_t value)
+{
+	fprintf(f, "%s{volume=\"", m->name);
+	label_value(f, vol);
+	if (m->op)
+		fprintf(f, "\",op=\"%s", m->op);
+	fprintf(f, "\"} %" PRIu64 "\n", value);
+}
+
+/* In cluster mode the stores are the replicas the replica service holds
+ * open on this node, whoever's engine reaches them: a bad block counts
+ * on the node whose copy it is. */
+static void emit_store_rows(FILE *f, const struct vol_metric *m, struct daemon *d)
+{
+	const char *name;
+	struct store *st;
+
+	for (size_t i = 0; d->cluster && (st = agent_replica_at(d->cluster, i, &name)); i++)
+		emit_row(f, m, name, u64_at(store_get_stats(st), m->off));
+}
+
 static void emit_vol_row(FILE *f, const struct vol_metric *m, struct daemon *d)
 {
 	struct vol *v;
@@ -271,12 +293,10 @@ static void emit_vol_row(FILE *f, const struct vol_metric *m, struct daemon *d)
 		/* A cluster volume's replicas are behind the replica service. */
 		if (m->src == SRC_STORE && !vol_store(v))
 			continue;
-		fprintf(f, "%s{volume=\"", m->name);
-		label_value(f, vol_name(v));
-		if (m->op)
-			fprintf(f, "\",op=\"%s", m->op);
-		fprintf(f, "\"} %" PRIu64 "\n", vol_value(m, v));
+		emit_row(f, m, vol_name(v), vol_value(m, v));
 	}
+	if (m->src == SRC_STORE)
+		emit_store_rows(f, m, d);
 }
 
 /* Request latency per volume, as a Prometheus histogram. */

@@ -530,6 +530,18 @@ void repl_service_free(struct repl_service *svc)
 	free(svc);
 }
 
+struct store *repl_service_replica_at(const struct repl_service *svc, size_t i,
+				      const char **name)
+{
+	for (const struct rvol *v = svc->vols; v; v = v->next) {
+		if (v->deleted || !v->st || i-- > 0)
+			continue;
+		*name = v->name;
+		return v->st;
+	}
+	return NULL;
+}
+
 struct store *repl_service_store(struct repl_service *svc, uint64_t volume_id)
 {
 	struct rvol *v = rvol_find(svc, volume_id);

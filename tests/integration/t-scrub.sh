@@ -7,7 +7,7 @@
 # The same report in words without --json.
 . "$(dirname "$0")/lib.sh"
 require_triplexd "scrub"
-require_tool nbdcopy
+require_tool nbdcopy curl
 
 D=$T/dev
 on_exit "'$TPXCTL' dev down --dir '$D'"
@@ -35,6 +35,16 @@ print(len(f), f[0]['node'], f[0]['first_block'], f[0]['blocks'], f[0]['problem']
 	fail "the report's findings: '$finding', want 1 finding: n2 block 300, 1 block, checksum, from n1 or n3"
 (($(field "$T/scrub1.json" unrepaired_blocks) == 0)) || fail "scrub left blocks unrepaired"
 cmp "$D/n1/replicas/demo/data" "$D/n2/replicas/demo/data" || fail "n2 still differs after scrub"
+# The bad block counts on the node whose copy it was, and only there.
+store_csum() {
+	local http
+	http=$(/usr/bin/python3 -c "import json; print([n['http'] for n in json.load(open('$D/cluster.json'))['nodes'] if n['id'] == '$1'][0])")
+	curl -sf "http://$http/metrics" | awk '$1 == "triplex_store_checksum_errors_total{volume=\"demo\"}" { print $2; found = 1 }
+		END { if (!found) print "none" }'
+}
+csum1=$(store_csum n1) csum2=$(store_csum n2) csum3=$(store_csum n3)
+[[ $csum2 != none ]] && ((csum2 >= 1)) || fail "n2's triplex_store_checksum_errors_total for demo is $csum2 after its bad block was found"
+[[ $csum1 == 0 && $csum3 == 0 ]] || fail "checksum errors counted on nodes with good copies: n1 $csum1, n3 $csum3"
 cmp "$D/n1/replicas/demo/data" "$D/n3/replicas/demo/data" || fail "n3 differs from n1"
 
 ctl volume scrub demo --json >"$T/scrub2.json" || fail "second scrub failed"
@@ -50,4 +60,5 @@ grep -Eq '^  n3: block 1000 \(bytes 4096000\+4096\): failed its checksum, rewrit
 grep -q '^1 blocks failed their checksum, 0 differed, 1 repaired, 0 not repaired$' "$T/scrub3.txt" ||
 	fail "the report's last line is wrong"
 nbdcopy "$uri" "$T/out" && cmp -n $((8 << 20)) "$T/in" "$T/out" || fail "volume contents changed"
+log "figures: n2's triplex_store_checksum_errors_total $csum2 after the first scrub (n1 $csum1, n3 $csum3)"
 log PASS
