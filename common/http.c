@@ -109,6 +109,11 @@ const char *http_request_arg(struct http_request *req, const char *key)
 }
 
 /* Run the route's handler into a memory stream and send what it wrote. */
+const char *http_request_header(struct http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value(req->c, MHD_HEADER_KIND, name);
+}
+
 static enum MHD_Result reply_route(struct http_server *s,
 				   struct MHD_Connection *c,
 				   const struct http_route *r)

@@ -26,6 +26,8 @@ typedef int http_handler_fn(void *arg, FILE *body);
 /* A POST's query arguments: the value of key, or NULL. */
 struct http_request;
 const char *http_request_arg(struct http_request *req, const char *key);
+/* A request header's value, or NULL. */
+const char *http_request_header(struct http_request *req, const char *name);
 typedef int http_post_fn(void *arg, struct http_request *req, FILE *body);
 
 struct http_route {

@@ -402,6 +402,7 @@ static void on_tick(struct loop_timer *t)
 		return;
 	if (++cm->ticks % KEEPALIVE_EVERY == 0)
 		lease_submit(cm, LEASE_KEEPALIVE);
+	agent_heartbeat_tick(cm);
 	poll_submit(cm, true);
 	loop_timer_arm(cm->loop, &cm->tick, TICK_MS);
 }

@@ -134,12 +134,22 @@ struct agent {
 	uint64_t meta_errors;     /* poll and lease jobs that failed */
 	uint64_t meta_ok_ms;      /* loop_now_ms of the last success */
 	uint64_t lease_ok_ms;     /* of the last registration or keepalive */
+	unsigned puts_out;        /* agent_put jobs not done yet */
+	/* agent_heartbeat.c: the stores' checksum errors, when they grew. */
+	uint64_t hb_csum;
+	double hb_csum_time;
 };
 
 /* agent_volume.c: put val under key (NULL: delete it), on the metadata
- * worker; with_lease: the node's lease, so that it goes with the node. */
+ * worker; with_lease: the node's lease, so that it goes with the node.
+ * What is only for show skips a turn while AGENT_PUTS_BUSY are out: a
+ * store that does not answer must not pile them up. */
+#define AGENT_PUTS_BUSY 8
 void agent_put(struct agent *cm, const char *key, const char *val,
 	       bool with_lease);
+
+/* agent_heartbeat.c: once a poll; puts the node's heartbeat every few. */
+void agent_heartbeat_tick(struct agent *cm);
 
 /* agent_progress.c: once a poll, publish the progress of s's rebuilds
  * and scrub under CLUSTER_PROGRESS_PREFIX; agent_progress_clear when s

@@ -142,7 +142,7 @@ void agent_progress_tick(struct served *s)
 		agent_progress_clear(s);
 		return;
 	}
-	if (p->ticks++ % PUBLISH_TICKS)
+	if (p->ticks++ % PUBLISH_TICKS || s->cm->puts_out >= AGENT_PUTS_BUSY)
 		return;
 	jobs_json(s, jobs, sizeof jobs);
 	snprintf(val, sizeof val, "{\"node\":\"%s\",\"epoch\":%" PRIu64 ","

@@ -222,6 +222,7 @@ static void start_resyncs(struct served *s)
  * "running", then "done" or "failed" and the report. */
 struct put_job {
 	struct metaq_job j;
+	struct agent *cm;
 	char key[160];
 	char *val;             /* NULL: delete */
 	int64_t lease;
@@ -245,6 +246,7 @@ static void put_done(struct metaq_job *job, int res)
 
 	if (res < 0)
 		log_warn("metadata store: cannot write %s: %s", p->key, strerror(-res));
+	p->cm->puts_out--;
 	free(p->val);
 	free(p);
 }
@@ -260,8 +262,10 @@ void agent_put(struct agent *cm, const char *key, const char *val,
 		return;
 	}
 	p->j = (struct metaq_job){ .run = put_run, .done = put_done };
+	p->cm = cm;
 	snprintf(p->key, sizeof p->key, "%s", key);
 	p->lease = with_lease ? cm->lease : 0;
+	cm->puts_out++;
 	agent_submit(cm, &p->j);
 }
 

@@ -22,6 +22,7 @@
 #define CLUSTER_DELETED_PREFIX "/triplex/deleted/"
 /* Outside CLUSTER_PREFIX: the agents' watch need not wake for it. */
 #define CLUSTER_PROGRESS_PREFIX "/triplex-progress/"
+#define CLUSTER_SEEN_PREFIX "/triplex-seen/"
 
 #define CLUSTER_NAME_MAX 64     /* ids, zones, racks, volume names + NUL */
 #define CLUSTER_ADDR_MAX 128    /* "host:port", "[v6]:port" */

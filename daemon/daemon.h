@@ -45,6 +45,7 @@ struct daemon_opts {
 	struct tls_config node_tls;
 	bool insecure;  /* --insecure: plaintext replication */
 	bool fault_injection;  /* --fault-injection: POST /admin/fault */
+	const char *admin_token_file;  /* bearer token of POST /admin/... */
 	/* --create-volume NAME --size SIZE: create it and exit. */
 	const char *create_volume;
 	uint64_t create_size;

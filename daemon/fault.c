@@ -2,9 +2,10 @@
  * POST /admin/fault?delay_ms=MS&error=enospc|none&seconds=S: inject a
  * store fault on this node for S seconds (`triplexctl drill`): every store
  * I/O waits MS milliseconds first, and/or every write fails with ENOSPC
- * as on a full disk. seconds=0 clears it. Refused (403) unless triplexd
- * runs with --fault-injection: off by default, as it can take a node's
- * replicas down.
+ * as on a full disk. seconds=0 clears it. It changes state, so it needs
+ * "Authorization: Bearer TOKEN" with the token of --admin-token-file
+ * (401), and triplexd must run with --fault-injection (403): off by
+ * default, as it can take a node's replicas down.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -30,14 +31,65 @@ static bool arg_num(struct http_request *req, const char *key, unsigned long max
 	return *end == '\0' && *out <= max;
 }
 
+#define TOKEN_MAX 256
+
+/* Equal, in time that depends on the lengths only. */
+static bool same_secret(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	unsigned char diff = la != lb;
+
+	for (size_t i = 0; i < la && i < lb; i++)
+		diff |= (unsigned char)(a[i] ^ b[i]);
+	return diff == 0;
+}
+
+/* The file's first line; false if it cannot be read or is too short to
+ * be a secret. Read at each call: a new token needs no restart. */
+static bool read_token(const char *path, char *out, size_t len)
+{
+	FILE *f = path ? fopen(path, "re") : NULL;
+	bool ok;
+
+	if (!f)
+		return false;
+	ok = fgets(out, (int)len, f) != NULL;
+	fclose(f);
+	out[strcspn(out, "\r\n")] = '\0';
+	return ok && strlen(out) >= 16;
+}
+
+/* 0 when the request carries the admin token, else the HTTP status. */
+static int admin_auth(struct daemon *d, struct http_request *req, FILE *f)
+{
+	const char *h = http_request_header(req, "Authorization");
+	char token[TOKEN_MAX];
+
+	if (!read_token(d->opts.admin_token_file, token, sizeof token)) {
+		fputs("admin calls need --admin-token-file (a token of 16 "
+		      "characters or more)\n", f);
+		return 403;
+	}
+	if (!h || strncmp(h, "Bearer ", 7) || !same_secret(h + 7, token)) {
+		memset(token, 0, sizeof token);
+		log_warn("http: an admin call without the admin token was refused");
+		fputs("admin calls need \"Authorization: Bearer TOKEN\"\n", f);
+		return 401;
+	}
+	memset(token, 0, sizeof token);
+	return 0;
+}
+
 int daemon_on_fault(void *arg, struct http_request *req, FILE *f)
 {
 	struct daemon *d = arg;
 	const char *error = http_request_arg(req, "error");
 	unsigned long delay, secs;
 	char what[160], num[32];
-	int err = 0;
+	int err = 0, st = admin_auth(d, req, f);
 
+	if (st)
+		return st;
 	if (!d->opts.fault_injection) {
 		fputs("fault injection is off: start triplexd with --fault-injection\n", f);
 		return 403;

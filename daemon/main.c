@@ -82,6 +82,9 @@ static const char usage[] =
 	"  --fault-injection       accept POST /admin/fault on --listen-http: store\n"
 	"                          I/O delays and ENOSPC for `triplexctl drill`\n"
 	"                          (command line only; off by default)\n"
+	"  --admin-token-file FILE every POST /admin/... must carry \"Authorization:\n"
+	"                          Bearer TOKEN\", TOKEN the file's first line (read\n"
+	"                          at each call; none: every admin call is refused)\n"
 	"  --write-timeout-ms MS   a write waiting for enough replicas fails with EIO\n"
 	"                          after MS milliseconds (1..3600000, default 30000)\n"
 	"  --io-timeout-ms MS      a replica request unanswered after MS milliseconds\n"
@@ -191,7 +194,7 @@ static int parse_create_size(const char *s, uint64_t *out)
 enum {
 	OPT_TLS = 256, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_CA, OPT_TLS_PSK,
 	OPT_TLS_VERIFY, OPT_TLS_ALLOW, OPT_NODE_CERT, OPT_NODE_KEY, OPT_CLUSTER_CA,
-	OPT_INSECURE, OPT_MAX_REPL_CONN, OPT_FAULT_INJECTION,
+	OPT_INSECURE, OPT_MAX_REPL_CONN, OPT_FAULT_INJECTION, OPT_ADMIN_TOKEN,
 };
 
 static int parse_tls_mode(const char *s)
@@ -283,6 +286,7 @@ static const struct option longopts[] = {
 	{ "max-repl-connections", required_argument, NULL, OPT_MAX_REPL_CONN },
 	{ "insecure", no_argument, NULL, OPT_INSECURE },  /* command line only */
 	{ "fault-injection", no_argument, NULL, OPT_FAULT_INJECTION },  /* ditto */
+	{ "admin-token-file", required_argument, NULL, OPT_ADMIN_TOKEN },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -384,6 +388,7 @@ static int apply_option(void *opts_arg, int c, const char *arg, char *err,
 			o->resync_rate_bps = 0;
 		break;
 	case 'C': o->create_volume = arg; break;
+	case OPT_ADMIN_TOKEN: o->admin_token_file = arg; break;
 	case 'z':
 		if (parse_create_size(arg, &o->create_size) < 0) {
 			snprintf(err, errsz, "--size wants a size such as 10G, "

@@ -93,7 +93,7 @@ run vs volume show vol
 expect_out "volume show, n3 down" "$T/vs" 'state: +degraded' '^  n3 +zone-c +down +out of sync, node down$' \
 	'\(2 now on live nodes\)'
 run nl node list
-expect_out "node list, n3 down" "$T/nl" '^n1 +up ' '^n2 +up ' '^n3 +down +zone-c '
+expect_out "node list, n3 down" "$T/nl" '^n1 +up ' '^n2 +up ' '^n3 +down +zone-c +\(since about [0-9-]+ [0-9:]+, last heard ([0-9]+m )?[0-9]+s ago; 1 replica'
 # Scripts' forms keep their shape: volume show --json is the record.
 [[ $(cluster_state vol n3) == out_of_sync ]] || fail "volume show --json changed"
 log "ok: HEALTH_WARN (n3 down, its replica out of sync), vol degraded"

@@ -64,6 +64,15 @@ done
 _cluster_all_registered || fail "a node is no longer registered"
 log "15 s (3 lease TTLs) with clocks -1 h and +1 h: no lease expired, vol stayed on n1 at epoch $epoch"
 
+# status compares each node's heartbeat with its own clock: n2 and n3
+# are off, n1 is not.
+ctl health detail >"$T/health.out" || fail "health detail failed: $(cat "$T/health.out")"
+skews=$(grep -o '^HEALTH_WARN CLOCK_SKEW node=n[0-9]' "$T/health.out" | sort | tr '\n' ' ')
+[[ $skews == "HEALTH_WARN CLOCK_SKEW node=n2 HEALTH_WARN CLOCK_SKEW node=n3 " ]] ||
+	fail "health detail's clock problems: '$skews', want n2 and n3: $(cat "$T/health.out")"
+grep -Eq "n3's clock is about 3[56][0-9]{2} s ahead of this host's" "$T/health.out" ||
+	fail "n3's skew is not said in seconds: $(cat "$T/health.out")"
+
 # Leases still expire when renewals stop, seen by the skewed nodes.
 cluster_kill 1
 _taken_by_n2() { [[ $(cluster_field vol attached) == n2 ]]; }
@@ -73,4 +82,5 @@ head -c 64K /dev/urandom | nbdcopy --flush - "$(cluster_uri vol 2)" ||
 	fail "write to vol on n2 failed"
 ! grep -q "taken over here" "$(cluster_log 3)" || fail "n3 took vol over too"
 cluster_stop_all
+log "figures: $(grep -o "n[23]'s clock is [^(]*" "$T/health.out" | tr '\n' ';')"
 log PASS

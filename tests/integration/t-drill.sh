@@ -2,7 +2,7 @@
 # `triplexctl drill` (issue 8): a short drill against a dev cluster, every
 # fault (kill -9 of a replica's node, of the engine's node, an iptables
 # partition, store latency and ENOSPC through POST /admin/fault), each
-# holding 5 s. The report must show, per fault, that it landed (a replica
+# holding 3 s. The report must show, per fault, that it landed (a replica
 # left the in-sync set, another node took the volume over, delayed or
 # failed store calls counted), that the cluster recovered, that writes
 # were acknowledged and none lost, and that the replicas were identical.
@@ -24,7 +24,7 @@ head -c 16M /dev/urandom >"$T/demo.in"
 nbdcopy --flush "$T/demo.in" "$uri" || fail "writing demo failed"
 
 rc=0
-ctl drill --dir "$D" --hold 5 --recover-timeout 60 --json >"$T/drill.json" 2>"$T/drill.err" || rc=$?
+ctl drill --dir "$D" --hold 3 --recover-timeout 60 --json >"$T/drill.json" 2>"$T/drill.err" || rc=$?
 [[ -s $T/drill.json ]] || fail "drill printed no report (rc $rc): $(tail -n 5 "$T/drill.err")"
 /usr/bin/python3 - "$T/drill.json" >"$T/drill.sum" <<'PY' || fail "drill report: $(cat "$T/drill.sum")"
 import json, sys
@@ -71,20 +71,41 @@ cmp "$T/demo.in" "$T/demo.out" || fail "volume demo changed under the drill"
 rules=$(iptables -w -S INPUT)
 grep -q 'tpx-drill' <<<"$rules" && fail "the drill left iptables rules: $rules"
 
-# A daemon without --fault-injection refuses the admin call.
+# The admin call changes state: it needs the bearer token of
+# --admin-token-file (401 without it or with another), and then still
+# --fault-injection (403); with no token file, every admin call is 403.
 mkdir -p "$T/plain"
 "$TPXD" --data-dir "$T/plain" --create-volume v --size 4M >/dev/null 2>&1 || fail "create v failed"
+printf 'tok-%s\n' "$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')" >"$T/admin.token"
+token=$(head -n 1 "$T/admin.token")
 port=$(free_port)
-"$TPXD" --data-dir "$T/plain" --listen-unix "$T/plain/s" --listen-http "127.0.0.1:$port" \
-	>"$T/plain.log" 2>&1 &
-PLAIN=$!
-on_exit "kill $PLAIN"
 _http_up() { curl -sf "http://127.0.0.1:$port/healthz" >/dev/null; }
-wait_for "the plain daemon's /healthz" 10 _http_up
-st=$(curl -s -o "$T/refused" -w '%{http_code}' -X POST "http://127.0.0.1:$port/admin/fault?delay_ms=100&seconds=5")
-[[ $st == 403 ]] || fail "/admin/fault without --fault-injection answered $st: $(cat "$T/refused")"
+# plain_start ARGS...: the daemon on $port with ARGS; PLAIN its pid.
+plain_start() {
+	"$TPXD" --data-dir "$T/plain" --listen-unix "$T/plain/s" --listen-http "127.0.0.1:$port" \
+		"$@" >>"$T/plain.log" 2>&1 &
+	PLAIN=$!
+	on_exit "kill $PLAIN"
+	wait_for "the plain daemon's /healthz" 10 _http_up
+}
+# post [CURL-ARGS...]: the HTTP status of a fault request.
+post() {
+	curl -s -o "$T/post.out" -w '%{http_code}' -X POST "$@" \
+		"http://127.0.0.1:$port/admin/fault?delay_ms=100&seconds=5"
+}
+plain_start --admin-token-file "$T/admin.token"
+[[ $(post) == 401 ]] || fail "/admin/fault without a token: $(cat "$T/post.out")"
+[[ $(post -H "Authorization: Bearer ${token}x") == 401 ]] || fail "/admin/fault with another token: $(cat "$T/post.out")"
+[[ $(post -H "Authorization: Bearer $token") == 403 ]] && grep -q 'fault injection is off' "$T/post.out" ||
+	fail "/admin/fault without --fault-injection: $(cat "$T/post.out")"
 st=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/admin/fault")
 [[ $st == 405 ]] || fail "GET /admin/fault answered $st, want 405"
+grep -q 'admin call without the admin token was refused' "$T/plain.log" || fail "the refused calls were not logged"
+kill "$PLAIN"
+wait "$PLAIN" 2>/dev/null || true
+plain_start --fault-injection
+[[ $(post -H "Authorization: Bearer $token") == 403 ]] && grep -q 'need --admin-token-file' "$T/post.out" ||
+	fail "/admin/fault with no token file: $(cat "$T/post.out")"
 kill "$PLAIN"
 log "figures: $(cat "$T/drill.sum")"
 log PASS

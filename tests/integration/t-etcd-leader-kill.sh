@@ -43,6 +43,11 @@ leader_ms=$((($(date +%s%N) - t_kill) / 1000000))
 cluster_wait_state vol n3 out_of_sync 30
 grep -q "replica n3 left the in-sync set" "$(cluster_log 1)" ||
 	fail "n1 never recorded n3 leaving: no in-sync change was needed"
+# status asks each member on its own: the dead one is named.
+dead_ep=${ETCD_ADDR[old_leader]}:${ETCD_CPORT[old_leader]}
+ctl health detail >"$T/hd" 2>&1 || fail "health detail failed with one member down: $(cat "$T/hd")"
+grep -q "^HEALTH_WARN META_DEGRADED$" "$T/hd" && grep -q "etcd member $dead_ep does not answer (1 of 3 down)" "$T/hd" ||
+	fail "health detail does not name the dead member $dead_ep: $(cat "$T/hd")"
 
 # Both come back: the member rejoins, n3 catches up under load.
 etcd_start "$old_leader"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Progress of long jobs (issue 8). vol (24 MiB, 3 replicas, resync and
+# Progress of long jobs (issue 8). vol (16 MiB, 3 replicas, resync and
 # scrub capped at 4 MB/s) is served by n1; a fourth node n4 joins in
 # zone-d. `volume replace vol --from n3 --to n4 --wait` runs on a
 # terminal (script(1)): while n4 is rebuilt, `status` shows the rebuild
@@ -17,11 +17,11 @@
 require_tool script
 
 cluster_setup --io-timeout-ms 2000 --write-timeout-ms 10000 --resync-rate 4M
-cluster_volume_create vol 24M
+cluster_volume_create vol 16M
 cluster_attach vol n1
 cluster_wait_export vol 1
-nbdsh -u "$(cluster_uri vol 1)" -c "import os; h.pwrite(os.urandom(24 << 20), 0); h.flush()" ||
-	fail "writing 24 MiB failed"
+nbdsh -u "$(cluster_uri vol 1)" -c "import os; h.pwrite(os.urandom(16 << 20), 0); h.flush()" ||
+	fail "writing 16 MiB failed"
 
 # n4 in the client's namespace, in a zone of its own.
 CLUSTER_ZONES[4]=zone-d
@@ -45,7 +45,7 @@ on_exit "kill $REPLACE"
 
 _rebuild_shown() {
 	ctl status >"$T/status.out" 2>&1 || return 1
-	grep -Eq '^ +rebuild of vol onto n4 by n1: [0-9]+% \(.* of 24\.0 MiB\), [0-9.]+ [KM]iB/s, ETA [0-9]+s' "$T/status.out"
+	grep -Eq '^ +rebuild of vol onto n4 by n1: [0-9]+% \(.* of 16\.0 MiB\), [0-9.]+ [KM]iB/s, ETA [0-9]+s' "$T/status.out"
 }
 wait_for "status to show n4's rebuild" 20 _rebuild_shown
 grep -q '^  jobs:     1 running' "$T/status.out" || fail "no jobs line: $(cat "$T/status.out")"
@@ -55,16 +55,16 @@ j = json.load(open(sys.argv[1]))['jobs'][0]
 print(j['kind'], j['done_bytes'], j['total_bytes'], j['rate_bytes_per_second'])" "$T/status.json") ||
 	fail "no job in status --json: $(cat "$T/status.json")"
 [[ $kind == rebuild ]] || fail "status --json: the job is a '$kind', want rebuild"
-((total == 24 << 20 && done < total)) || fail "status --json: done $done of $total"
+((total == 16 << 20 && done < total)) || fail "status --json: done $done of $total"
 awk -v r="$rate" 'BEGIN { exit !(r > 0 && r < 8000000) }' ||
 	fail "status --json: rate $rate B/s (capped at 4 MB/s)"
 [[ $(grep -c . "$T/status.out") -gt 0 ]] && log "during the rebuild: $(grep 'rebuild of' "$T/status.out" | sed 's/^ *//')"
 
 wait "$REPLACE" || fail "replace --wait failed: $(tty_lines "$T/replace.tty" | tail -n 3)"
 tty=$(tty_lines "$T/replace.tty")
-grep -Eq '^rebuild of vol onto n4 \[#*\.*\] +[0-9]+% .* of 24\.0 MiB, [0-9.]+ [KM]iB/s, ETA ' <<<"$tty" ||
+grep -Eq '^rebuild of vol onto n4 \[#*\.*\] +[0-9]+% .* of 16\.0 MiB, [0-9.]+ [KM]iB/s, ETA ' <<<"$tty" ||
 	fail "no progress bar on the terminal: $tty"
-grep -Eq '^replica of vol on n4 in sync after [0-9.]+ s \(24\.0 MiB, ' <<<"$tty" ||
+grep -Eq '^replica of vol on n4 in sync after [0-9.]+ s \(16\.0 MiB, ' <<<"$tty" ||
 	fail "no final line: $tty"
 [[ $(cluster_state vol n4) == in_sync ]] || fail "replace --wait returned with n4 $(cluster_state vol n4)"
 bars=$(grep -c '^rebuild of vol onto n4 \[' <<<"$tty")
@@ -73,7 +73,7 @@ bars=$(grep -c '^rebuild of vol onto n4 \[' <<<"$tty")
 on_tty "$T/scrub.tty" "$TPXCTL" volume scrub vol || fail "scrub on a terminal failed: $(cat "$T/scrub.tty")"
 tty=$(tty_lines "$T/scrub.tty")
 grep -Eq '^scrub of vol \[#*\.*\] +[0-9]+% ' <<<"$tty" || fail "no scrub bar on the terminal: $tty"
-grep -q '^scrub of vol: done, 25165824 bytes' <<<"$tty" || fail "no scrub report: $tty"
+grep -q '^scrub of vol: done, 16777216 bytes' <<<"$tty" || fail "no scrub report: $tty"
 ctl volume scrub vol >"$T/scrub.out" 2>"$T/scrub.err" || fail "scrub failed: $(cat "$T/scrub.err")"
 grep -q $'\r' "$T/scrub.err" && fail "a bar went to a stderr that is not a terminal"
 grep -q '^scrub of vol: done' "$T/scrub.out" || fail "no scrub report: $(cat "$T/scrub.out")"

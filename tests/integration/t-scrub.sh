@@ -45,6 +45,13 @@ store_csum() {
 csum1=$(store_csum n1) csum2=$(store_csum n2) csum3=$(store_csum n3)
 [[ $csum2 != none ]] && ((csum2 >= 1)) || fail "n2's triplex_store_checksum_errors_total for demo is $csum2 after its bad block was found"
 [[ $csum1 == 0 && $csum3 == 0 ]] || fail "checksum errors counted on nodes with good copies: n1 $csum1, n3 $csum3"
+# status says so too, from n2's heartbeat (one every 5 s).
+_csum_problem() {
+	ctl health detail >"$T/health.out"
+	grep -q '^HEALTH_WARN CHECKSUM_ERRORS node=n2$' "$T/health.out"
+}
+wait_for "health detail to name n2's checksum errors" 15 _csum_problem
+grep -q 'CHECKSUM_ERRORS node=n[13]' "$T/health.out" && fail "checksum errors reported for a good node: $(cat "$T/health.out")"
 cmp "$D/n1/replicas/demo/data" "$D/n3/replicas/demo/data" || fail "n3 differs from n1"
 
 ctl volume scrub demo --json >"$T/scrub2.json" || fail "second scrub failed"

@@ -97,6 +97,22 @@ int ctl_wait_rebuilt(struct meta *m, const char *name, const char *node);
  * done (0: none seen). */
 uint64_t ctl_scrub_frame(struct meta *m, const char *name);
 
+/* seen.c: a node's last heartbeat (control/agent_heartbeat.c). */
+struct ctl_seen {
+	char id[CLUSTER_NAME_MAX];
+	char zone[CLUSTER_DOMAIN_MAX];
+	double time;           /* its wall clock when it wrote it */
+	uint64_t csum;         /* bad blocks its stores found */
+	double csum_time;      /* when that last grew, by its clock; 0: never */
+};
+
+/* One heartbeat record: 0 or -EBADMSG. */
+int ctl_seen_parse(const char *text, size_t len, struct ctl_seen *out);
+/* Every node's: 0 or -errno; free *out after. */
+int ctl_seen_load(struct meta *m, struct ctl_seen **out, size_t *n);
+/* "2m 5s" */
+void ctl_ago_words(double secs, char *buf, size_t len);
+
 struct ctl_view {
 	struct cluster_node *nodes;     /* up: registered, lease running */
 	size_t nnodes;
@@ -108,6 +124,8 @@ struct ctl_view {
 	size_t nbroken;
 	struct ctl_job *jobs;           /* rebuilds and scrubs running */
 	size_t njobs;
+	struct ctl_seen *seen;          /* heartbeats, up and down nodes */
+	size_t nseen;
 };
 
 enum ctl_vol_state {
@@ -128,6 +146,8 @@ void ctl_view_free(struct ctl_view *v);
 const struct cluster_node *ctl_view_node(const struct ctl_view *v,
 					 const char *id);
 bool ctl_view_node_up(const struct ctl_view *v, const char *id);
+/* Node id's last heartbeat, or NULL. */
+const struct ctl_seen *ctl_view_seen(const struct ctl_view *v, const char *id);
 /* The replicas of vol in sync on nodes that are up. */
 int ctl_in_sync_up(const struct ctl_view *v, const struct cluster_volume *vol);
 enum ctl_vol_state ctl_volume_state(const struct ctl_view *v,
@@ -185,6 +205,19 @@ int ctl_meta_create(const char *url, struct meta **out);
  * the URL it tried (NULL if none was given). */
 int ctl_meta_try_open(const char *url, struct meta **out, const char **used,
 		      char *err, size_t errlen);
+
+/* meta_members.c: each etcd member of url asked alone (nothing for a
+ * sqlite: URL). */
+struct ctl_member {
+	char endpoint[256];
+	bool ok;
+	char err[256];
+};
+int ctl_meta_members(const char *url, struct ctl_member *out, size_t max,
+		     size_t *n);
+/* health.c: a META_DEGRADED problem for each member that does not answer. */
+int ctl_health_members(struct ctl_health_report *h, const struct ctl_member *mb,
+		       size_t n);
 
 /* Take --etcd-cacert/--etcd-cert/--etcd-key out of argv (anywhere after
  * the program name); 0, or 1 after printing why not. */

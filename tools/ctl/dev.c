@@ -127,13 +127,13 @@ static int spawn(struct dev_node *n, const char *meta_url)
 			 "--zone", n->zone, "--meta", (char *)meta_url,
 			 "--listen-repl", repl, "--listen-tcp", tcp,
 			 "--listen-unix", n->sock, "--listen-http", http,
-			 "--fault-injection",
+			 "--fault-injection", "--admin-token-file", n->admin_token,
 			 "--node-cert", crt, "--node-key", key, "--cluster-ca", ca,
 			 NULL };
 
 	if (!n->tls_dir[0]) {  /* the three TLS options become one */
-		argv[18] = "--insecure";
-		argv[19] = NULL;
+		argv[20] = "--insecure";
+		argv[21] = NULL;
 	}
 	execv(bin, argv);
 	fprintf(stderr, "cannot run %s: %s\n", bin, strerror(errno));
@@ -303,6 +303,8 @@ static int write_cluster_json(const char *dir, struct dev_node *nodes,
 	json_array_append_new(uris, json_string(buf));
 	json_object_set_new(root, "meta", json_string(meta_url));
 	json_object_set_new(root, "tls_dir", json_string(nodes[0].tls_dir));
+	json_object_set_new(root, "admin_token_file",
+			    json_string(nodes[0].admin_token));
 	json_object_set_new(root, "nodes", jn);
 	json_object_set_new(root, "etcd", etcd_json(etcd));
 	json_object_set_new(root, "volumes",
@@ -335,6 +337,38 @@ static int up_fail(struct dev_node *nodes, int spawned, const char *what)
 	if (up_etcd)
 		stop_pids(pids, NODES);
 	return ctl_fail("dev up: %s", what);
+}
+
+/* DIR/admin.token (kept if there is one): the bearer token of the
+ * nodes' POST /admin/..., readable by root only. */
+static int up_admin_token(const char *dir, struct dev_node *nodes)
+{
+	char path[PATH_MAX + 16], hex[65];
+	unsigned char raw[32];
+	int fd, in;
+
+	snprintf(path, sizeof path, "%s/admin.token", dir);
+	for (int i = 0; i < NODES; i++)
+		snprintf(nodes[i].admin_token, sizeof nodes[i].admin_token, "%s", path);
+	if (access(path, R_OK) == 0)
+		return 0;
+	in = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	if (in < 0 || read(in, raw, sizeof raw) != (ssize_t)sizeof raw) {
+		if (in >= 0)
+			close(in);
+		return ctl_fail("dev up: cannot read /dev/urandom");
+	}
+	close(in);
+	for (size_t i = 0; i < sizeof raw; i++)
+		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || dprintf(fd, "%s\n", hex) < 0) {
+		if (fd >= 0)
+			close(fd);
+		return ctl_fail("dev up: cannot write %s: %s", path, strerror(errno));
+	}
+	close(fd);
+	return 0;
 }
 
 /* The cluster CA and n1..n3's certificates in DIR/tls, or none. */
@@ -400,6 +434,8 @@ static int dev_up(const char *dir, uint64_t size, bool with_etcd, bool insecure)
 	}
 	if (up_certs(dir, nodes, insecure))
 		return up_fail(nodes, 0, "no certificates");
+	if (up_admin_token(dir, nodes))
+		return up_fail(nodes, 0, "no admin token");
 	for (i = 0; i < NODES; i++) {
 		struct dev_node *n = &nodes[i];
 
@@ -513,6 +549,7 @@ static int port_of(json_t *o, const char *key)
 static int node_from_json(json_t *root, json_t *o, struct dev_node *n)
 {
 	const char *tls = json_string_value(json_object_get(root, "tls_dir"));
+	const char *token = json_string_value(json_object_get(root, "admin_token_file"));
 	const char *id = json_string_value(json_object_get(o, "id"));
 	const char *zone = json_string_value(json_object_get(o, "zone"));
 	const char *d = json_string_value(json_object_get(o, "data_dir"));
@@ -526,6 +563,7 @@ static int node_from_json(json_t *root, json_t *o, struct dev_node *n)
 	snprintf(n->dir, sizeof n->dir, "%s", d);
 	snprintf(n->sock, sizeof n->sock, "%s", sock);
 	snprintf(n->tls_dir, sizeof n->tls_dir, "%s", tls ? tls : "");
+	snprintf(n->admin_token, sizeof n->admin_token, "%s", token ? token : "");
 	n->nbd_port = port_of(o, "nbd_tcp");
 	n->repl_port = port_of(o, "repl");
 	n->http_port = port_of(o, "http");

@@ -15,6 +15,7 @@ struct dev_node {
 	char sock[PATH_MAX + 16];
 	int repl_port, nbd_port, http_port;
 	char tls_dir[PATH_MAX];  /* "": plaintext replication (--insecure) */
+	char admin_token[PATH_MAX + 16];  /* --admin-token-file */
 	pid_t pid;
 };
 

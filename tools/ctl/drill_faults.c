@@ -58,10 +58,24 @@ static int http_connect(int port)
 	return fd;
 }
 
+/* The admin token of the cluster (dev up's DIR/admin.token), or "". */
+static void admin_token(const struct dev_node *n, char *out, size_t len)
+{
+	FILE *f = n->admin_token[0] ? fopen(n->admin_token, "re") : NULL;
+
+	out[0] = '\0';
+	if (!f)
+		return;
+	if (!fgets(out, (int)len, f))
+		out[0] = '\0';
+	fclose(f);
+	out[strcspn(out, "\r\n")] = '\0';
+}
+
 int drill_http(const struct dev_node *n, const char *method, const char *path,
 	       char *out, size_t len)
 {
-	char req[512];
+	char req[1024], token[256];
 	size_t got = 0;
 	ssize_t r;
 	int fd = http_connect(n->http_port), status = 0;
@@ -70,8 +84,11 @@ int drill_http(const struct dev_node *n, const char *method, const char *path,
 	out[0] = '\0';
 	if (fd < 0)
 		return 0;
+	admin_token(n, token, sizeof token);
 	snprintf(req, sizeof req, "%s %s HTTP/1.0\r\nHost: 127.0.0.1\r\n"
-		 "Content-Length: 0\r\n\r\n", method, path);
+		 "%s%s%sContent-Length: 0\r\n\r\n", method, path,
+		 token[0] ? "Authorization: Bearer " : "", token,
+		 token[0] ? "\r\n" : "");
 	if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
 		close(fd);
 		return 0;

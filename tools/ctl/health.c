@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctl.h"
 
@@ -26,6 +27,9 @@ static const struct {
 	{ "REPLICA_REBUILDING", "replica(s) rebuilding" },
 	{ "REPLICA_UNAVAILABLE", "in-sync replica(s) on a node that is down" },
 	{ "JOB_STALLED", "rebuild(s) or scrub(s) stalled" },
+	{ "CHECKSUM_ERRORS", "node(s) whose disk returned bad blocks lately" },
+	{ "CLOCK_SKEW", "node(s) whose clock is off" },
+	{ "META_DEGRADED", "metadata store member(s) not answering" },
 };
 
 const char *ctl_problem_label(const char *code)
@@ -174,6 +178,48 @@ static int check_job(struct ctl_health_report *h, const struct ctl_job *j)
 		   j->replica[0] ? j->replica : j->engine, what, todo);
 }
 
+/* Heartbeats come every 5 s: an up node's is at most that old, plus the
+ * store's delay. Beyond these, its clock is off (or its heartbeat stuck). */
+#define SKEW_AHEAD_S 10
+#define SKEW_BEHIND_S 20
+#define CSUM_RECENT_S 3600
+
+static int check_clock(struct ctl_health_report *h, const struct ctl_seen *s)
+{
+	char what[CTL_PROBLEM_TEXT], todo[CTL_PROBLEM_TEXT];
+	double off = s->time - (double)time(NULL);
+
+	if (s->time <= 0 || (off <= SKEW_AHEAD_S && -off <= SKEW_BEHIND_S))
+		return 0;
+	if (off > 0)
+		snprintf(what, sizeof what, "%s's clock is about %.0f s ahead of "
+			 "this host's", s->id, off);
+	else
+		snprintf(what, sizeof what, "%s's clock is at least %.0f s behind "
+			 "this host's (or it has not written its heartbeat for "
+			 "that long)", s->id, -off - 5);
+	snprintf(todo, sizeof todo, "fix NTP on %s and here (timedatectl, "
+		 "chronyc tracking): certificates and logs depend on it", s->id);
+	return add(h, CTL_HEALTH_WARN, "CLOCK_SKEW", NULL, s->id, what, todo);
+}
+
+static int check_checksums(struct ctl_health_report *h, const struct ctl_seen *s)
+{
+	char what[CTL_PROBLEM_TEXT], todo[CTL_PROBLEM_TEXT], ago[32];
+
+	if (!s->csum || s->csum_time <= 0 || s->time - s->csum_time > CSUM_RECENT_S)
+		return 0;
+	ctl_ago_words(s->time - s->csum_time, ago, sizeof ago);
+	snprintf(what, sizeof what, "%s's disk returned %llu block(s) failing "
+		 "their checksum (the last %s before its last heartbeat); each "
+		 "was read from another replica", s->id,
+		 (unsigned long long)s->csum, ago);
+	snprintf(todo, sizeof todo, "scrub the volumes with a replica on %s "
+		 "(triplexctl volume scrub NAME) and check its disk (SMART, "
+		 "dmesg); replace the disk if it goes on", s->id);
+	return add(h, CTL_HEALTH_WARN, "CHECKSUM_ERRORS", NULL, s->id, what, todo);
+}
+
 static int check_broken(struct ctl_health_report *h,
 			const struct ctl_broken_record *b)
 {
@@ -200,6 +246,35 @@ int ctl_health_check(const struct ctl_view *v, struct ctl_health_report *h)
 		r = check_volume(h, v, &v->vols[i]);
 	for (size_t i = 0; r == 0 && i < v->njobs; i++)
 		r = check_job(h, &v->jobs[i]);
+	for (size_t i = 0; r == 0 && i < v->nseen; i++)
+		if (ctl_view_node_up(v, v->seen[i].id))
+			r = check_clock(h, &v->seen[i]);
+	for (size_t i = 0; r == 0 && i < v->nseen; i++)
+		r = check_checksums(h, &v->seen[i]);
+	return r;
+}
+
+int ctl_health_members(struct ctl_health_report *h, const struct ctl_member *mb,
+		       size_t n)
+{
+	char what[CTL_PROBLEM_TEXT], todo[CTL_PROBLEM_TEXT];
+	size_t down = 0;
+	int r = 0;
+
+	for (size_t i = 0; i < n; i++)
+		down += !mb[i].ok;
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		if (mb[i].ok)
+			continue;
+		snprintf(what, sizeof what, "etcd member %s does not answer (%zu "
+			 "of %zu down): %s", mb[i].endpoint, down, n, mb[i].err);
+		snprintf(todo, sizeof todo, "start it again (etcdctl endpoint "
+			 "health); %s", 2 * (down + 1) > n ? "one more loss "
+			 "stops every attach, failover and in-sync change" :
+			 "the others keep the quorum meanwhile");
+		r = add(h, 2 * down >= n ? CTL_HEALTH_ERR : CTL_HEALTH_WARN,
+			"META_DEGRADED", NULL, NULL, what, todo);
+	}
 	return r;
 }
 

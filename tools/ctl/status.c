@@ -86,8 +86,10 @@ static int parse_status_args(int argc, char **argv, const char *cmd,
 /* 0, or -1 when the store cannot be read (st->health says so). */
 static int status_load(const char *url, struct status *st)
 {
+	struct ctl_member members[16];
 	struct meta *m;
 	char err[512];
+	size_t n;
 	int r;
 
 	memset(st, 0, sizeof *st);
@@ -104,7 +106,10 @@ static int status_load(const char *url, struct status *st)
 		return -1;
 	}
 	st->reachable = true;
-	return ctl_health_check(&st->view, &st->health) < 0 ? -1 : 0;
+	if (ctl_health_check(&st->view, &st->health) < 0)
+		return -1;
+	ctl_meta_members(st->url, members, sizeof members / sizeof members[0], &n);
+	return ctl_health_members(&st->health, members, n) < 0 ? -1 : 0;
 }
 
 /* The store could not be read: say so on stderr too (one line), as

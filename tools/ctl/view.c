@@ -18,6 +18,7 @@ void ctl_view_free(struct ctl_view *v)
 	free(v->down);
 	free(v->broken);
 	free(v->jobs);
+	free(v->seen);
 	memset(v, 0, sizeof *v);
 }
 
@@ -141,6 +142,8 @@ int ctl_view_load(struct meta *m, struct ctl_view *v)
 	/* Progress is for show: without it the view still stands. */
 	if (ctl_jobs_load(m, NULL, &v->jobs, &v->njobs) < 0)
 		v->njobs = 0;
+	if (ctl_seen_load(m, &v->seen, &v->nseen) < 0)
+		v->nseen = 0;
 	return 0;
 }
 

@@ -4,6 +4,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "ctl.h"
 
@@ -139,9 +140,20 @@ void ctl_print_node_table(const struct ctl_view *v)
 	}
 	for (size_t i = 0; i < v->ndown; i++) {
 		const struct ctl_down_node *d = &v->down[i];
+		const struct ctl_seen *seen = ctl_view_seen(v, d->id);
+		char since[96] = "since its lease expired", when[32], ago[32];
 
-		printf("%-16s %-6s %-12s (since its lease expired; %d replica(s) "
-		       "placed on it)\n", d->id, "down", d->zone[0] ? d->zone : "?",
-		       d->replicas);
+		if (seen && seen->time > 0) {
+			time_t t = (time_t)seen->time;
+			struct tm tm;
+
+			localtime_r(&t, &tm);
+			strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+			ctl_ago_words((double)time(NULL) - seen->time, ago, sizeof ago);
+			snprintf(since, sizeof since, "since about %s, last heard "
+				 "%s ago", when, ago);
+		}
+		printf("%-16s %-6s %-12s (%s; %d replica(s) placed on it)\n", d->id,
+		       "down", d->zone[0] ? d->zone : "?", since, d->replicas);
 	}
 }
