@@ -41,6 +41,7 @@ struct agent_progress {
 	const struct scrub *scrub;
 	uint64_t scrub_t0_ms, scrub_last, scrub_moved_ms;
 	bool published;          /* a record is out: delete it once all end */
+	unsigned deletes_left;   /* the delete again, in case it was lost */
 	unsigned ticks;
 };
 
@@ -156,6 +157,9 @@ void agent_heartbeat_tick(struct agent *cm);
  * stops being served here. */
 void agent_progress_tick(struct served *s);
 void agent_progress_clear(struct served *s);
+/* Replica's resync (or, at -1, the scrub) has ended: a new job, even at
+ * the same address, is a new one. */
+void agent_progress_job_ended(struct served *s, int replica);
 
 /* agent.c: poll the store now (a change was seen), outside the once a
  * second rhythm that the failover and export rules count. */

@@ -77,7 +77,8 @@ static int put_job(char *out, size_t len, const char *kind,
 {
 	uint64_t now = loop_now_ms();
 	double elapsed = (double)(now - f->t0_ms) / 1000.0;
-	double rate = elapsed > 0.05 ? (double)(f->done - f->from) / elapsed : 0;
+	double rate = elapsed > 0.05 && f->done >= f->from ?
+		      (double)(f->done - f->from) / elapsed : 0;
 
 	return snprintf(out, len, "{\"kind\":\"%s\",\"replica\":%s%s%s,"
 			"\"done\":%" PRIu64 ",\"total\":%" PRIu64 ","
@@ -142,6 +143,7 @@ void agent_progress_tick(struct served *s)
 		agent_progress_clear(s);
 		return;
 	}
+	p->deletes_left = 0;
 	if (p->ticks++ % PUBLISH_TICKS || s->cm->puts_out >= AGENT_PUTS_BUSY)
 		return;
 	jobs_json(s, jobs, sizeof jobs);
@@ -153,13 +155,30 @@ void agent_progress_tick(struct served *s)
 	p->published = true;
 }
 
+/* A delete that the store lost would leave a record that says the job
+ * still runs: it is sent again on the next few polls. */
+#define DELETE_RETRIES 4
+
 void agent_progress_clear(struct served *s)
 {
+	struct agent_progress *p = &s->progress;
 	char key[160];
 
-	if (!s->progress.published)
+	if (!p->published && !p->deletes_left)
 		return;
 	progress_key(s, key, sizeof key);
 	agent_put(s->cm, key, NULL, false);
-	s->progress = (struct agent_progress){ 0 };
+	if (p->published) {
+		*p = (struct agent_progress){ .deletes_left = DELETE_RETRIES };
+		return;
+	}
+	p->deletes_left--;
+}
+
+void agent_progress_job_ended(struct served *s, int replica)
+{
+	if (replica < 0)
+		s->progress.scrub = NULL;
+	else if (replica < CLUSTER_MAX_REPLICAS)
+		s->progress.job[replica] = NULL;
 }

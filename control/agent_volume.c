@@ -169,6 +169,7 @@ static void resync_done(struct resync *job, int res, void *arg)
 	struct vol_replica_info ri;
 
 	s->jobs[ctx->idx] = NULL;
+	agent_progress_job_ended(s, (int)ctx->idx);
 	if (res < 0)
 		return;  /* retried on a later tick */
 	vol_replica_info(s->vol, ctx->idx, &ri);
@@ -337,6 +338,7 @@ static void scrubbed(int res, const struct scrub_report *r, void *arg)
 	struct served *s = arg;
 
 	s->scrub = NULL;
+	agent_progress_job_ended(s, -1);
 	scrub_put(s, res == 0 ? "done" : "failed", r);
 }
 

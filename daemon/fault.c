@@ -49,14 +49,15 @@ static bool same_secret(const char *a, const char *b)
 static bool read_token(const char *path, char *out, size_t len)
 {
 	FILE *f = path ? fopen(path, "re") : NULL;
-	bool ok;
 
+	out[0] = '\0';
 	if (!f)
 		return false;
-	ok = fgets(out, (int)len, f) != NULL;
+	if (!fgets(out, (int)len, f))
+		out[0] = '\0';
 	fclose(f);
 	out[strcspn(out, "\r\n")] = '\0';
-	return ok && strlen(out) >= 16;
+	return strlen(out) >= 16;
 }
 
 /* 0 when the request carries the admin token, else the HTTP status. */
@@ -71,8 +72,15 @@ static int admin_auth(struct daemon *d, struct http_request *req, FILE *f)
 		return 403;
 	}
 	if (!h || strncmp(h, "Bearer ", 7) || !same_secret(h + 7, token)) {
+		static uint64_t logged_ms;
+		uint64_t now = loop_now_ms();
+
 		memset(token, 0, sizeof token);
-		log_warn("http: an admin call without the admin token was refused");
+		if (!logged_ms || now - logged_ms >= 10000) {  /* no log flood */
+			logged_ms = now;
+			log_warn("http: an admin call without the admin token "
+				 "was refused");
+		}
 		fputs("admin calls need \"Authorization: Bearer TOKEN\"\n", f);
 		return 401;
 	}
@@ -100,9 +108,10 @@ int daemon_on_fault(void *arg, struct http_request *req, FILE *f)
 		fprintf(f, "error wants enospc or none\n");
 		return 400;
 	}
-	if (!arg_num(req, "delay_ms", 10000, &delay) ||
+	if (!arg_num(req, "delay_ms", STORE_IO_FAULT_MAX_DELAY_MS, &delay) ||
 	    !arg_num(req, "seconds", 600, &secs)) {
-		fputs("delay_ms wants 0..10000, seconds 0..600\n", f);
+		fprintf(f, "delay_ms wants 0..%d, seconds 0..600\n",
+			STORE_IO_FAULT_MAX_DELAY_MS);
 		return 400;
 	}
 	store_io_fault_set(&d->fault, delay, err, secs * 1000);

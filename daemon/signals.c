@@ -68,6 +68,8 @@ static void on_signal(struct loop_op *op, int res, uint32_t flags)
 	}
 	log_info("shutdown: signal %u", si->ssi_signo);
 	d->state = DAEMON_STOPPING;  /* /readyz says 503 while we drain */
+	/* No injected delay may hold a store's I/O past its close. */
+	store_io_fault_set(&d->fault, 0, 0, 0);
 	/* systemd shows "deactivating" rather than a failed service. */
 	if (tpx_sd_notify("STOPPING=1") < 0)
 		log_warn("sd_notify STOPPING=1 failed");

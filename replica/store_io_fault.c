@@ -9,9 +9,10 @@
 
 enum call_kind { CALL_PREAD, CALL_PWRITE, CALL_SYNC, CALL_FALLOC };
 
-struct call {
+struct fault_call {
 	struct loop_timer timer;   /* delayed: fires the inner call */
 	struct loop_task task;     /* failed: completes the op */
+	struct fault_call *prev, *next;  /* on f->waiting while delayed */
 	struct store_io_fault *f;
 	enum call_kind kind;
 	struct loop_op *op;
@@ -28,7 +29,7 @@ bool store_io_fault_active(const struct store_io_fault *f)
 	return (f->delay_ms || f->err) && loop_now_ms() < f->until_ms;
 }
 
-static void call_inner(struct call *c)
+static void call_inner(struct fault_call *c)
 {
 	struct store_io *in = c->f->inner;
 
@@ -48,17 +49,28 @@ static void call_inner(struct call *c)
 	}
 }
 
+static void unlink_waiting(struct fault_call *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		c->f->waiting = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+}
+
 static void delay_fired(struct loop_timer *t)
 {
-	struct call *c = (struct call *)t;
+	struct fault_call *c = (struct fault_call *)t;
 
+	unlink_waiting(c);
 	call_inner(c);
 	free(c);
 }
 
 static void fail_now(struct loop_task *t)
 {
-	struct call *c = (struct call *)((char *)t - offsetof(struct call, task));
+	struct fault_call *c = (struct fault_call *)((char *)t - offsetof(struct fault_call, task));
 	struct loop_op *op = c->op;
 	int res = c->res;
 
@@ -67,7 +79,7 @@ static void fail_now(struct loop_task *t)
 }
 
 /* Pass c through, delay it or fail it; c is freed by whoever ends it. */
-static void dispatch(struct call *c)
+static void dispatch(struct fault_call *c)
 {
 	struct store_io_fault *f = c->f;
 
@@ -90,14 +102,18 @@ static void dispatch(struct call *c)
 	}
 	f->delayed++;
 	c->timer.fn = delay_fired;
+	c->next = f->waiting;
+	if (c->next)
+		c->next->prev = c;
+	f->waiting = c;
 	loop_timer_arm(f->io.loop, &c->timer, f->delay_ms);
 }
 
 /* No memory for the bookkeeping: the call goes through unfaulted. */
-static struct call *call_new(struct store_io *io, enum call_kind kind,
+static struct fault_call *call_new(struct store_io *io, enum call_kind kind,
 			     struct loop_op *op, int fd)
 {
-	struct call *c = calloc(1, sizeof *c);
+	struct fault_call *c = calloc(1, sizeof *c);
 
 	if (c) {
 		c->f = FAULT_OF(io);
@@ -111,7 +127,7 @@ static struct call *call_new(struct store_io *io, enum call_kind kind,
 static void fa_pread(struct store_io *io, struct loop_op *op, int fd,
 		     void *buf, size_t len, uint64_t off)
 {
-	struct call *c = call_new(io, CALL_PREAD, op, fd);
+	struct fault_call *c = call_new(io, CALL_PREAD, op, fd);
 
 	if (!c) {
 		FAULT_OF(io)->inner->ops->pread(FAULT_OF(io)->inner, op, fd, buf,
@@ -127,7 +143,7 @@ static void fa_pread(struct store_io *io, struct loop_op *op, int fd,
 static void fa_pwrite(struct store_io *io, struct loop_op *op, int fd,
 		      const void *buf, size_t len, uint64_t off, int rwf)
 {
-	struct call *c = call_new(io, CALL_PWRITE, op, fd);
+	struct fault_call *c = call_new(io, CALL_PWRITE, op, fd);
 
 	if (!c) {
 		FAULT_OF(io)->inner->ops->pwrite(FAULT_OF(io)->inner, op, fd, buf,
@@ -143,7 +159,7 @@ static void fa_pwrite(struct store_io *io, struct loop_op *op, int fd,
 
 static void fa_fdatasync(struct store_io *io, struct loop_op *op, int fd)
 {
-	struct call *c = call_new(io, CALL_SYNC, op, fd);
+	struct fault_call *c = call_new(io, CALL_SYNC, op, fd);
 
 	if (!c) {
 		FAULT_OF(io)->inner->ops->fdatasync(FAULT_OF(io)->inner, op, fd);
@@ -155,7 +171,7 @@ static void fa_fdatasync(struct store_io *io, struct loop_op *op, int fd)
 static void fa_fallocate(struct store_io *io, struct loop_op *op, int fd,
 			 int mode, uint64_t off, uint64_t len)
 {
-	struct call *c = call_new(io, CALL_FALLOC, op, fd);
+	struct fault_call *c = call_new(io, CALL_FALLOC, op, fd);
 
 	if (!c) {
 		FAULT_OF(io)->inner->ops->fallocate(FAULT_OF(io)->inner, op, fd,
@@ -211,6 +227,10 @@ void store_io_fault_init(struct store_io_fault *f, struct store_io *inner)
 void store_io_fault_set(struct store_io_fault *f, uint64_t delay_ms, int err,
 			uint64_t duration_ms)
 {
+	for (struct fault_call *c = f->waiting; c; c = c->next)
+		loop_timer_fire_now(f->io.loop, &c->timer);
+	if (delay_ms > STORE_IO_FAULT_MAX_DELAY_MS)
+		delay_ms = STORE_IO_FAULT_MAX_DELAY_MS;
 	f->delay_ms = delay_ms;
 	f->err = err;
 	f->until_ms = duration_ms ? loop_now_ms() + duration_ms : 0;

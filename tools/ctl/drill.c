@@ -46,6 +46,9 @@ struct drill_args {
 
 static double since(const struct drill *d) { return ctl_mono_s() - d->t0; }
 
+/* SIGINT/SIGTERM: end the fault that holds, heal it, clean up, report. */
+static volatile sig_atomic_t interrupted;
+
 static void sleep_s(double s)
 {
 	for (double end = ctl_mono_s() + s; ctl_mono_s() < end;)
@@ -59,6 +62,7 @@ static int replica_state(struct meta *m, const char *vol, const char *node,
 {
 	struct cluster_volume v;
 
+	attached[0] = '\0';
 	if (cluster_volume_get(m, vol, &v) < 0)
 		return -1;
 	snprintf(attached, alen, "%s", v.attached);
@@ -131,7 +135,7 @@ static void hold(struct drill *d, struct meta *m, struct result *r,
 
 	if (r->fault == FAULT_KILL_ENGINE)
 		end = grace = start + d->recover_s;  /* until another node serves */
-	while (ctl_mono_s() < end || (!left && ctl_mono_s() < grace)) {
+	while (!interrupted && (ctl_mono_s() < end || (!left && ctl_mono_s() < grace))) {
 		int st = replica_state(m, d->vol, t->id, attached, sizeof attached);
 
 		if (r->fault == FAULT_KILL_ENGINE && attached[0] &&
@@ -165,7 +169,7 @@ static bool wait_recovered(struct drill *d, struct meta *m, uint64_t acked0)
 	double end = ctl_mono_s() + d->recover_s;
 	uint64_t acked;
 
-	while (ctl_mono_s() < end) {
+	while (ctl_mono_s() < end && !interrupted) {
 		pthread_mutex_lock(&d->ledger.mu);
 		acked = d->ledger.n_acked;
 		pthread_mutex_unlock(&d->ledger.mu);
@@ -222,6 +226,7 @@ static void check(struct drill *d, struct meta *m, struct result *r)
 		snprintf(r->why, sizeof r->why, "a write did not return in %.0f s",
 			 d->recover_s);
 		r->lost = -1;
+		ledger_resume(&d->ledger);
 		return;
 	}
 	r->lost = ledger_verify(&d->ledger, why, sizeof why);
@@ -342,11 +347,12 @@ static void print_json(const struct drill *d, const struct result *rs, int n,
 
 /* --- setup and teardown ------------------------------------------------ */
 
+/* Only a flag: the main thread heals and cleans up. A second signal
+ * kills at once (the iptables rules then go with atexit: they do not). */
 static void on_signal(int sig)
 {
-	drill_partition_cleanup();
+	interrupted = 1;
 	signal(sig, SIG_DFL);
-	raise(sig);
 }
 
 static int parse_faults(const char *list, enum drill_fault *out, int *n)
@@ -401,7 +407,7 @@ static int parse_args(int argc, char **argv, struct drill_args *a)
 		case 'f': a->faults = optarg; break;
 		case 's': a->size = optarg; break;
 		case 'j': a->json = true; break;
-		case 'H': r = parse_secs("hold", optarg, 1, 600, &a->hold_s); break;
+		case 'H': r = parse_secs("hold", optarg, 1, 300, &a->hold_s); break;
 		case 'R': r = parse_secs("recover-timeout", optarg, 5, 3600, &a->recover_s); break;
 		case 'M': r = parse_secs("max-time", optarg, 10, 86400, &a->max_s); break;
 		default:
@@ -473,10 +479,27 @@ static int drill_setup(struct drill *d, const struct drill_args *a, struct meta 
 		meta_close(*m);
 		return 1;
 	}
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
 	atexit(drill_partition_cleanup);
 	return 0;
+}
+
+/* The writer thread with SIGINT and SIGTERM blocked: they reach the main
+ * thread, which acts on them. */
+static int start_writer(struct drill *d)
+{
+	sigset_t block, old;
+	int r;
+
+	sigemptyset(&block);
+	sigaddset(&block, SIGINT);
+	sigaddset(&block, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &block, &old);
+	r = ledger_start(&d->ledger, d->meta_url, d->vol, d->size, d->nodes,
+			 d->nnodes);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	return r;
 }
 
 int drill_main(int argc, char **argv)
@@ -496,7 +519,7 @@ int drill_main(int argc, char **argv)
 	d.t0 = ctl_mono_s();
 	if (drill_setup(&d, &a, &m))
 		return 1;
-	if (ledger_start(&d.ledger, d.meta_url, d.vol, d.size, d.nodes, d.nnodes) < 0) {
+	if (start_writer(&d) < 0) {
 		delete_scratch(&d, m);
 		meta_close(m);
 		return ctl_fail("drill: cannot start the writer");
@@ -505,6 +528,12 @@ int drill_main(int argc, char **argv)
 		a.faults ? a.faults : "kill,kill-engine,partition,latency,diskfull");
 	sleep_s(2);  /* the writer connects and warms up */
 	for (int i = 0; i < nf; i++) {
+		if (interrupted) {
+			fprintf(stderr, "drill: interrupted; %d fault(s) not run\n",
+				nf - i);
+			pass = false;
+			break;
+		}
 		if (since(&d) > d.max_s) {
 			fprintf(stderr, "drill: --max-time reached; %d fault(s) not run\n",
 				nf - i);

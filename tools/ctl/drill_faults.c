@@ -208,12 +208,22 @@ static int partition(const struct dev_node *n, char *ev, size_t len)
 
 /* --- injected store faults ---------------------------------------------- */
 
+static const char *fault_counter(bool enospc)
+{
+	return enospc ? "triplex_fault_failed_ops_total" :
+			"triplex_fault_delayed_ops_total";
+}
+
+/* The node's fault counter when the fault went in: it must grow. */
+static double counter_at_inject;
+
 static int store_fault(struct drill *d, const struct dev_node *n, bool enospc,
 		       char *ev, size_t len)
 {
 	char path[128], body[256];
 	int st;
 
+	counter_at_inject = metric(n, fault_counter(enospc));
 	snprintf(path, sizeof path, "/admin/fault?%s&seconds=%d",
 		 enospc ? "error=enospc" : "delay_ms=100", (int)d->hold_s + 30);
 	st = drill_http(n, "POST", path, body, sizeof body);
@@ -228,9 +238,8 @@ static int store_fault(struct drill *d, const struct dev_node *n, bool enospc,
 
 static int store_heal(const struct dev_node *n, bool enospc, char *ev, size_t len)
 {
-	const char *what = enospc ? "triplex_fault_failed_ops_total" :
-				    "triplex_fault_delayed_ops_total";
-	double ops = metric(n, what);
+	double ops = metric(n, fault_counter(enospc)) -
+		     (counter_at_inject > 0 ? counter_at_inject : 0);
 	char body[256];
 
 	if (drill_http(n, "POST", "/admin/fault?seconds=0", body, sizeof body) != 200) {

@@ -279,7 +279,7 @@ static const struct help_entry entries[] = {
 	  "                        order above)\n"
 	  "  --size SIZE           the scratch volume (default 64M; units as for\n"
 	  "                        volume create)\n"
-	  "  --hold S              how long a fault holds (default 8; one that\n"
+	  "  --hold S              how long a fault holds (1..300, default 8; one that\n"
 	  "                        should take a replica out of the in-sync set\n"
 	  "                        holds until it has, up to 30 s more)\n"
 	  "  --recover-timeout S   longest wait for recovery (default 90)\n"

@@ -6,13 +6,14 @@
 
 #include "ctl.h"
 
-/* "etcd://" or "https://", the host list, "?options" or "". */
+/* "etcd://", "http://" or "https://", the host list, "?options" or "". */
 static bool split_url(const char *url, char *scheme, size_t slen, char *hosts,
 		      size_t hlen, const char **opts)
 {
 	const char *rest = strstr(url, "://"), *q;
 
-	if (!rest || (strncmp(url, "etcd://", 7) && strncmp(url, "https://", 8)))
+	if (!rest || (strncmp(url, "etcd://", 7) && strncmp(url, "https://", 8) &&
+		      strncmp(url, "http://", 7)))
 		return false;
 	rest += 3;
 	snprintf(scheme, slen, "%.*s", (int)(rest - url), url);

@@ -11,8 +11,11 @@
 
 #include "ctl.h"
 
-/* An engine publishes every 2 s; older than this, it is not running. */
+/* An engine publishes every 2 s; older than STALE_S, it is not heard
+ * from (JOB_STALLED); older than GONE_S, a record whose delete was lost
+ * (the engine would have renewed it): left out. */
 #define STALE_S 30
+#define GONE_S 120
 
 static void copy_str(char *dst, size_t len, json_t *o, const char *key)
 {
@@ -36,6 +39,8 @@ static int job_add(struct ctl_job **jobs, size_t *n, const char *vol,
 	if (!grown)
 		return -ENOMEM;
 	*jobs = grown;
+	if (updated < (long long)time(NULL) - GONE_S)
+		return 0;
 	o = &grown[(*n)++];
 	memset(o, 0, sizeof *o);
 	snprintf(o->volume, sizeof o->volume, "%s", vol);
