@@ -572,6 +572,16 @@ struct store *agent_replica_at(const struct agent *cm, size_t i,
 	return repl_service_replica_at(cm->svc, i, name);
 }
 
+bool agent_vol_scrub_done(const struct agent *cm, size_t i, uint64_t *done)
+{
+	const struct served *s = served_at(cm, i);
+
+	if (!s || !s->scrub)
+		return false;
+	*done = scrub_bytes_done(s->scrub);
+	return true;
+}
+
 void agent_meta_health(const struct agent *cm, struct agent_meta_health *h)
 {
 	uint64_t now = loop_now_ms();

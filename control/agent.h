@@ -88,6 +88,8 @@ struct agent_meta_health {
 	int lease_ttl_s;
 };
 void agent_meta_health(const struct agent *cm, struct agent_meta_health *h);
+/* A scrub of the i-th volume runs: the bytes it has done in *done. */
+bool agent_vol_scrub_done(const struct agent *cm, size_t i, uint64_t *done);
 /* The replica service's counters (for /metrics). */
 const struct repl_service_stats *agent_repl_stats(const struct agent *cm);
 

@@ -351,6 +351,24 @@ static void replica_series(FILE *f, const char *name, struct vol *v,
 	fputc('"', f);
 }
 
+/* While a volume whose engine runs here is scrubbed: how far it is. */
+static void emit_scrubs(FILE *f, struct daemon *d)
+{
+	static const char name[] = "triplex_volume_scrub_done_bytes";
+	uint64_t done;
+	struct vol *v;
+
+	family(f, name, G, "Per volume being scrubbed: bytes of the volume "
+	       "scrubbed so far (of triplex_volume_size_bytes).");
+	for (size_t i = 0; (v = agent_vol(d->cluster, i)); i++) {
+		if (!agent_vol_scrub_done(d->cluster, i, &done))
+			continue;
+		fprintf(f, "%s{volume=\"", name);
+		label_value(f, vol_name(v));
+		fprintf(f, "\"} %" PRIu64 "\n", done);
+	}
+}
+
 /* One series per replica and state of the volumes whose engine runs here
  * (1: the replica's state), and the progress of each rebuild. */
 static void emit_replicas(FILE *f, struct daemon *d)
@@ -387,6 +405,7 @@ static void emit_replicas(FILE *f, struct daemon *d)
 			replica_series(f, done, v, &ri);
 			fprintf(f, "} %" PRIu64 "\n", pos);
 		}
+	emit_scrubs(f, d);
 }
 
 static void emit_build_info(FILE *f)

@@ -6,7 +6,7 @@
 # with its percentage, rate and ETA and `status --json` its figures; the
 # terminal shows a bar, and the command ends with its final line once n4
 # is in sync. `volume scrub` draws a bar on a terminal and none when
-# stderr is a file. Once all is done no job is left. A progress record
+# stderr is a file; while it runs, n1's /metrics has its progress. Once all is done no job is left. A progress record
 # that stopped moving is a JOB_STALLED problem in `health detail`.
 # shellcheck source=tests/integration/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -70,7 +70,17 @@ grep -Eq '^replica of vol on n4 in sync after [0-9.]+ s \(16\.0 MiB, ' <<<"$tty"
 bars=$(grep -c '^rebuild of vol onto n4 \[' <<<"$tty")
 
 # scrub: a bar on a terminal, none into a file; both end with the report.
-on_tty "$T/scrub.tty" "$TPXCTL" volume scrub vol || fail "scrub on a terminal failed: $(cat "$T/scrub.tty")"
+on_tty "$T/scrub.tty" "$TPXCTL" volume scrub vol &
+SCRUB=$!
+on_exit "kill $SCRUB"
+# Meanwhile the engine's node has the scrub's progress on /metrics.
+scrubbed() { cluster_metric 1 triplex_volume_scrub_done_bytes 'volume="vol"'; }
+_scrub_moving() { (($(scrubbed) > 0)); }
+netns_wait_for "triplex_volume_scrub_done_bytes on n1" 10 _scrub_moving
+scrub_seen=$(scrubbed)
+wait "$SCRUB" || fail "scrub on a terminal failed: $(cat "$T/scrub.tty")"
+m=$(cluster_metrics 1)
+grep -q '^triplex_volume_scrub_done_bytes{' <<<"$m" && fail "a scrub progress series is left after the scrub"
 tty=$(tty_lines "$T/scrub.tty")
 grep -Eq '^scrub of vol \[#*\.*\] +[0-9]+% ' <<<"$tty" || fail "no scrub bar on the terminal: $tty"
 grep -q '^scrub of vol: done, 16777216 bytes' <<<"$tty" || fail "no scrub report: $tty"
@@ -103,5 +113,5 @@ grep -q '^HEALTH_WARN JOB_STALLED volume=stuck node=n2$' "$T/health.out" ||
 grep -q 'not moved for 120 s' "$T/health.out" || fail "the stall's length is not said: $(cat "$T/health.out")"
 cluster_stop 4
 cluster_stop_all
-log "figures: $bars bar frames on the terminal during n4's rebuild; $(grep -o 'in sync after [0-9.]* s ([^)]*)' <<<"$(tty_lines "$T/replace.tty")")"
+log "figures: $bars bar frames on the terminal during n4's rebuild; scrub seen at $scrub_seen bytes on n1's /metrics; $(grep -o 'in sync after [0-9.]* s ([^)]*)' <<<"$(tty_lines "$T/replace.tty")")"
 log PASS
