@@ -566,10 +566,11 @@ bool agent_vol_resync_pos(const struct agent *cm, size_t i, unsigned r,
 	return true;
 }
 
-struct store *agent_replica_at(const struct agent *cm, size_t i,
-			       const char **name)
+void agent_for_each_replica(const struct agent *cm,
+			    void (*fn)(void *arg, const char *name, struct store *st),
+			    void *arg)
 {
-	return repl_service_replica_at(cm->svc, i, name);
+	repl_service_for_each_replica(cm->svc, fn, arg);
 }
 
 bool agent_vol_scrub_done(const struct agent *cm, size_t i, uint64_t *done)

@@ -76,9 +76,10 @@ struct vol *agent_vol(const struct agent *cm, size_t i);
  * resync of it runs. */
 bool agent_vol_resync_pos(const struct agent *cm, size_t i, unsigned r,
 			  uint64_t *pos);
-/* The replicas this node holds open (repl_service_replica_at). */
-struct store *agent_replica_at(const struct agent *cm, size_t i,
-			       const char **name);
+/* fn for each replica this node holds open (repl_service_for_each_replica). */
+void agent_for_each_replica(const struct agent *cm,
+			    void (*fn)(void *arg, const char *name, struct store *st),
+			    void *arg);
 /* The metadata store as this node sees it (for /metrics). */
 struct agent_meta_health {
 	bool up;               /* the last poll or lease renewal succeeded */

@@ -28,14 +28,17 @@ static double wall_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static void add_checksum_errors(void *arg, const char *name, struct store *st)
+{
+	(void)name;
+	*(uint64_t *)arg += store_get_stats(st)->csum_errors;
+}
+
 static uint64_t store_checksum_errors(const struct agent *cm)
 {
-	const char *name;
-	struct store *st;
 	uint64_t n = 0;
 
-	for (size_t i = 0; (st = agent_replica_at(cm, i, &name)); i++)
-		n += store_get_stats(st)->csum_errors;
+	agent_for_each_replica(cm, add_checksum_errors, &n);
 	return n;
 }
 

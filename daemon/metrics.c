@@ -276,13 +276,24 @@ static void emit_row(FILE *f, const struct vol_metric *m, const char *vol,
 /* In cluster mode the stores are the replicas the replica service holds
  * open on this node, whoever's engine reaches them: a bad block counts
  * on the node whose copy it is. */
+struct store_row {
+	FILE *f;
+	const struct vol_metric *m;
+};
+
+static void store_row(void *arg, const char *name, struct store *st)
+{
+	struct store_row *r = arg;
+
+	emit_row(r->f, r->m, name, u64_at(store_get_stats(st), r->m->off));
+}
+
 static void emit_store_rows(FILE *f, const struct vol_metric *m, struct daemon *d)
 {
-	const char *name;
-	struct store *st;
+	struct store_row r = { f, m };
 
-	for (size_t i = 0; d->cluster && (st = agent_replica_at(d->cluster, i, &name)); i++)
-		emit_row(f, m, name, u64_at(store_get_stats(st), m->off));
+	if (d->cluster)
+		agent_for_each_replica(d->cluster, store_row, &r);
 }
 
 static void emit_vol_row(FILE *f, const struct vol_metric *m, struct daemon *d)

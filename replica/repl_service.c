@@ -530,16 +530,14 @@ void repl_service_free(struct repl_service *svc)
 	free(svc);
 }
 
-struct store *repl_service_replica_at(const struct repl_service *svc, size_t i,
-				      const char **name)
+void repl_service_for_each_replica(const struct repl_service *svc,
+				   void (*fn)(void *arg, const char *name,
+					      struct store *st),
+				   void *arg)
 {
-	for (const struct rvol *v = svc->vols; v; v = v->next) {
-		if (v->deleted || !v->st || i-- > 0)
-			continue;
-		*name = v->name;
-		return v->st;
-	}
-	return NULL;
+	for (const struct rvol *v = svc->vols; v; v = v->next)
+		if (!v->deleted && v->st)
+			fn(arg, v->name, v->st);
 }
 
 struct store *repl_service_store(struct repl_service *svc, uint64_t volume_id)

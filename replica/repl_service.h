@@ -130,10 +130,12 @@ int repl_service_delete_replica(struct repl_service *svc, const char *name,
  * through a connection, where fencing applies. */
 struct store *repl_service_store(struct repl_service *svc, uint64_t volume_id);
 
-/* The i-th replica open here (NULL past the end), with its volume's name
- * in *name: for the node's triplex_store_* metrics. */
-struct store *repl_service_replica_at(const struct repl_service *svc, size_t i,
-				      const char **name);
+/* fn for each replica open here, with its volume's name: for the node's
+ * triplex_store_* metrics and heartbeat. */
+void repl_service_for_each_replica(const struct repl_service *svc,
+				   void (*fn)(void *arg, const char *name,
+					      struct store *st),
+				   void *arg);
 
 /* Close every store and free; only after drained (or before any
  * connection). repl_service_free(NULL) does nothing. */

@@ -78,16 +78,11 @@ static void fail_now(struct loop_task *t)
 	op->cb(op, res, 0);
 }
 
-/* Pass c through, delay it or fail it; c is freed by whoever ends it. */
+/* Delay c or fail it (a fault is in force); c is freed by whoever ends it. */
 static void dispatch(struct fault_call *c)
 {
 	struct store_io_fault *f = c->f;
 
-	if (!store_io_fault_active(f)) {
-		call_inner(c);
-		free(c);
-		return;
-	}
 	if (f->err && c->kind != CALL_PREAD) {
 		f->failed++;
 		c->res = -f->err;
@@ -109,11 +104,16 @@ static void dispatch(struct fault_call *c)
 	loop_timer_arm(f->io.loop, &c->timer, f->delay_ms);
 }
 
-/* No memory for the bookkeeping: the call goes through unfaulted. */
+/* NULL, and the call goes straight through, when no fault is in force
+ * (no allocation on the I/O path then) or there is no memory for it. */
 static struct fault_call *call_new(struct store_io *io, enum call_kind kind,
 			     struct loop_op *op, int fd)
 {
-	struct fault_call *c = calloc(1, sizeof *c);
+	struct fault_call *c;
+
+	if (!store_io_fault_active(FAULT_OF(io)))
+		return NULL;
+	c = calloc(1, sizeof *c);
 
 	if (c) {
 		c->f = FAULT_OF(io);

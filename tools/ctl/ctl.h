@@ -223,6 +223,10 @@ int ctl_health_members(struct ctl_health_report *h, const struct ctl_member *mb,
  * the program name); 0, or 1 after printing why not. */
 int ctl_take_tls_options(int *argc, char **argv);
 
+/* run.c: run argv[0] (from PATH) with argv, its output appended to log
+ * (NULL: thrown away): its exit status, or -errno. */
+int ctl_run(char *const argv[], const char *log);
+
 /* triplexd.c: the triplexd beside this triplexctl ($TRIPLEXD overrides),
  * and running it with args (argv[0] is set) to the end: its exit status,
  * or 1 after printing why it could not run. */

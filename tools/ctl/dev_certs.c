@@ -23,27 +23,11 @@
 static int run_openssl(const char *tls_dir, char *const argv[])
 {
 	char log[PATH_MAX + 16];
-	pid_t pid;
-	int status;
+	int r;
 
 	snprintf(log, sizeof log, "%s/openssl.log", tls_dir);
-	pid = fork();
-	if (pid < 0)
-		return -errno;
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execvp("openssl", argv);
-		_exit(127);
-	}
-	while (waitpid(pid, &status, 0) < 0)
-		if (errno != EINTR)
-			return -errno;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -EIO;
+	r = ctl_run(argv, log);
+	return r < 0 ? r : r == 0 ? 0 : -EIO;
 }
 
 static void tls_path(char *out, size_t len, const char *tls_dir,

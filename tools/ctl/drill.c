@@ -72,33 +72,31 @@ static int replica_state(struct meta *m, const char *vol, const char *node,
 	return -1;
 }
 
-static bool node_up(struct meta *m, const char *id)
+static bool node_in(const struct cluster_node *nodes, size_t n, const char *id)
 {
-	struct cluster_node *nodes;
-	size_t n;
-	bool up = false;
-
-	if (cluster_node_list(m, &nodes, &n) < 0)
-		return false;
 	for (size_t i = 0; i < n; i++)
-		up |= !strcmp(nodes[i].id, id);
-	free(nodes);
-	return up;
+		if (!strcmp(nodes[i].id, id))
+			return true;
+	return false;
 }
 
-/* Served by a live node, every replica in sync. */
+/* Served by a live node, every replica in sync on a live node. */
 static bool all_in_sync(struct meta *m, const char *vol)
 {
+	struct cluster_node *nodes = NULL;
 	struct cluster_volume v;
+	size_t n = 0;
+	bool ok;
 
 	if (cluster_volume_get(m, vol, &v) < 0 || !v.attached[0] ||
-	    v.served_epoch != v.epoch || !node_up(m, v.attached))
+	    v.served_epoch != v.epoch || cluster_node_list(m, &nodes, &n) < 0)
 		return false;
-	for (int k = 0; k < v.nplacement; k++)
-		if (v.placement[k].state != CLUSTER_REPLICA_IN_SYNC ||
-		    v.placement[k].doubt || !node_up(m, v.placement[k].node))
-			return false;
-	return true;
+	ok = node_in(nodes, n, v.attached);
+	for (int k = 0; ok && k < v.nplacement; k++)
+		ok = v.placement[k].state == CLUSTER_REPLICA_IN_SYNC &&
+		     !v.placement[k].doubt && node_in(nodes, n, v.placement[k].node);
+	free(nodes);
+	return ok;
 }
 
 /* The node a fault goes to: the engine's for kill-engine, else the

@@ -25,10 +25,9 @@ struct ledger {
 	uint64_t *acked;      /* per block: last acknowledged seq, 0: none */
 	uint64_t *failed;     /* per block: highest failed seq since then */
 	/* Under mu: */
-	uint64_t seq, n_acked, n_failed, reconnects;
+	uint64_t seq, n_acked, n_failed;
 	double last_ack_s, max_gap_s;
 	bool stop, pause, idle;
-	char node[16];        /* the node it writes through now */
 };
 
 int ledger_start(struct ledger *l, const char *meta_url, const char *vol,

@@ -121,29 +121,6 @@ static double metric(const struct dev_node *n, const char *name)
 
 /* --- processes ---------------------------------------------------------- */
 
-/* Run argv, its output thrown away; its exit status, or -1. */
-static int run(char *const argv[])
-{
-	pid_t pid = fork();
-	int st;
-
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		int null = open("/dev/null", O_RDWR);
-
-		if (null >= 0) {
-			dup2(null, 1);
-			dup2(null, 2);
-		}
-		execvp(argv[0], argv);
-		_exit(127);
-	}
-	if (waitpid(pid, &st, 0) < 0)
-		return -1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static int kill_node(struct drill *d, const struct dev_node *n, char *ev, size_t len)
 {
 	pid_t pid = dev_running_pid(n->dir);
@@ -179,7 +156,7 @@ static int part_rules(const char *op, int port)
 				 "-m", "comment", "--comment", part_tag,
 				 "-j", "DROP", NULL };
 
-		if (run(argv) != 0)
+		if (ctl_run(argv, NULL) != 0)
 			r = -1;
 	}
 	return r;

@@ -57,10 +57,6 @@ static struct nbd_handle *connect_engine(struct ledger *l, struct meta *m)
 		nbd_close(h);
 		return NULL;
 	}
-	pthread_mutex_lock(&l->mu);
-	snprintf(l->node, sizeof l->node, "%s", n->id);
-	l->reconnects++;
-	pthread_mutex_unlock(&l->mu);
 	return h;
 }
 
